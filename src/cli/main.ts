@@ -1,0 +1,41 @@
+import { WinaError } from '../io/errors.js';
+import { say } from './args.js';
+import { generate } from './generate.js';
+import { info } from './info.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+  generate: { run: generate, summary: 'generate text from a prompt, streamed as it is produced' },
+  info: { run: info, summary: 'architecture, parameters, dtype and memory of a model' },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return ['usage: wina <command> [options]   (wina <command> --help for its options)', '', ...rows].join(
+    '\n',
+  );
+}
+
+/** Runs the CLI; returns the exit code. User errors are one line on stderr and exit code 2, never a stack. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    say(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    say(`wina: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof WinaError) {
+      say(`wina ${name}: ${e.message}`);
+      return 2;
+    }
+    if (process.env.WINA_DEBUG) throw e;
+    say(`wina ${name}: internal error: ${(e as Error)?.message ?? e} (set WINA_DEBUG=1 for the stack trace)`);
+    return 1;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Plain TypeScript kernels: the reference every faster kernel is tested against, and the fallback where
+ * WebAssembly is unavailable. Activations are F32; weights stay in their stored dtype and are widened row by row.
+ */
+import type { Tensor } from '../io/tensor.js';
+
+const f16Table = (() => {
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) table[h] = sign * 2 ** -14 * (frac / 1024);
+    else if (exp === 31) table[h] = frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+    else table[h] = sign * 2 ** (exp - 15) * (1 + frac / 1024);
+  }
+  return table;
+})();
+
+/** Writes elements [start, start + out.length) of a weight tensor into `out` as F32. */
+export function widen(t: Tensor, start: number, out: Float32Array): void {
+  const n = out.length;
+  if (t.dtype === 'F32') {
+    out.set((t.data as Float32Array).subarray(start, start + n));
+  } else if (t.dtype === 'BF16') {
+    const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+    const src = t.data as Uint16Array;
+    for (let i = 0; i < n; i++) bits[i] = src[start + i]! << 16;
+  } else {
+    const src = t.data as Uint16Array;
+    for (let i = 0; i < n; i++) out[i] = f16Table[src[start + i]!]!;
+  }
+}
+
+/**
+ * Y[t, o] = sum_i W[o, i] X[t, i] (+ bias[o]) for T tokens. W is [out, in] row-major; each row is widened once
+ * and used for every token, so prefill reads the weights once.
+ */
+export function matmul(
+  w: Tensor,
+  x: Float32Array,
+  tokens: number,
+  y: Float32Array,
+  bias?: Float32Array,
+): void {
+  const [outDim, inDim] = w.shape as [number, number];
+  const row = new Float32Array(inDim);
+  for (let o = 0; o < outDim; o++) {
+    widen(w, o * inDim, row);
+    const b = bias ? bias[o]! : 0;
+    for (let t = 0; t < tokens; t++) {
+      const xo = t * inDim;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let i = 0;
+      for (; i + 3 < inDim; i += 4) {
+        s0 += row[i]! * x[xo + i]!;
+        s1 += row[i + 1]! * x[xo + i + 1]!;
+        s2 += row[i + 2]! * x[xo + i + 2]!;
+        s3 += row[i + 3]! * x[xo + i + 3]!;
+      }
+      for (; i < inDim; i++) s0 += row[i]! * x[xo + i]!;
+      y[t * outDim + o] = s0 + s1 + (s2 + s3) + b;
+    }
+  }
+}
+
+/** out[t] = x[t] / rms(x[t]) * weight, for T rows of length d. */
+export function rmsnorm(
+  out: Float32Array,
+  x: Float32Array,
+  weight: Float32Array,
+  eps: number,
+  tokens: number,
+): void {
+  const d = weight.length;
+  for (let t = 0; t < tokens; t++) {
+    const o = t * d;
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss += x[o + i]! * x[o + i]!;
+    const scale = 1 / Math.sqrt(ss / d + eps);
+    for (let i = 0; i < d; i++) out[o + i] = x[o + i]! * scale * weight[i]!;
+  }
+}
+
+/**
+ * Rotary embedding in the Hugging Face convention (rotate halves): for each head, element i pairs with
+ * i + rotaryDim/2. `cos`/`sin` hold rotaryDim/2 values per position.
+ */
+export function rope(
+  x: Float32Array,
+  tokens: number,
+  heads: number,
+  headDim: number,
+  rotaryDim: number,
+  cos: Float32Array,
+  sin: Float32Array,
+  startPos: number,
+): void {
+  const half = rotaryDim / 2;
+  for (let t = 0; t < tokens; t++) {
+    const table = (startPos + t) * half;
+    for (let h = 0; h < heads; h++) {
+      const base = (t * heads + h) * headDim;
+      for (let i = 0; i < half; i++) {
+        const c = cos[table + i]!;
+        const s = sin[table + i]!;
+        const a = x[base + i]!;
+        const b = x[base + i + half]!;
+        x[base + i] = a * c - b * s;
+        x[base + i + half] = b * c + a * s;
+      }
+    }
+  }
+}
+
+/**
+ * Causal attention of T new queries (positions startPos..startPos+T-1) over the cached keys and values
+ * (positions 0..startPos+T-1). Grouped-query: query head h reads KV head floor(h / (heads / kvHeads)).
+ * `window` > 0 limits each query to the last `window` positions (Mistral's sliding window).
+ */
+export function attention(
+  out: Float32Array,
+  q: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  tokens: number,
+  startPos: number,
+  heads: number,
+  kvHeads: number,
+  headDim: number,
+  window: number,
+): void {
+  const group = heads / kvHeads;
+  const kvStride = kvHeads * headDim;
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float32Array(startPos + tokens);
+  for (let t = 0; t < tokens; t++) {
+    const pos = startPos + t;
+    const first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+    for (let h = 0; h < heads; h++) {
+      const qo = (t * heads + h) * headDim;
+      const kvo = Math.floor(h / group) * headDim;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let p = first; p <= pos; p++) {
+        const ko = p * kvStride + kvo;
+        let s = 0;
+        for (let i = 0; i < headDim; i++) s += q[qo + i]! * kCache[ko + i]!;
+        s *= scale;
+        scores[p] = s;
+        if (s > max) max = s;
+      }
+      let sum = 0;
+      for (let p = first; p <= pos; p++) {
+        const e = Math.exp(scores[p]! - max);
+        scores[p] = e;
+        sum += e;
+      }
+      const oo = (t * heads + h) * headDim;
+      out.fill(0, oo, oo + headDim);
+      for (let p = first; p <= pos; p++) {
+        const weight = scores[p]! / sum;
+        const vo = p * kvStride + kvo;
+        for (let i = 0; i < headDim; i++) out[oo + i] += weight * vCache[vo + i]!;
+      }
+    }
+  }
+}
+
+/** gate <- silu(gate) * up, in place (SwiGLU). */
+export function swiglu(gate: Float32Array, up: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i]!;
+    gate[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+  }
+}
+
+/** x += y over the first n elements (residual connections). */
+export function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) x[i] += y[i]!;
+}

@@ -1,0 +1,190 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail } from '../io/errors.js';
+import { Llama2cCheckpoint } from '../io/llama2c.js';
+import { type ModelLocation, resolveModel } from '../io/resolve.js';
+import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+import { StreamDecoder } from '../tokenizer/stream.js';
+import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import { ARCHITECTURES, architectureOf } from './architectures/index.js';
+import type { ModelConfig } from './config.js';
+import { KVCache } from './kv-cache.js';
+import { Sampler, type SamplingOptions } from './sampling.js';
+import { type ForwardOptions, Transformer } from './transformer.js';
+import { type ModelWeights, parameterCount, WeightReader } from './weights.js';
+
+export interface ModelInfo {
+  source: string;
+  format: 'hf' | 'llama2c';
+  architecture: string;
+  parameters: number;
+  /** Stored dtypes of the weights and how many elements each holds. */
+  dtypes: Record<string, number>;
+  weightBytes: number;
+  config: ModelConfig;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** New tokens at most (default: until EOS or the end of the context window). */
+  maxTokens?: number;
+  /** Stop at the tokenizer's end-of-sequence ids (default true). */
+  stopAtEos?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface GeneratedToken {
+  id: number;
+  /** Text this token adds to the output (may be empty while a multi-byte character is incomplete). */
+  text: string;
+}
+
+export class Model {
+  readonly config: ModelConfig;
+
+  constructor(
+    readonly transformer: Transformer,
+    readonly tokenizer: TextTokenizer,
+    readonly info: ModelInfo,
+  ) {
+    this.config = transformer.cfg;
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.config);
+  }
+
+  /** Logits [ids.length, vocab] of a fresh sequence (or of `cache`'s continuation). */
+  forward(ids: readonly number[], opts: ForwardOptions & { cache?: KVCache } = {}): Float32Array {
+    return this.transformer.forward(ids, opts.cache ?? this.newCache(), opts);
+  }
+
+  encodePrompt(prompt: string | readonly number[]): number[] {
+    const ids = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
+    if (ids.length === 0) {
+      if (this.config.bosId === undefined)
+        fail('the prompt is empty and the model has no BOS token to start from');
+      ids.push(this.config.bosId);
+    }
+    if (ids.length >= this.config.maxPositions) {
+      fail(`prompt has ${ids.length} tokens but the context window is ${this.config.maxPositions}`);
+    }
+    return ids;
+  }
+
+  /** Prefills the prompt in one batched pass, then decodes one token at a time, yielding each as it comes. */
+  async *generate(
+    prompt: string | readonly number[],
+    opts: GenerateOptions = {},
+  ): AsyncGenerator<GeneratedToken> {
+    const sampler = new Sampler(opts);
+    const ids = this.encodePrompt(prompt);
+    const maxTokens = opts.maxTokens ?? this.config.maxPositions;
+    if (!Number.isInteger(maxTokens) || maxTokens < 0)
+      fail(`max tokens must be a whole number >= 0, got ${maxTokens}`);
+    const stops = opts.stopAtEos === false ? [] : this.tokenizer.eosIds;
+    const cache = this.newCache();
+    const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true });
+    let logits = this.transformer.forward(ids, cache, { lastOnly: true });
+    for (let n = 0; n < maxTokens && !opts.signal?.aborted; n++) {
+      const id = sampler.sample(logits);
+      if (stops.includes(id)) break;
+      yield { id, text: decoder.push(id) };
+      if (cache.length >= this.config.maxPositions) break;
+      // Let the event loop run (a server notices a client that went away).
+      await new Promise((resolve) => setImmediate(resolve));
+      logits = this.transformer.forward([id], cache, { lastOnly: true });
+    }
+    const rest = decoder.flush();
+    if (rest) yield { id: -1, text: rest };
+  }
+}
+
+export interface LoadOptions {
+  /** Tokenizer file or folder, when it is not beside the weights. */
+  tokenizer?: string;
+}
+
+/** Loads a model from a local folder or file, a shared model name, or a hub id. */
+export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<Model> {
+  const location = await resolveModel(spec);
+  return location.format === 'hf' ? loadHf(location.dir, opts) : loadLlama2c(location, opts);
+}
+
+function readJson(file: string): Record<string, unknown> {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch {
+    fail(`cannot read ${file}`);
+  }
+  try {
+    const value = JSON.parse(raw);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      fail(`${file} is not a JSON object`);
+    return value;
+  } catch {
+    fail(`${file} is not valid JSON`);
+  }
+}
+
+function loadHf(dir: string, opts: LoadOptions): Model {
+  const raw = readJson(path.join(dir, 'config.json'));
+  const { name, arch } = architectureOf(raw);
+  const config = arch.parseConfig(raw);
+  const genFile = path.join(dir, 'generation_config.json');
+  if (fs.existsSync(genFile)) {
+    const gen = readJson(genFile);
+    if (gen.eos_token_id !== undefined) config.eosIds = [gen.eos_token_id].flat() as number[];
+    if (typeof gen.bos_token_id === 'number') config.bosId = gen.bos_token_id;
+  }
+  const weights = readWeights(openSafetensorsFolder(dir), (r) => arch.loadWeights(r, config));
+  const tokenizer = loadTokenizer(opts.tokenizer ?? dir, {
+    bosId: config.bosId,
+    eosIds: config.eosIds,
+    vocabSize: config.vocabSize,
+  });
+  if (config.eosIds.length === 0) config.eosIds = tokenizer.eosIds;
+  if (config.bosId === undefined) config.bosId = tokenizer.bosId;
+  return new Model(new Transformer(config, weights), tokenizer, describe(dir, 'hf', name, config, weights));
+}
+
+function loadLlama2c(location: Extract<ModelLocation, { format: 'llama2c' }>, opts: LoadOptions): Model {
+  const checkpoint = Llama2cCheckpoint.open(location.checkpoint);
+  const config = checkpoint.config;
+  const weights = readWeights(checkpoint, (r) => ARCHITECTURES.LlamaForCausalLM!.loadWeights(r, config));
+  const tokenizerFile = opts.tokenizer ?? location.tokenizer;
+  if (!tokenizerFile) fail(`no llama2.c tokenizer (tokenizer.bin or tok*.bin) beside ${location.checkpoint}`);
+  const tokenizer = loadTokenizer(tokenizerFile, { vocabSize: config.vocabSize });
+  const info = describe(location.checkpoint, 'llama2c', 'LlamaForCausalLM (llama2.c)', config, weights);
+  return new Model(new Transformer(config, weights), tokenizer, info);
+}
+
+function readWeights(source: TensorSource, load: (r: WeightReader) => ModelWeights): ModelWeights {
+  try {
+    return load(new WeightReader(source));
+  } finally {
+    source.close();
+  }
+}
+
+function describe(
+  source: string,
+  format: ModelInfo['format'],
+  architecture: string,
+  config: ModelConfig,
+  weights: ModelWeights,
+): ModelInfo {
+  const dtypes: Record<string, number> = {};
+  let weightBytes = 0;
+  const seen = new Set<ArrayBufferLike>();
+  const count = (t: { dtype: string; data: Float32Array | Uint16Array }) => {
+    dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.data.length;
+    if (!seen.has(t.data.buffer)) weightBytes += t.data.buffer.byteLength;
+    seen.add(t.data.buffer);
+  };
+  count(weights.embed);
+  if (weights.lmHead.weight !== weights.embed) count(weights.lmHead.weight);
+  for (const layer of weights.layers) for (const p of Object.values(layer.proj)) count(p.weight);
+  return { source, format, architecture, parameters: parameterCount(weights), dtypes, weightBytes, config };
+}

@@ -1,0 +1,59 @@
+import type { RopeConfig } from './config.js';
+
+/** Inverse frequencies of each rotated channel pair, with the checkpoint's scaling rule applied. */
+export function inverseFrequencies(rope: RopeConfig, contextLength: number): Float64Array {
+  const half = rope.rotaryDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / rope.theta ** ((2 * i) / rope.rotaryDim);
+  if (rope.type === 'linear') {
+    for (let i = 0; i < half; i++) inv[i]! /= rope.factor!;
+  } else if (rope.type === 'llama3') {
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
+    const { factor, lowFreqFactor, highFreqFactor, originalMaxPositions } = rope as Required<RopeConfig>;
+    const lowWavelen = originalMaxPositions / lowFreqFactor;
+    const highWavelen = originalMaxPositions / highFreqFactor;
+    for (let i = 0; i < half; i++) {
+      const wavelen = (2 * Math.PI) / inv[i]!;
+      if (wavelen > lowWavelen) inv[i]! /= factor;
+      else if (wavelen >= highWavelen) {
+        const smooth = (originalMaxPositions / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+        inv[i] = (1 - smooth) * (inv[i]! / factor) + smooth * inv[i]!;
+      }
+    }
+  } else if (rope.type === 'longrope') {
+    // Phi-3 long context: per-channel rescaling, the long set once the context passes the original length.
+    const factors = contextLength > rope.originalMaxPositions! ? rope.longFactor! : rope.shortFactor!;
+    for (let i = 0; i < half; i++) inv[i]! /= factors[i]!;
+  }
+  return inv;
+}
+
+/** cos and sin of position * frequency for positions [0, capacity), rotaryDim/2 values per position. */
+export class RopeTable {
+  cos = new Float32Array(0);
+  sin = new Float32Array(0);
+  private capacity = 0;
+  private longContext = false;
+
+  constructor(private readonly rope: RopeConfig) {}
+
+  /** Makes the table cover positions below `end`. */
+  ensure(end: number): void {
+    const long = this.rope.type === 'longrope' && end > this.rope.originalMaxPositions!;
+    if (end <= this.capacity && long === this.longContext) return;
+    this.longContext = long;
+    this.capacity = Math.max(end, 2 * this.capacity, 64);
+    const inv = inverseFrequencies(this.rope, end);
+    const scale = this.rope.type === 'longrope' ? this.rope.attentionFactor! : 1;
+    const half = inv.length;
+    this.cos = new Float32Array(this.capacity * half);
+    this.sin = new Float32Array(this.capacity * half);
+    for (let p = 0; p < this.capacity; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = p * inv[i]!;
+        this.cos[p * half + i] = Math.cos(angle) * scale;
+        this.sin[p * half + i] = Math.sin(angle) * scale;
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import { fail } from '../io/errors.js';
+import type { Allocate, TensorSource } from '../io/safetensors.js';
+import type { Tensor } from '../io/tensor.js';
+import { widen } from '../kernels/reference.js';
+import type { ModelConfig, Projection } from './config.js';
+
+/** y = W x (+ b) with W of shape [out, in], kept in its stored dtype. */
+export interface Linear {
+  weight: Tensor;
+  bias?: Float32Array;
+}
+
+export interface LayerWeights {
+  attnNorm: Float32Array;
+  mlpNorm: Float32Array;
+  proj: Record<Projection, Linear>;
+}
+
+export interface ModelWeights {
+  embed: Tensor;
+  layers: LayerWeights[];
+  finalNorm: Float32Array;
+  lmHead: Linear;
+}
+
+/** Reads tensors by name and checks each one's shape against what the config implies. */
+export class WeightReader {
+  constructor(
+    readonly source: TensorSource,
+    readonly allocate?: Allocate,
+  ) {}
+
+  has(name: string): boolean {
+    return this.source.has(name);
+  }
+
+  tensor(name: string, shape: number[]): Tensor {
+    if (!this.source.has(name)) fail(`checkpoint is missing tensor ${name}`);
+    const info = this.source.info(name);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      fail(`tensor ${name} has shape [${info.shape}] but the config implies [${shape}]`);
+    }
+    return this.source.read(name, this.allocate);
+  }
+
+  /** Small vectors (norms, biases) are widened to F32 once. */
+  vector(name: string, length: number): Float32Array {
+    const t = this.source.has(name) ? this.source.read(name) : fail(`checkpoint is missing tensor ${name}`);
+    if (t.shape.length !== 1 || t.shape[0] !== length) {
+      fail(`tensor ${name} has shape [${t.shape}] but the config implies [${length}]`);
+    }
+    const out = new Float32Array(length);
+    widen(t, 0, out);
+    return out;
+  }
+
+  linear(name: string, outDim: number, inDim: number, bias: boolean): Linear {
+    const weight = this.tensor(`${name}.weight`, [outDim, inDim]);
+    return bias ? { weight, bias: this.vector(`${name}.bias`, outDim) } : { weight };
+  }
+}
+
+/** Rows [first, first + count) of a [out, in] weight, without copying (Phi-3's fused projections). */
+export function rowSlice(t: Tensor, first: number, count: number): Tensor {
+  const inDim = t.shape[1]!;
+  return {
+    dtype: t.dtype,
+    shape: [count, inDim],
+    data: t.data.subarray(first * inDim, (first + count) * inDim),
+  };
+}
+
+/** Embedding, final norm and classifier, named as every Hugging Face Llama-family checkpoint names them. */
+export function readOuterWeights(r: WeightReader, cfg: ModelConfig, layers: LayerWeights[]): ModelWeights {
+  const embed = r.tensor('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]);
+  const tied = cfg.tieEmbeddings || !r.has('lm_head.weight');
+  const lmHead = tied ? { weight: embed } : r.linear('lm_head', cfg.vocabSize, cfg.hiddenSize, false);
+  return { embed, layers, finalNorm: r.vector('model.norm.weight', cfg.hiddenSize), lmHead };
+}
+
+export function parameterCount(w: ModelWeights): number {
+  let n = w.embed.data.length + w.finalNorm.length;
+  if (w.lmHead.weight !== w.embed) n += w.lmHead.weight.data.length;
+  for (const layer of w.layers) {
+    n += layer.attnNorm.length + layer.mlpNorm.length;
+    for (const p of Object.values(layer.proj)) n += p.weight.data.length + (p.bias?.length ?? 0);
+  }
+  return n;
+}

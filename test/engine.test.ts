@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { type LoadOptions, loadModel } from '../src/model/model.js';
+import { FIXTURE_ARCHS, fixtureDir, maxAbsDiff, Reference, relativeL2, sharedPath } from './helpers.js';
+
+async function greedy(
+  modelPath: string,
+  prompt: number[],
+  n: number,
+  opts: LoadOptions = {},
+): Promise<number[]> {
+  const model = await loadModel(modelPath, opts);
+  const ids: number[] = [];
+  for await (const t of model.generate(prompt, { temperature: 0, maxTokens: n, stopAtEos: false })) {
+    if (t.id >= 0) ids.push(t.id);
+  }
+  return ids;
+}
+
+for (const arch of FIXTURE_ARCHS) {
+  describe(`${arch} fixture`, () => {
+    const ref = new Reference(fixtureDir(arch));
+
+    test('f32 logits match float64 reference within 1e-4', async () => {
+      const model = await loadModel(fixtureDir(arch));
+      assert.deepEqual(Object.keys(model.info.dtypes), ['F32']);
+      for (const seq of ['a', 'b']) {
+        const err = maxAbsDiff(model.forward(ref.ids(`ids_${seq}`)), ref.floats(`logits64_${seq}`));
+        assert.ok(err <= 1e-4, `ids_${seq}: max abs error ${err}`);
+      }
+    });
+
+    test('bf16 logits within 2e-2 relative L2', async () => {
+      const model = await loadModel(fixtureDir(arch, 'bf16'));
+      assert.deepEqual(Object.keys(model.info.dtypes), ['BF16']);
+      for (const seq of ['a', 'b']) {
+        const err = relativeL2(model.forward(ref.ids(`ids_${seq}`)), ref.floats(`logits64_${seq}`));
+        assert.ok(err <= 2e-2, `ids_${seq}: relative L2 ${err}`);
+      }
+    });
+
+    // The sharded fixture holds the bf16 weights widened to F32 (checked bit for bit here), so it is held to
+    // the bf16 tolerance against the reference and to exact agreement with the bf16 model.
+    test('sharded f32 checkpoint loads every shard', async () => {
+      const sharded = await loadModel(fixtureDir(arch, 'sharded'));
+      const bf16 = await loadModel(fixtureDir(arch, 'bf16'));
+      assert.deepEqual(Object.keys(sharded.info.dtypes), ['F32']);
+      for (const seq of ['a', 'b']) {
+        const logits = sharded.forward(ref.ids(`ids_${seq}`));
+        assert.ok(relativeL2(logits, ref.floats(`logits64_${seq}`)) <= 2e-2);
+        assert.ok(maxAbsDiff(logits, bf16.forward(ref.ids(`ids_${seq}`))) <= 1e-6);
+      }
+    });
+
+    test('hidden states match', async () => {
+      const model = await loadModel(fixtureDir(arch));
+      for (const seq of ['a', 'b']) {
+        const hidden: Float32Array[] = [];
+        model.forward(ref.ids(`ids_${seq}`), { onHidden: (i, h) => (hidden[i] = h) });
+        assert.equal(hidden.length, model.config.numLayers + 1);
+        hidden.forEach((h, i) => {
+          const err = maxAbsDiff(h, ref.floats(`hidden_${seq}_${i}`));
+          assert.ok(err <= 1e-4, `hidden_${seq}_${i}: max abs error ${err}`);
+        });
+      }
+    });
+
+    test('greedy decoding with the KV cache reproduces transformers', async () => {
+      const expected = ref.ids('greedy');
+      assert.deepEqual(await greedy(fixtureDir(arch), ref.ids('prompt'), expected.length), expected);
+    });
+
+    test('decode step by step equals the batched prefill', async () => {
+      const model = await loadModel(fixtureDir(arch));
+      const ids = ref.ids('ids_a').slice(0, 12);
+      const batched = model.forward(ids);
+      const cache = model.newCache();
+      const vocab = model.config.vocabSize;
+      ids.forEach((id, t) => {
+        const step = model.forward([id], { cache });
+        assert.ok(maxAbsDiff(step, batched.subarray(t * vocab, (t + 1) * vocab)) <= 1e-5);
+      });
+    });
+  });
+}
+
+describe('stories260K', () => {
+  const ref = new Reference(fixtureDir('stories260K-hf'));
+
+  for (const [name, path] of [
+    ['llama2.c checkpoint', sharedPath('models', 'stories260K')],
+    ['Hugging Face conversion', fixtureDir('stories260K-hf')],
+  ]) {
+    const tokenizer = { tokenizer: sharedPath('models', 'stories260K', 'tok512.bin') };
+    test(`${name}: logits match float64 reference within 1e-4`, async () => {
+      const model = await loadModel(path!, tokenizer);
+      const err = maxAbsDiff(model.forward(ref.ids('ids')), ref.floats('logits64'));
+      assert.ok(err <= 1e-4, `max abs error ${err}`);
+    });
+
+    test(`${name}: greedy from BOS`, async () => {
+      const expected = ref.ids('greedy_from_bos');
+      assert.deepEqual(
+        await greedy(path!, [expected[0]!], expected.length - 1, tokenizer),
+        expected.slice(1),
+      );
+    });
+  }
+});
