@@ -84,7 +84,7 @@ export class Model {
       fail(`max tokens must be a whole number >= 0, got ${maxTokens}`);
     const stops = opts.stopAtEos === false ? [] : this.tokenizer.eosIds;
     const cache = this.newCache();
-    const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true });
+    const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true, context: ids });
     let logits = this.transformer.forward(ids, cache, { lastOnly: true });
     for (let n = 0; n < maxTokens && !opts.signal?.aborted; n++) {
       const id = sampler.sample(logits);

@@ -72,7 +72,10 @@ export function rowSlice(t: Tensor, first: number, count: number): Tensor {
 
 /** Embedding, final norm and classifier, named as every Hugging Face Llama-family checkpoint names them. */
 export function readOuterWeights(r: WeightReader, cfg: ModelConfig, layers: LayerWeights[]): ModelWeights {
-  const embed = r.tensor('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]);
+  const shape = [cfg.vocabSize, cfg.hiddenSize];
+  // Tied checkpoints store the shared matrix under either name (tinystories-656k keeps only lm_head).
+  const tiedUnderHead = cfg.tieEmbeddings && !r.has('model.embed_tokens.weight') && r.has('lm_head.weight');
+  const embed = r.tensor(tiedUnderHead ? 'lm_head.weight' : 'model.embed_tokens.weight', shape);
   const tied = cfg.tieEmbeddings || !r.has('lm_head.weight');
   const lmHead = tied ? { weight: embed } : r.linear('lm_head', cfg.vocabSize, cfg.hiddenSize, false);
   return { embed, layers, finalNorm: r.vector('model.norm.weight', cfg.hiddenSize), lmHead };

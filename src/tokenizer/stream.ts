@@ -15,12 +15,22 @@ export class StreamDecoder {
   #prefixOffset = 0;
   #readOffset = 0;
 
-  constructor(tokenizer: TextTokenizer, opts: { skipSpecial?: boolean } = {}) {
+  /**
+   * context: ids already shown (the prompt); the last of them is decoded with the first new tokens so that a
+   * new token reads as it would inside the whole text (e.g. no leading space right after BOS).
+   */
+  constructor(tokenizer: TextTokenizer, opts: { skipSpecial?: boolean; context?: readonly number[] } = {}) {
     this.#tokenizer = tokenizer;
     this.#skipSpecial = opts.skipSpecial ?? false;
+    const last = opts.context?.at(-1);
+    if (last !== undefined) {
+      this.#ids.push(last);
+      this.#prefixOffset = 0;
+      this.#readOffset = 1;
+    }
   }
 
-  /** Every id pushed so far. */
+  /** Every id pushed so far (after the last context id, if one was given). */
   get ids(): readonly number[] {
     return this.#ids;
   }
