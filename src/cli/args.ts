@@ -7,13 +7,40 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 export function parse<T extends Options>(argv: string[], options: T, usage: string) {
   try {
     return parseArgs({
-      args: argv,
+      args: negativeValuesInline(argv, options),
       options: { ...options, help: { type: 'boolean', short: 'h' } },
       strict: true,
     }).values as unknown as Record<keyof T | 'help', string | boolean | undefined>;
   } catch (e) {
-    fail(`${(e as Error).message.split('\n')[0]}\n${usage}`);
+    const command = /^usage: (wina \S+)/.exec(usage)?.[1] ?? 'wina <command>';
+    fail(`${(e as Error).message.split('\n')[0]} (${command} --help for the options)`);
   }
+}
+
+/**
+ * `--temperature -1` -> `--temperature=-1`: parseArgs refuses a value that starts with a dash as ambiguous,
+ * but a negative number is a value, which the option's own check then judges.
+ */
+function negativeValuesInline(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = arg.startsWith('--')
+      ? arg.slice(2)
+      : Object.keys(options).find((k) => arg === `-${options[k]!.short}`);
+    const next = argv[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 export function requireString(value: string | boolean | undefined, flag: string): string {

@@ -1,7 +1,8 @@
 /**
  * Turns a `--model` argument into files on disk: a local folder or file, a model under the shared folder
  * (`stories260K` -> $WINA_SHARED/models/stories260K), or a hub id `org/name` from the local Hugging Face cache,
- * downloaded with @huggingface/hub when a network exists.
+ * downloaded with @huggingface/hub when a network exists (never when HF_HUB_OFFLINE is set; the Hub must answer
+ * within 20 s).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,12 +61,46 @@ function cachedSnapshot(repo: string): string | undefined {
   return fs.existsSync(path.join(snapshot, 'config.json')) ? snapshot : undefined;
 }
 
+/** HF_HUB_OFFLINE as huggingface_hub reads it: 1, ON, YES or TRUE (any case) turn offline mode on. */
+function hubOffline(): boolean {
+  return ['1', 'ON', 'YES', 'TRUE'].includes((process.env.HF_HUB_OFFLINE ?? '').trim().toUpperCase());
+}
+
+const HUB_TIMEOUT_MS = 20_000;
+
+/**
+ * fetch that gives up when the Hub has not answered within HUB_TIMEOUT_MS (a machine without network fails
+ * with a clear message instead of hanging). Only the wait for the response headers is limited: the body of a
+ * large file may take longer than that to stream.
+ */
+const fetchWithTimeout: typeof fetch = async (input, init) => {
+  const timer = new AbortController();
+  const timeout = setTimeout(
+    () => timer.abort(new Error(`no answer from the Hub within ${HUB_TIMEOUT_MS / 1000} s`)),
+    HUB_TIMEOUT_MS,
+  );
+  const signal = init?.signal ? AbortSignal.any([init.signal, timer.signal]) : timer.signal;
+  try {
+    return await fetch(input, { ...init, signal });
+  } catch (e) {
+    throw timer.signal.aborted ? timer.signal.reason : e;
+  } finally {
+    clearTimeout(timeout);
+  }
+};
+
 async function fromHub(repo: string): Promise<string> {
   const cached = cachedSnapshot(repo);
   if (cached) return cached;
+  if (hubOffline()) {
+    fail(
+      `${repo} is not in the local Hugging Face cache ${getHFHubCachePath()} and offline mode is on ` +
+        '(HF_HUB_OFFLINE is set), so no download was attempted: pass a local model folder instead',
+    );
+  }
   try {
     const { snapshotDownload } = await import('@huggingface/hub');
-    return await snapshotDownload({ repo: { type: 'model', name: repo } });
+    return await snapshotDownload({ repo: { type: 'model', name: repo }, fetch: fetchWithTimeout });
   } catch (e) {
     if (e instanceof WinaError) throw e;
     const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);

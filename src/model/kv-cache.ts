@@ -12,6 +12,8 @@ export class KVCache {
   constructor(
     private readonly cfg: ModelConfig,
     initialCapacity = 64,
+    /** Where rows live (the kernels' memory). */
+    private readonly f32: (n: number) => Float32Array = (n) => new Float32Array(n),
   ) {
     this.rowSize = cfg.numKvHeads * cfg.headDim;
     this.grow(Math.min(initialCapacity, cfg.maxPositions));
@@ -25,7 +27,7 @@ export class KVCache {
   private grow(capacity: number): void {
     const size = capacity * this.rowSize;
     const copy = (old: Float32Array | undefined) => {
-      const next = new Float32Array(size);
+      const next = this.f32(size);
       if (old) next.set(old.subarray(0, this.length * this.rowSize));
       return next;
     };

@@ -4,6 +4,7 @@ import { fail } from '../io/errors.js';
 import { Llama2cCheckpoint } from '../io/llama2c.js';
 import { type ModelLocation, resolveModel } from '../io/resolve.js';
 import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
+import { type Kernels, referenceKernels } from '../kernels/kernels.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -50,8 +51,14 @@ export class Model {
     this.config = transformer.cfg;
   }
 
-  newCache(): KVCache {
-    return new KVCache(this.config);
+  /** A cache with room for `capacity` positions to start with (it grows when needed). */
+  newCache(capacity = 64): KVCache {
+    return new KVCache(this.config, capacity, this.transformer.kernels.f32);
+  }
+
+  /** Stops the kernels' worker threads. */
+  close(): void {
+    this.transformer.kernels.close();
   }
 
   /** Logits [ids.length, vocab] of a fresh sequence (or of `cache`'s continuation). */
@@ -83,7 +90,7 @@ export class Model {
     if (!Number.isInteger(maxTokens) || maxTokens < 0)
       fail(`max tokens must be a whole number >= 0, got ${maxTokens}`);
     const stops = opts.stopAtEos === false ? [] : this.tokenizer.eosIds;
-    const cache = this.newCache();
+    const cache = this.newCache(ids.length + maxTokens);
     const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true, context: ids });
     let logits = this.transformer.forward(ids, cache, { lastOnly: true });
     for (let n = 0; n < maxTokens && !opts.signal?.aborted; n++) {
@@ -103,6 +110,8 @@ export class Model {
 export interface LoadOptions {
   /** Tokenizer file or folder, when it is not beside the weights. */
   tokenizer?: string;
+  /** Where weights live and which kernels run them (default: the TypeScript reference kernels). */
+  kernels?: Kernels;
 }
 
 /** Loads a model from a local folder or file, a shared model name, or a hub id. */
@@ -138,7 +147,10 @@ function loadHf(dir: string, opts: LoadOptions): Model {
     if (gen.eos_token_id !== undefined) config.eosIds = [gen.eos_token_id].flat() as number[];
     if (typeof gen.bos_token_id === 'number') config.bosId = gen.bos_token_id;
   }
-  const weights = readWeights(openSafetensorsFolder(dir), (r) => arch.loadWeights(r, config));
+  const kernels = opts.kernels ?? referenceKernels;
+  const { weights, dtypes } = readWeights(openSafetensorsFolder(dir), kernels, (r) =>
+    arch.loadWeights(r, config),
+  );
   const tokenizer = loadTokenizer(opts.tokenizer ?? dir, {
     bosId: config.bosId,
     eosIds: config.eosIds,
@@ -146,23 +158,42 @@ function loadHf(dir: string, opts: LoadOptions): Model {
   });
   if (config.eosIds.length === 0) config.eosIds = tokenizer.eosIds;
   if (config.bosId === undefined) config.bosId = tokenizer.bosId;
-  return new Model(new Transformer(config, weights), tokenizer, describe(dir, 'hf', name, config, weights));
+  return new Model(
+    new Transformer(config, weights, kernels),
+    tokenizer,
+    describe(dir, 'hf', name, config, weights, dtypes),
+  );
 }
 
 function loadLlama2c(location: Extract<ModelLocation, { format: 'llama2c' }>, opts: LoadOptions): Model {
   const checkpoint = Llama2cCheckpoint.open(location.checkpoint);
   const config = checkpoint.config;
-  const weights = readWeights(checkpoint, (r) => ARCHITECTURES.LlamaForCausalLM!.loadWeights(r, config));
+  const kernels = opts.kernels ?? referenceKernels;
+  const { weights, dtypes } = readWeights(checkpoint, kernels, (r) =>
+    ARCHITECTURES.LlamaForCausalLM!.loadWeights(r, config),
+  );
   const tokenizerFile = opts.tokenizer ?? location.tokenizer;
   if (!tokenizerFile) fail(`no llama2.c tokenizer (tokenizer.bin or tok*.bin) beside ${location.checkpoint}`);
   const tokenizer = loadTokenizer(tokenizerFile, { vocabSize: config.vocabSize });
-  const info = describe(location.checkpoint, 'llama2c', 'LlamaForCausalLM (llama2.c)', config, weights);
-  return new Model(new Transformer(config, weights), tokenizer, info);
+  const info = describe(
+    location.checkpoint,
+    'llama2c',
+    'LlamaForCausalLM (llama2.c)',
+    config,
+    weights,
+    dtypes,
+  );
+  return new Model(new Transformer(config, weights, kernels), tokenizer, info);
 }
 
-function readWeights(source: TensorSource, load: (r: WeightReader) => ModelWeights): ModelWeights {
+function readWeights(
+  source: TensorSource,
+  kernels: Kernels,
+  load: (r: WeightReader) => ModelWeights,
+): { weights: ModelWeights; dtypes: Record<string, number> } {
+  const reader = new WeightReader(source, kernels.alloc);
   try {
-    return load(new WeightReader(source));
+    return { weights: load(reader), dtypes: reader.dtypes };
   } finally {
     source.close();
   }
@@ -174,17 +205,30 @@ function describe(
   architecture: string,
   config: ModelConfig,
   weights: ModelWeights,
+  dtypes: Record<string, number>,
 ): ModelInfo {
-  const dtypes: Record<string, number> = {};
-  let weightBytes = 0;
-  const seen = new Set<ArrayBufferLike>();
-  const count = (t: { dtype: string; data: Float32Array | Uint16Array }) => {
-    dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.data.length;
-    if (!seen.has(t.data.buffer)) weightBytes += t.data.buffer.byteLength;
-    seen.add(t.data.buffer);
+  // Fused Phi-3 matrices are row views of one array: count each stored array once.
+  const arrays = new Set<Float32Array | Uint16Array>();
+  const add = (data: Float32Array | Uint16Array) => {
+    const whole = [...arrays].find(
+      (a) =>
+        a.buffer === data.buffer &&
+        a.byteOffset <= data.byteOffset &&
+        a.byteOffset + a.byteLength >= data.byteOffset + data.byteLength,
+    );
+    if (!whole) arrays.add(data);
   };
-  count(weights.embed);
-  if (weights.lmHead.weight !== weights.embed) count(weights.lmHead.weight);
-  for (const layer of weights.layers) for (const p of Object.values(layer.proj)) count(p.weight);
+  add(weights.embed.data);
+  add(weights.lmHead.weight.data);
+  add(weights.finalNorm);
+  for (const layer of weights.layers) {
+    add(layer.attnNorm);
+    add(layer.mlpNorm);
+    for (const p of Object.values(layer.proj)) {
+      add(p.weight.data);
+      if (p.bias) add(p.bias);
+    }
+  }
+  const weightBytes = [...arrays].reduce((sum, a) => sum + a.byteLength, 0);
   return { source, format, architecture, parameters: parameterCount(weights), dtypes, weightBytes, config };
 }

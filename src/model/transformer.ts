@@ -3,7 +3,8 @@
  * prefill passes the whole prompt, decode passes one token. Read top to bottom, as llama2.c's run.c.
  */
 import { fail } from '../io/errors.js';
-import * as ref from '../kernels/reference.js';
+import { type Kernels, referenceKernels } from '../kernels/kernels.js';
+import { widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { RopeTable } from './rope.js';
@@ -22,9 +23,6 @@ export type LinearFn = (
   y: Float32Array,
 ) => void;
 
-export const denseLinear: LinearFn = (_layer, _proj, lin, x, tokens, y) =>
-  ref.matmul(lin.weight, x, tokens, y, lin.bias);
-
 export interface ForwardOptions {
   /** Return logits of the last token only (generation) instead of every token (scoring). */
   lastOnly?: boolean;
@@ -35,49 +33,63 @@ export interface ForwardOptions {
 /** Scratch buffers sized for T tokens, reused across calls (run.c's RunState). */
 class RunState {
   tokens = 0;
-  x = new Float32Array(0);
-  h = new Float32Array(0);
-  q = new Float32Array(0);
-  k = new Float32Array(0);
-  v = new Float32Array(0);
-  att = new Float32Array(0);
-  gate = new Float32Array(0);
-  up = new Float32Array(0);
-  out = new Float32Array(0);
+  x: Float32Array = new Float32Array(0);
+  h: Float32Array = new Float32Array(0);
+  q: Float32Array = new Float32Array(0);
+  k: Float32Array = new Float32Array(0);
+  v: Float32Array = new Float32Array(0);
+  att: Float32Array = new Float32Array(0);
+  gate: Float32Array = new Float32Array(0);
+  up: Float32Array = new Float32Array(0);
+  out: Float32Array = new Float32Array(0);
+
+  logits: Float32Array = new Float32Array(0);
+
+  constructor(private readonly kernels: Kernels) {}
 
   ensure(cfg: ModelConfig, tokens: number): void {
     if (tokens <= this.tokens) return;
+    const f32 = (n: number) => this.kernels.f32(tokens * n);
     const qDim = cfg.numHeads * cfg.headDim;
     const kvDim = cfg.numKvHeads * cfg.headDim;
-    const ff = cfg.intermediateSize;
     this.tokens = tokens;
-    this.x = new Float32Array(tokens * cfg.hiddenSize);
-    this.h = new Float32Array(tokens * cfg.hiddenSize);
-    this.q = new Float32Array(tokens * qDim);
-    this.k = new Float32Array(tokens * kvDim);
-    this.v = new Float32Array(tokens * kvDim);
-    this.att = new Float32Array(tokens * qDim);
-    this.gate = new Float32Array(tokens * ff);
-    this.up = new Float32Array(tokens * ff);
-    this.out = new Float32Array(tokens * cfg.hiddenSize);
+    this.x = f32(cfg.hiddenSize);
+    this.h = f32(cfg.hiddenSize);
+    this.q = f32(qDim);
+    this.k = f32(kvDim);
+    this.v = f32(kvDim);
+    this.att = f32(qDim);
+    this.gate = f32(cfg.intermediateSize);
+    this.up = f32(cfg.intermediateSize);
+    this.out = f32(cfg.hiddenSize);
+  }
+
+  /** Logits of every token are only needed for scoring; sized on demand. */
+  logitsFor(cfg: ModelConfig, rows: number): Float32Array {
+    if (this.logits.length < rows * cfg.vocabSize) this.logits = this.kernels.f32(rows * cfg.vocabSize);
+    return this.logits;
   }
 }
 
 export class Transformer {
-  linear: LinearFn = denseLinear;
+  /** Dense by default; see LinearFn. */
+  linear: LinearFn;
   private readonly rope: RopeTable;
-  private readonly state = new RunState();
+  private readonly state: RunState;
 
   constructor(
     readonly cfg: ModelConfig,
     readonly weights: ModelWeights,
+    readonly kernels: Kernels = referenceKernels,
   ) {
     this.rope = new RopeTable(cfg.rope);
+    this.state = new RunState(kernels);
+    this.linear = (_layer, _proj, lin, x, tokens, y) => kernels.matmul(lin.weight, x, tokens, y, lin.bias);
   }
 
   /** Runs `ids` at positions cache.length.. and appends their keys and values to the cache. */
   forward(ids: readonly number[], cache: KVCache, opts: ForwardOptions = {}): Float32Array {
-    const { cfg, weights: w, state: s } = this;
+    const { cfg, weights: w, state: s, kernels: k } = this;
     const T = ids.length;
     const start = cache.length;
     const d = cfg.hiddenSize;
@@ -94,7 +106,7 @@ export class Transformer {
       const id = ids[t]!;
       if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize)
         fail(`token id ${id} is outside the vocabulary`);
-      ref.widen(w.embed, id * d, s.x.subarray(t * d, (t + 1) * d));
+      widen(w.embed, id * d, s.x.subarray(t * d, (t + 1) * d));
     }
     opts.onHidden?.(0, s.x.slice(0, T * d));
 
@@ -102,16 +114,16 @@ export class Transformer {
       const layer = w.layers[l]!;
       const p = layer.proj;
       // Attention: x += o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
-      ref.rmsnorm(s.h, s.x, layer.attnNorm, cfg.rmsNormEps, T);
+      k.rmsnorm(s.h, s.x, layer.attnNorm, cfg.rmsNormEps, T);
       this.linear(l, 'q', p.q, s.h, T, s.q);
       this.linear(l, 'k', p.k, s.h, T, s.k);
       this.linear(l, 'v', p.v, s.h, T, s.v);
       const { cos, sin } = this.rope;
-      ref.rope(s.q, T, cfg.numHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
-      ref.rope(s.k, T, cfg.numKvHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
+      k.rope(s.q, T, cfg.numHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
+      k.rope(s.k, T, cfg.numKvHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
       cache.keys[l]!.set(s.k.subarray(0, T * kvDim), start * kvDim);
       cache.values[l]!.set(s.v.subarray(0, T * kvDim), start * kvDim);
-      ref.attention(
+      k.attention(
         s.att,
         s.q,
         cache.keys[l]!,
@@ -124,24 +136,24 @@ export class Transformer {
         cfg.slidingWindow,
       );
       this.linear(l, 'o', p.o, s.att, T, s.out);
-      ref.addInPlace(s.x, s.out, T * d);
+      k.addInPlace(s.x, s.out, T * d);
 
       // Feed-forward (SwiGLU): x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
-      ref.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
+      k.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
       this.linear(l, 'gate', p.gate, s.h, T, s.gate);
       this.linear(l, 'up', p.up, s.h, T, s.up);
-      ref.swiglu(s.gate, s.up, T * cfg.intermediateSize);
+      k.swiglu(s.gate, s.up, T * cfg.intermediateSize);
       this.linear(l, 'down', p.down, s.gate, T, s.out);
-      ref.addInPlace(s.x, s.out, T * d);
+      k.addInPlace(s.x, s.out, T * d);
       if (opts.onHidden && l < cfg.numLayers - 1) opts.onHidden(l + 1, s.x.slice(0, T * d));
     }
     cache.length = start + T;
 
-    ref.rmsnorm(s.h, s.x, w.finalNorm, cfg.rmsNormEps, T);
+    k.rmsnorm(s.h, s.x, w.finalNorm, cfg.rmsNormEps, T);
     opts.onHidden?.(cfg.numLayers, s.h.slice(0, T * d));
     const rows = opts.lastOnly ? 1 : T;
-    const logits = new Float32Array(rows * cfg.vocabSize);
-    ref.matmul(w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
-    return logits;
+    const logits = s.logitsFor(cfg, rows);
+    k.matmul(w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
+    return logits.slice(0, rows * cfg.vocabSize);
   }
 }

@@ -25,6 +25,9 @@ export interface ModelWeights {
 
 /** Reads tensors by name and checks each one's shape against what the config implies. */
 export class WeightReader {
+  /** Elements read per stored dtype (what `wina info` reports). */
+  readonly dtypes: Record<string, number> = {};
+
   constructor(
     readonly source: TensorSource,
     readonly allocate?: Allocate,
@@ -40,7 +43,12 @@ export class WeightReader {
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       fail(`tensor ${name} has shape [${info.shape}] but the config implies [${shape}]`);
     }
+    this.count(info.dtype, info.shape);
     return this.source.read(name, this.allocate);
+  }
+
+  private count(dtype: string, shape: number[]): void {
+    this.dtypes[dtype] = (this.dtypes[dtype] ?? 0) + shape.reduce((a, b) => a * b, 1);
   }
 
   /** Small vectors (norms, biases) are widened to F32 once. */
@@ -49,7 +57,9 @@ export class WeightReader {
     if (t.shape.length !== 1 || t.shape[0] !== length) {
       fail(`tensor ${name} has shape [${t.shape}] but the config implies [${length}]`);
     }
-    const out = new Float32Array(length);
+    this.count(this.source.info(name).dtype, t.shape);
+    const bytes = this.allocate ? this.allocate(length * 4) : new Uint8Array(length * 4);
+    const out = new Float32Array(bytes.buffer, bytes.byteOffset, length);
     widen(t, 0, out);
     return out;
   }

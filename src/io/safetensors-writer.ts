@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import { BYTES_PER_ELEMENT, type DType, numel } from './tensor.js';
+
+export interface TensorToWrite {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Fills `out` (the tensor's bytes, possibly in several chunks) starting at element `start`. */
+  fill(out: Uint8Array, start: number): void;
+}
+
+const CHUNK_BYTES = 16 << 20;
+
+/**
+ * Writes a .safetensors file tensor by tensor in bounded memory, to a temporary file renamed into place at the
+ * end, so an interrupted write never leaves a half-written checkpoint.
+ */
+export function writeSafetensors(
+  file: string,
+  tensors: TensorToWrite[],
+  metadata: Record<string, string> = {},
+  onProgress?: (bytesDone: number, bytesTotal: number) => void,
+): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = numel(t.shape) * BYTES_PER_ELEMENT[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // keeps the data 8-byte aligned
+  const headerBytes = Buffer.from(json, 'utf8');
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  let open = true;
+  try {
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(headerBytes.length));
+    fs.writeSync(fd, length);
+    fs.writeSync(fd, headerBytes);
+    const chunk = new Uint8Array(CHUNK_BYTES);
+    let done = 0;
+    for (const t of tensors) {
+      const elementBytes = BYTES_PER_ELEMENT[t.dtype];
+      const total = numel(t.shape) * elementBytes;
+      for (let at = 0; at < total; at += CHUNK_BYTES) {
+        const part = chunk.subarray(0, Math.min(CHUNK_BYTES, total - at));
+        t.fill(part, at / elementBytes);
+        fs.writeSync(fd, part);
+        done += part.length;
+        onProgress?.(done, offset);
+      }
+    }
+    fs.closeSync(fd);
+    open = false;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (open) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,34 @@
+import type { Allocate } from '../io/safetensors.js';
+import * as ref from './reference.js';
+
+/**
+ * The operations the forward pass needs. Buffers come from `f32` and weights from `alloc`, so a backend whose
+ * kernels run in a WebAssembly memory gets every array it will be handed inside that memory.
+ */
+export interface Kernels {
+  readonly name: string;
+  readonly threads: number;
+  alloc: Allocate;
+  f32(n: number): Float32Array;
+  matmul: typeof ref.matmul;
+  rmsnorm: typeof ref.rmsnorm;
+  rope: typeof ref.rope;
+  attention: typeof ref.attention;
+  swiglu: typeof ref.swiglu;
+  addInPlace: typeof ref.addInPlace;
+  close(): void;
+}
+
+export const referenceKernels: Kernels = {
+  name: 'reference (TypeScript)',
+  threads: 1,
+  alloc: (n) => new Uint8Array(n),
+  f32: (n) => new Float32Array(n),
+  matmul: ref.matmul,
+  rmsnorm: ref.rmsnorm,
+  rope: ref.rope,
+  attention: ref.attention,
+  swiglu: ref.swiglu,
+  addInPlace: ref.addInPlace,
+  close: () => {},
+};
