@@ -229,7 +229,7 @@ function naiveRunCEncoder(file: Uint8Array): (text: string) => number[] {
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const vocab: string[] = [];
   const scores: number[] = [];
-  for (let offset = 4; offset < file.length; ) {
+  for (let offset = 4; offset < file.length;) {
     scores.push(view.getFloat32(offset, true));
     const length = view.getInt32(offset + 4, true);
     vocab.push(Buffer.from(file.subarray(offset + 8, offset + 8 + length)).toString('latin1'));

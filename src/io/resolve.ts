@@ -11,8 +11,7 @@ import { fail, WinaError } from './errors.js';
 import { sharedPath } from './paths.js';
 
 export type ModelLocation =
-  | { format: 'hf'; dir: string }
-  | { format: 'llama2c'; checkpoint: string; tokenizer: string | undefined };
+  { format: 'hf'; dir: string } | { format: 'llama2c'; checkpoint: string; tokenizer: string | undefined };
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 

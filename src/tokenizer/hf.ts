@@ -98,8 +98,7 @@ function tokenContent(token: unknown): string | undefined {
 function templateBosId(tokenizerJson: Json): number | undefined {
   const processor = tokenizerJson['post_processor'] as Json | null | undefined;
   const processors = (processor?.['type'] === 'Sequence' ? processor['processors'] : [processor]) as
-    | (Json | null)[]
-    | undefined;
+    (Json | null)[] | undefined;
   for (const p of processors ?? []) {
     if (p?.['type'] !== 'TemplateProcessing') continue;
     const first = (p['single'] as Json[] | undefined)?.[0]?.['SpecialToken'] as Json | undefined;

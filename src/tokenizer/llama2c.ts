@@ -63,7 +63,7 @@ export class Llama2cTokenizer implements TextTokenizer {
     if (maxTokenLength <= 0) throw invalid(`max_token_length is ${maxTokenLength}`);
     const pieces: Uint8Array[] = [];
     const scores: number[] = [];
-    for (let offset = 4; offset < bytes.length; ) {
+    for (let offset = 4; offset < bytes.length;) {
       const id = pieces.length;
       if (offset + 8 > bytes.length) throw invalid(`file is truncated inside the record of token ${id}`);
       scores.push(view.getFloat32(offset, true));
@@ -203,7 +203,7 @@ class CandidateHeap {
     const last = items.pop();
     if (items.length === 0 || last === undefined) return top;
     items[0] = last;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let best = i;
