@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { type TensorToWrite, writeSafetensors } from '../src/io/safetensors-writer.js';
 import { type LoadOptions, loadModel } from '../src/model/model.js';
 import { FIXTURE_ARCHS, fixtureDir, maxAbsDiff, Reference, relativeL2, sharedPath } from './helpers.js';
 
@@ -105,5 +110,56 @@ describe('stories260K', () => {
         expected.slice(1),
       );
     });
+  }
+});
+
+/** float32 -> IEEE half bits, rounding to nearest even (as torch's .half()). */
+function toHalf(value: number): number {
+  const f = new Float32Array([value]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rounded = (mant + half - 1 + ((mant >>> shift) & 1)) >>> shift;
+    return sign | rounded;
+  }
+  const rounded = mant + 0xfff + ((mant >>> 13) & 1);
+  return (sign | (e << 10)) + (rounded >>> 13);
+}
+
+test('F16 checkpoints load and run (llama3 fixture converted to F16)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-f16-'));
+  try {
+    const src = SafetensorsFile.open(fixtureDir('llama3', 'model.safetensors'));
+    const tensors: TensorToWrite[] = src.names().map((name) => {
+      const data = src.read(name).data as Float32Array;
+      return {
+        name,
+        dtype: 'F16',
+        shape: src.info(name).shape,
+        fill(out, start) {
+          const bits = new Uint16Array(out.buffer, out.byteOffset, out.length / 2);
+          for (let i = 0; i < bits.length; i++) bits[i] = toHalf(data[start + i]!);
+        },
+      };
+    });
+    writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+    for (const f of ['config.json', 'tokenizer.json'])
+      fs.copyFileSync(fixtureDir('llama3', f), path.join(dir, f));
+    const model = await loadModel(dir);
+    assert.deepEqual(Object.keys(model.info.dtypes), ['F16']);
+    const ref = new Reference(fixtureDir('llama3'));
+    const err = relativeL2(model.forward(ref.ids('ids_a')), ref.floats('logits64_a'));
+    assert.ok(err <= 5e-3, `relative L2 ${err}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
