@@ -32,3 +32,15 @@ export const referenceKernels: Kernels = {
   addInPlace: ref.addInPlace,
   close: () => {},
 };
+
+/**
+ * The reference kernels computing in float64 (buffers are Float64Array behind the Float32Array type): matches
+ * PyTorch's float64 references exactly enough that top-k masks agree even where float32 rounding ties two
+ * scores. For validation only; slow.
+ */
+export const referenceKernels64: Kernels = {
+  ...referenceKernels,
+  name: 'reference (TypeScript, float64)',
+  alloc: (n) => new Uint8Array(n),
+  f32: (n) => new Float64Array(n) as unknown as Float32Array,
+};

@@ -22,6 +22,11 @@ export function widen(t: Tensor, start: number, out: Float32Array): void {
   const n = out.length;
   if (t.dtype === 'F32') {
     out.set((t.data as Float32Array).subarray(start, start + n));
+  } else if (t.dtype === 'BF16' && out.constructor !== Float32Array) {
+    // The float64 reference mode: widen through a scratch F32.
+    const scratch = new Float32Array(n);
+    widen(t, start, scratch);
+    out.set(scratch);
   } else if (t.dtype === 'BF16') {
     const bits = new Uint32Array(out.buffer, out.byteOffset, n);
     const src = t.data as Uint16Array;
@@ -44,7 +49,7 @@ export function matmul(
   bias?: Float32Array,
 ): void {
   const [outDim, inDim] = w.shape as [number, number];
-  const row = new Float32Array(inDim);
+  const row = new (x.constructor as Float32ArrayConstructor)(inDim);
   for (let o = 0; o < outDim; o++) {
     widen(w, o * inDim, row);
     const b = bias ? bias[o]! : 0;
@@ -136,7 +141,7 @@ export function attention(
   const group = heads / kvHeads;
   const kvStride = kvHeads * headDim;
   const scale = 1 / Math.sqrt(headDim);
-  const scores = new Float32Array(startPos + tokens);
+  const scores = new Float64Array(startPos + tokens);
   for (let t = 0; t < tokens; t++) {
     const pos = startPos + t;
     const first = window > 0 ? Math.max(0, pos - window + 1) : 0;

@@ -9,7 +9,7 @@ import { loadTokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { ARCHITECTURES, architectureOf } from './architectures/index.js';
-import type { ModelConfig } from './config.js';
+import type { ModelConfig, Projection } from './config.js';
 import { KVCache } from './kv-cache.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 import { type ForwardOptions, Transformer } from './transformer.js';
@@ -23,6 +23,8 @@ export interface ModelInfo {
   /** Stored dtypes of the weights and how many elements each holds. */
   dtypes: Record<string, number>;
   weightBytes: number;
+  /** Projections the checkpoint stores as one matrix (Phi-3: q+k+v, gate+up); they share one sparsity mask. */
+  fused: Projection[][];
   config: ModelConfig;
 }
 
@@ -161,7 +163,7 @@ function loadHf(dir: string, opts: LoadOptions): Model {
   return new Model(
     new Transformer(config, weights, kernels),
     tokenizer,
-    describe(dir, 'hf', name, config, weights, dtypes),
+    describe(dir, 'hf', name, config, weights, dtypes, arch.fused ?? []),
   );
 }
 
@@ -182,6 +184,7 @@ function loadLlama2c(location: Extract<ModelLocation, { format: 'llama2c' }>, op
     config,
     weights,
     dtypes,
+    [],
   );
   return new Model(new Transformer(config, weights, kernels), tokenizer, info);
 }
@@ -206,6 +209,7 @@ function describe(
   config: ModelConfig,
   weights: ModelWeights,
   dtypes: Record<string, number>,
+  fused: Projection[][],
 ): ModelInfo {
   // Fused Phi-3 matrices are row views of one array: count each stored array once.
   const arrays = new Set<Float32Array | Uint16Array>();
@@ -230,5 +234,14 @@ function describe(
     }
   }
   const weightBytes = [...arrays].reduce((sum, a) => sum + a.byteLength, 0);
-  return { source, format, architecture, parameters: parameterCount(weights), dtypes, weightBytes, config };
+  return {
+    source,
+    format,
+    architecture,
+    parameters: parameterCount(weights),
+    dtypes,
+    weightBytes,
+    fused,
+    config,
+  };
 }

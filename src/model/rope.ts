@@ -1,10 +1,15 @@
 import type { RopeConfig } from './config.js';
 
-/** Inverse frequencies of each rotated channel pair, with the checkpoint's scaling rule applied. */
-export function inverseFrequencies(rope: RopeConfig, contextLength: number): Float64Array {
+const f32 = Math.fround;
+
+/**
+ * Inverse frequencies of each rotated channel pair, with the checkpoint's scaling rule applied. Computed in
+ * float32 steps as transformers does (even for float64 models), so angles agree with the reference exactly.
+ */
+export function inverseFrequencies(rope: RopeConfig, contextLength: number): Float32Array {
   const half = rope.rotaryDim / 2;
-  const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / rope.theta ** ((2 * i) / rope.rotaryDim);
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = f32(1 / f32(f32(rope.theta) ** f32((2 * i) / rope.rotaryDim)));
   if (rope.type === 'linear') {
     for (let i = 0; i < half; i++) inv[i]! /= rope.factor!;
   } else if (rope.type === 'llama3') {
@@ -50,9 +55,9 @@ export class RopeTable {
     this.sin = new Float32Array(this.capacity * half);
     for (let p = 0; p < this.capacity; p++) {
       for (let i = 0; i < half; i++) {
-        const angle = p * inv[i]!;
-        this.cos[p * half + i] = Math.cos(angle) * scale;
-        this.sin[p * half + i] = Math.sin(angle) * scale;
+        const angle = f32(p * inv[i]!);
+        this.cos[p * half + i] = f32(Math.cos(angle)) * scale;
+        this.sin[p * half + i] = f32(Math.sin(angle)) * scale;
       }
     }
   }

@@ -1,5 +1,5 @@
 import { fail } from '../../io/errors.js';
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig, Projection } from '../config.js';
 import type { ModelWeights, WeightReader } from '../weights.js';
 import type { RawConfig } from './hf-config.js';
 import * as llama from './llama.js';
@@ -11,7 +11,7 @@ export interface Architecture {
   parseConfig(raw: RawConfig): ModelConfig;
   loadWeights(r: WeightReader, cfg: ModelConfig): ModelWeights;
   /** Projections stored as one matrix in the checkpoint (they share one sparsity mask). */
-  fused?: string[][];
+  fused?: Projection[][];
 }
 
 /** Keyed by the `architectures` entry of config.json; adding an architecture is adding one small file. */

@@ -1,0 +1,44 @@
+import { widen } from '../kernels/reference.js';
+import type { Tensor } from '../io/tensor.js';
+
+/** ||W[:, i]||_2 for every input i of a [out, in] weight: WINA's per-input weight. */
+export function columnNorms(w: Tensor): Float64Array {
+  const [outDim, inDim] = w.shape as [number, number];
+  const sums = new Float64Array(inDim);
+  const row = new Float32Array(inDim);
+  for (let o = 0; o < outDim; o++) {
+    widen(w, o * inDim, row);
+    for (let i = 0; i < inDim; i++) sums[i] += row[i]! * row[i]!;
+  }
+  return sums.map(Math.sqrt);
+}
+
+/** Norms of a fused matrix (Phi-3's qkv) from its parts: the parts stack rows, so squared norms add. */
+export function stackedNorms(parts: Float64Array[]): Float64Array {
+  const out = new Float64Array(parts[0]!.length);
+  for (let i = 0; i < out.length; i++) {
+    let s = 0;
+    for (const p of parts) s += p[i]! * p[i]!;
+    out[i] = Math.sqrt(s);
+  }
+  return out;
+}
+
+/**
+ * Indices of the k largest scores |x_i| * norm_i (norm absent: |x_i|), written to `kept` in ascending index
+ * order. Ties go to the lower index, so the result equals a stable sort's. Reference version: O(d log d).
+ */
+export function selectTopK(
+  x: Float32Array,
+  norms: Float64Array | undefined,
+  k: number,
+  kept: Int32Array,
+): number {
+  const d = x.length;
+  const score = new Float64Array(d);
+  for (let i = 0; i < d; i++) score[i] = Math.abs(x[i]!) * (norms ? norms[i]! : 1);
+  const order = Array.from({ length: d }, (_, i) => i).sort((a, b) => score[b]! - score[a]! || a - b);
+  const chosen = order.slice(0, k).sort((a, b) => a - b);
+  kept.set(chosen);
+  return chosen.length;
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { WinaError } from '../src/io/errors.js';
+import { referenceKernels64 } from '../src/kernels/kernels.js';
+import { loadModel } from '../src/model/model.js';
+import { applyWina } from '../src/sparsity/apply.js';
+import type { Method } from '../src/sparsity/config.js';
+import { FIXTURE_ARCHS, fixtureDir, maxAbsDiff, Reference, sharedPath } from './helpers.js';
+
+// The fixtures: top-k on the input of every linear layer but lm_head, every token, k = floor(d * (1 - s)).
+for (const arch of FIXTURE_ARCHS) {
+  describe(`${arch} top-k sparsity matches the float64 reference`, () => {
+    const ref = new Reference(fixtureDir(arch));
+    for (const method of ['teal', 'wina'] as Method[]) {
+      for (const s of [50, 65]) {
+        test(`${method} ${s}%`, async () => {
+          const model = await loadModel(fixtureDir(arch));
+          const applied = applyWina(model, { method, globalSparsity: s / 100 });
+          for (const seq of ['a', 'b']) {
+            const err = maxAbsDiff(model.forward(ref.ids(`ids_${seq}`)), ref.floats(`${method}${s}_${seq}`));
+            assert.ok(err <= 1e-4, `ids_${seq}: max abs error ${err}`);
+          }
+          assert.ok(
+            Math.abs(applied.stats.achieved() - s / 100) < 0.01,
+            `achieved ${applied.stats.achieved()}`,
+          );
+        });
+      }
+    }
+  });
+}
+
+describe('stories260K-hf top-k sparsity matches the float64 reference', () => {
+  const ref = new Reference(fixtureDir('stories260K-hf'));
+  for (const method of ['teal', 'wina'] as Method[]) {
+    for (const s of [25, 50, 65]) {
+      test(`${method} ${s}%`, async () => {
+        const model = await loadModel(fixtureDir('stories260K-hf'), {
+          tokenizer: sharedPath('models', 'stories260K', 'tok512.bin'),
+        });
+        applyWina(model, { method, globalSparsity: s / 100 });
+        const err = maxAbsDiff(model.forward(ref.ids('ids')), ref.floats(`${method}${s}`));
+        assert.ok(err <= 1e-4, `max abs error ${err}`);
+      });
+    }
+  }
+});
+
+describe('sparsity config validation', () => {
+  const bad: [string, object][] = [
+    ['sparsity 1', { method: 'wina', globalSparsity: 1 }],
+    ['negative sparsity', { method: 'wina', globalSparsity: -0.1 }],
+    ['unknown method', { method: 'magic', globalSparsity: 0.5 }],
+    ['unknown projection', { method: 'wina', globalSparsity: 0.5, projections: { qk: 0.2 } }],
+    ['layer out of range', { method: 'wina', globalSparsity: 0.5, layers: { 9: { q: 0.2 } } }],
+    ['bad allocation', { method: 'wina', globalSparsity: 0.5, allocation: { ffn: 2 } }],
+  ];
+  for (const [name, config] of bad) {
+    test(name, async () => {
+      const model = await loadModel(fixtureDir('llama3'));
+      assert.throws(() => applyWina(model, config as never), WinaError);
+    });
+  }
+});
+
+describe('float64 reference kernels', () => {
+  test('agree with the float64 references to 1e-6, dense and sparse', async () => {
+    const ref = new Reference(fixtureDir('stories260K-hf'));
+    const model = await loadModel(fixtureDir('stories260K-hf'), {
+      tokenizer: sharedPath('models', 'stories260K', 'tok512.bin'),
+      kernels: referenceKernels64,
+    });
+    const ids = ref.ids('ids');
+    assert.ok(maxAbsDiff(model.forward(ids), ref.floats('logits64')) <= 1e-5);
+    applyWina(model, { method: 'wina', globalSparsity: 0.65 });
+    assert.ok(maxAbsDiff(model.forward(ids), ref.floats('wina65')) <= 1e-5);
+  });
+});
