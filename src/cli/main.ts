@@ -1,5 +1,6 @@
 import { WinaError } from '../io/errors.js';
 import { say } from './args.js';
+import { benchCommand } from './bench.js';
 import { generate } from './generate.js';
 import { info } from './info.js';
 import { synth } from './synth.js';
@@ -7,6 +8,7 @@ import { synth } from './synth.js';
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   generate: { run: generate, summary: 'generate text from a prompt, streamed as it is produced' },
   info: { run: info, summary: 'architecture, parameters, dtype and memory of a model' },
+  bench: { run: benchCommand, summary: 'prefill and decode tokens/s, dense vs sparse (median of repeats)' },
   synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
 };
 

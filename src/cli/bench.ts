@@ -1,0 +1,95 @@
+import os from 'node:os';
+import { fail } from '../io/errors.js';
+import { bench } from '../eval/bench.js';
+import { loadModel } from '../model/model.js';
+import { METHODS, type Method } from '../sparsity/config.js';
+import { integer, parse, requireString, say } from './args.js';
+import { Progress } from './progress.js';
+
+const USAGE = `usage: wina bench --model M [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
+                  [--new-tokens N] [--repeats R] [--json]`;
+
+export function parseList(value: string, flag: string): number[] {
+  return value.split(',').map((v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1)
+      fail(`${flag}: ${JSON.stringify(v)} is not a sparsity in [0, 1)`);
+    return n;
+  });
+}
+
+export function parseMethods(value: string): Method[] {
+  return value.split(',').map((m) => {
+    if (!(METHODS as readonly string[]).includes(m))
+      fail(`--methods: unknown method "${m}" (known: ${METHODS.join(', ')})`);
+    return m as Method;
+  });
+}
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const o = parse(
+    argv,
+    {
+      model: { type: 'string', short: 'm' },
+      methods: { type: 'string', default: 'dense,wina' },
+      method: { type: 'string' },
+      sparsity: { type: 'string', default: '0,0.25,0.5,0.65' },
+      'prompt-tokens': { type: 'string' },
+      'new-tokens': { type: 'string' },
+      repeats: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    USAGE,
+  );
+  if (o.help) {
+    say(USAGE);
+    return 0;
+  }
+  const methods = parseMethods((o.method ?? o.methods) as string);
+  const sparsities = parseList(o.sparsity as string, '--sparsity');
+  const promptTokens = integer(o['prompt-tokens'], '--prompt-tokens') ?? 32;
+  const newTokens = integer(o['new-tokens'], '--new-tokens') ?? 32;
+  const repeats = integer(o.repeats, '--repeats') ?? 3;
+  if (promptTokens < 1 || newTokens < 1 || repeats < 1)
+    fail('--prompt-tokens, --new-tokens and --repeats must be >= 1');
+  const model = await loadModel(requireString(o.model, '--model'));
+  if (promptTokens + newTokens > model.config.maxPositions) {
+    fail(`--prompt-tokens + --new-tokens exceed the context window of ${model.config.maxPositions}`);
+  }
+  const progress = new Progress('bench', 1);
+  const results = bench(model, {
+    methods,
+    sparsities,
+    promptTokens,
+    newTokens,
+    repeats,
+    onProgress: (done, total) => {
+      progress.total = total;
+      progress.update(done);
+    },
+  });
+  progress.finish();
+  model.close();
+  if (o.json) {
+    process.stdout.write(
+      `${JSON.stringify({ model: model.info.source, kernels: model.transformer.kernels.name, results })}\n`,
+    );
+    return 0;
+  }
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  say(
+    `${model.info.source} on ${cpu}, ${model.transformer.kernels.name}, ${model.transformer.kernels.threads} thread(s)`,
+  );
+  const dense = results.find((r) => r.method === 'dense');
+  process.stdout.write(
+    '| method | sparsity | achieved | decode tok/s | vs dense | prefill tok/s | peak RSS MiB |\n|---|---|---|---|---|---|---|\n',
+  );
+  for (const r of results) {
+    const ratio = dense ? (r.decodeTokensPerSecond / dense.decodeTokensPerSecond).toFixed(2) : '-';
+    process.stdout.write(
+      `| ${r.method} | ${r.sparsity} | ${r.achievedSparsity.toFixed(3)} | ${r.decodeTokensPerSecond.toFixed(2)} | ${ratio}x | ` +
+        `${r.prefillTokensPerSecond.toFixed(1)} | ${(r.peakMemoryBytes / 2 ** 20).toFixed(0)} |\n`,
+    );
+  }
+  return 0;
+}
