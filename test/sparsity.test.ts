@@ -4,6 +4,7 @@ import { WinaError } from '../src/io/errors.js';
 import { referenceKernels64 } from '../src/kernels/kernels.js';
 import { loadModel } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';
+import type { Projection } from '../src/model/config.js';
 import type { Method } from '../src/sparsity/config.js';
 import { FIXTURE_ARCHS, fixtureDir, maxAbsDiff, Reference, sharedPath } from './helpers.js';
 
@@ -75,4 +76,26 @@ describe('float64 reference kernels', () => {
     applyWina(model, { method: 'wina', globalSparsity: 0.65 });
     assert.ok(maxAbsDiff(model.forward(ids), ref.floats('wina65')) <= 1e-5);
   });
+});
+
+describe('wina-paper weighs only k and gate (microsoft/wina)', () => {
+  for (const arch of ['llama3', 'phi3']) {
+    test(`${arch}: equals wina on k/gate and teal on the other projections`, async () => {
+      const ref = new Reference(fixtureDir(arch));
+      const ids = ref.ids('ids_a');
+      const run = async (method: Method, projections: Partial<Record<Projection, number>>) => {
+        const model = await loadModel(fixtureDir(arch));
+        applyWina(model, { method, globalSparsity: 0, projections });
+        return model.forward(ids);
+      };
+      // Phi-3 fuses q/k/v and gate/up: their shared mask uses the fused matrix's norms in both methods.
+      const weighted: Partial<Record<Projection, number>> =
+        arch === 'phi3' ? { q: 0.5, k: 0.5, v: 0.5, gate: 0.5, up: 0.5 } : { k: 0.5, gate: 0.5 };
+      const plain: Partial<Record<Projection, number>> =
+        arch === 'phi3' ? { o: 0.5, down: 0.5 } : { q: 0.5, v: 0.5, o: 0.5, up: 0.5, down: 0.5 };
+      assert.deepEqual(await run('wina-paper', weighted), await run('wina', weighted));
+      assert.deepEqual(await run('wina-paper', plain), await run('teal', plain));
+      assert.notDeepEqual(await run('wina-paper', plain), await run('wina', plain));
+    });
+  }
 });

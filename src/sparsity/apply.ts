@@ -5,7 +5,7 @@
 import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
-import { type SparsityConfig, sparsityOf, validateSparsityConfig } from './config.js';
+import { type SparsityConfig, sparsityOf, validateSparsityConfig, WEIGHTED } from './config.js';
 import { columnNorms, selectTopK, stackedNorms } from './scores.js';
 
 /** Inputs kept and seen, counted per layer and projection (achieved sparsity is measured, not assumed). */
@@ -53,15 +53,15 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
 
   // WINA's per-input weights: ||W[:, i]||, of the fused matrix where the checkpoint fuses (one mask for it).
   const norms = new Map<string, Float64Array>();
-  if (config.method === 'wina') {
-    transformer.weights.layers.forEach((layer, l) => {
-      const own = (p: Projection) => columnNorms(layer.proj[p].weight);
-      for (const proj of Object.keys(layer.proj) as Projection[]) {
-        const group = model.info.fused.find((g) => g.includes(proj));
-        norms.set(`${l}.${proj}`, group ? stackedNorms(group.map(own)) : own(proj));
-      }
-    });
-  }
+  const weighted = WEIGHTED[config.method];
+  transformer.weights.layers.forEach((layer, l) => {
+    const own = (p: Projection) => columnNorms(layer.proj[p].weight);
+    for (const proj of Object.keys(layer.proj) as Projection[]) {
+      const group = model.info.fused.find((g) => g.includes(proj));
+      if (!(group ?? [proj]).some(weighted)) continue;
+      norms.set(`${l}.${proj}`, group ? stackedNorms(group.map(own)) : own(proj));
+    }
+  });
 
   const prefillSparse = (config.prefill ?? 'all') === 'all';
   let masked = kernels.f32(0);

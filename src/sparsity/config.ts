@@ -1,9 +1,20 @@
 import { fail } from '../io/errors.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 
-export const METHODS = ['dense', 'teal', 'wina'] as const;
+export const METHODS = ['dense', 'teal', 'wina', 'wina-paper'] as const;
 export type Method = (typeof METHODS)[number];
 export type PrefillPolicy = 'all' | 'none';
+
+/**
+ * wina: score |x_i| * ||W[:, i]|| on every projection. wina-paper: what microsoft/wina runs: column norms only on
+ * k and gate (Phi-3: the fused qkv and gate_up), |x_i| elsewhere. teal: |x_i|.
+ */
+export const WEIGHTED: Record<Method, (proj: Projection) => boolean> = {
+  dense: () => false,
+  teal: () => false,
+  wina: () => true,
+  'wina-paper': (proj) => proj === 'k' || proj === 'gate',
+};
 
 /** Which inputs each projection keeps. Sparsity s keeps k = floor(d * (1 - s)) of d inputs per token. */
 export interface SparsityConfig {
