@@ -8,6 +8,7 @@ import { widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { RopeTable } from './rope.js';
+import type { Tensor } from '../io/tensor.js';
 import type { Linear, ModelWeights } from './weights.js';
 
 /**
@@ -136,7 +137,7 @@ export class Transformer {
         cfg.slidingWindow,
       );
       this.linear(l, 'o', p.o, s.att, T, s.out);
-      k.addInPlace(s.x, s.out, T * d);
+      this.addResidual(layer.attnShortcut, T);
 
       // Feed-forward (SwiGLU): x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
       k.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
@@ -144,7 +145,7 @@ export class Transformer {
       this.linear(l, 'up', p.up, s.h, T, s.up);
       k.swiglu(s.gate, s.up, T * cfg.intermediateSize);
       this.linear(l, 'down', p.down, s.gate, T, s.out);
-      k.addInPlace(s.x, s.out, T * d);
+      this.addResidual(layer.mlpShortcut, T);
       if (opts.onHidden && l < cfg.numLayers - 1) opts.onHidden(l + 1, s.x.slice(0, T * d));
     }
     cache.length = start + T;
@@ -155,5 +156,19 @@ export class Transformer {
     const logits = s.logitsFor(cfg, rows);
     k.matmul(w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
     return logits.slice(0, rows * cfg.vocabSize);
+  }
+
+  /**
+   * x += out. With the orthogonal transform the residual stream changes basis between blocks, so x is first
+   * multiplied by the block's shortcut rotation (a d x d matrix).
+   */
+  private addResidual(shortcut: Tensor | undefined, tokens: number): void {
+    const { state: s, kernels: k } = this;
+    const n = tokens * this.cfg.hiddenSize;
+    if (shortcut) {
+      k.matmul(shortcut, s.x, tokens, s.h);
+      s.x.set(s.h.subarray(0, n));
+    }
+    k.addInPlace(s.x, s.out, n);
   }
 }

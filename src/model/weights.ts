@@ -14,6 +14,9 @@ export interface LayerWeights {
   attnNorm: Float32Array;
   mlpNorm: Float32Array;
   proj: Record<Projection, Linear>;
+  /** Orthogonal transform only: rotations [d, d] applied to the residual stream before each residual add. */
+  attnShortcut?: Tensor;
+  mlpShortcut?: Tensor;
 }
 
 export interface ModelWeights {
