@@ -99,3 +99,42 @@ describe('wina-paper weighs only k and gate (microsoft/wina)', () => {
     });
   }
 });
+
+describe('masks', () => {
+  test('cats: silu(gate) top-k masks up rows and down inputs only', async () => {
+    const model = await loadModel(fixtureDir('llama3'));
+    const ref = new Reference(fixtureDir('llama3'));
+    const dense = model.forward(ref.ids('ids_a'));
+    const applied = applyWina(model, { method: 'cats', globalSparsity: 0.5 });
+    const sparse = model.forward(ref.ids('ids_a'));
+    const ff = model.config.intermediateSize;
+    const kept = Math.floor(ff * 0.5);
+    for (let l = 0; l < model.config.numLayers; l++) {
+      for (const p of ['q', 'k', 'v', 'o', 'gate'])
+        assert.equal(applied.stats.kept.get(`${l}.${p}`), applied.stats.total.get(`${l}.${p}`));
+      assert.equal(applied.stats.kept.get(`${l}.up`), kept * 33);
+      assert.equal(applied.stats.kept.get(`${l}.down`), kept * 33);
+    }
+    assert.ok(maxAbsDiff(dense, sparse) > 1e-3);
+  });
+
+  test('adaptive: sparsity stays within its clamp and grows with the tolerance', async () => {
+    const model = await loadModel(fixtureDir('llama3'));
+    const ids = new Reference(fixtureDir('llama3')).ids('ids_b');
+    const achieved = (tolerance: number) => {
+      const a = applyWina(model, {
+        method: 'wina',
+        globalSparsity: 0,
+        mask: 'adaptive',
+        adaptive: { tolerance, minSparsity: 0.1, maxSparsity: 0.8 },
+      });
+      model.forward(ids);
+      a.remove();
+      return a.stats.achieved();
+    };
+    const low = achieved(0.01);
+    const high = achieved(0.2);
+    assert.ok(low >= 0.1 - 1e-9 && high <= 0.8 + 1e-9, `${low} ${high}`);
+    assert.ok(high > low + 0.05, `${low} ${high}`);
+  });
+});

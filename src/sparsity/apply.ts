@@ -1,12 +1,13 @@
 /**
- * applyWina(model, config): every projection keeps, per token, the k inputs with the largest scores and skips
- * the rest. Installed as the model's LinearFn, beside the forward pass.
+ * applyWina(model, config): every projection keeps, per token, the inputs with the largest scores and skips the
+ * rest. Installed as the model's LinearFn, beside the forward pass.
  */
 import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
-import { type SparsityConfig, sparsityOf, validateSparsityConfig, WEIGHTED } from './config.js';
-import { columnNorms, selectTopK, stackedNorms } from './scores.js';
+import { type SparsityConfig, sparsityOf, validateSparsityConfig } from './config.js';
+import { keepAboveThreshold, keepAdaptive, keepTopK } from './masks.js';
+import { computeScores, scoreNorms } from './scores.js';
 
 /** Inputs kept and seen, counted per layer and projection (achieved sparsity is measured, not assumed). */
 export class SparsityStats {
@@ -19,13 +20,14 @@ export class SparsityStats {
     this.total.set(key, (this.total.get(key) ?? 0) + total);
   }
 
-  /** 1 - kept / total over everything counted (inputs, not weighted by matrix size). */
-  achieved(): number {
+  /** 1 - kept / total over the counted projections, optionally weighted per key (e.g. by matrix size). */
+  achieved(weight: (key: string) => number = () => 1): number {
     let kept = 0;
     let total = 0;
     for (const [key, t] of this.total) {
-      total += t;
-      kept += this.kept.get(key)!;
+      const w = weight(key) / t;
+      total += t * w;
+      kept += this.kept.get(key)! * w;
     }
     return total ? 1 - kept / total : 0;
   }
@@ -39,6 +41,8 @@ export class SparsityStats {
 export interface AppliedSparsity {
   config: SparsityConfig;
   stats: SparsityStats;
+  /** Achieved sparsity weighted by each matrix's parameter count: the share of weight reads skipped. */
+  achieved(): number;
   /** Restores dense projections. */
   remove(): void;
 }
@@ -50,49 +54,129 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   const dense = transformer.linear;
   const kernels = transformer.kernels;
   const stats = new SparsityStats();
+  const norms = scoreNorms(model, config.method);
+  const mask = config.mask ?? 'topk';
+  const prefill = config.prefill ?? 'all';
 
-  // WINA's per-input weights: ||W[:, i]||, of the fused matrix where the checkpoint fuses (one mask for it).
-  const norms = new Map<string, Float64Array>();
-  const weighted = WEIGHTED[config.method];
-  transformer.weights.layers.forEach((layer, l) => {
-    const own = (p: Projection) => columnNorms(layer.proj[p].weight);
-    for (const proj of Object.keys(layer.proj) as Projection[]) {
-      const group = model.info.fused.find((g) => g.includes(proj));
-      if (!(group ?? [proj]).some(weighted)) continue;
-      norms.set(`${l}.${proj}`, group ? stackedNorms(group.map(own)) : own(proj));
-    }
-  });
-
-  const prefillSparse = (config.prefill ?? 'all') === 'all';
   let masked = kernels.f32(0);
   let kept = new Int32Array(0);
+  let scores = new Float64Array(0);
+  // CATS: the mask found on silu(gate) of the current layer, per token, reused by up and down.
+  let catsMask: Int32Array[] = [];
+  let catsCounts: number[] = [];
 
-  const sparse: LinearFn = (layer, proj, lin, x, tokens, y) => {
-    const s = sparsityOf(config, layer, proj);
+  const keep = (layer: number, proj: Projection, row: Float32Array, s: number, out: Int32Array): number => {
+    const d = row.length;
+    if (scores.length < d) scores = new Float64Array(d);
+    computeScores(row, norms.get(`${layer}.${proj}`), scores);
+    if (mask === 'threshold') return keepAboveThreshold(scores, d, config.thresholds![layer]![proj]!, out);
+    if (mask === 'adaptive') return keepAdaptive(scores, d, config.adaptive!, out);
+    return keepTopK(scores, d, Math.floor(d * (1 - s)), out);
+  };
+
+  /** Dense matmul over x with the dropped inputs zeroed: the exact semantics of skipping their columns. */
+  const maskedMatmul: LinearFn = (layer, proj, lin, x, tokens, y) => {
     const d = lin.weight.shape[1]!;
-    if (s === 0 || (tokens > 1 && !prefillSparse)) {
-      dense(layer, proj, lin, x, tokens, y);
-      stats.add(layer, proj, d * tokens, d * tokens);
-      return;
-    }
-    const k = Math.floor(d * (1 - s));
     if (masked.length < tokens * d) masked = kernels.f32(tokens * d);
     if (kept.length < d) kept = new Int32Array(d);
     masked.fill(0, 0, tokens * d);
-    const scoreNorms = norms.get(`${layer}.${proj}`);
+    const s = sparsityOf(config, layer, proj);
+    let total = 0;
     for (let t = 0; t < tokens; t++) {
       const row = x.subarray(t * d, (t + 1) * d);
-      const n = selectTopK(row, scoreNorms, k, kept);
+      const n = proj === 'down' && config.method === 'cats' ? copyCats(t) : keep(layer, proj, row, s, kept);
       for (let j = 0; j < n; j++) masked[t * d + kept[j]!] = row[kept[j]!]!;
+      total += n;
     }
-    stats.add(layer, proj, k * tokens, d * tokens);
+    stats.add(layer, proj, total, d * tokens);
     kernels.matmul(lin.weight, masked, tokens, y, lin.bias);
   };
 
+  const copyCats = (t: number): number => {
+    kept.set(catsMask[t]!.subarray(0, catsCounts[t]!));
+    return catsCounts[t]!;
+  };
+
+  const sparse: LinearFn = (layer, proj, lin, x, tokens, y) => {
+    const d = lin.weight.shape[1]!;
+    const denseTokens =
+      tokens === 1 || prefill === 'all' ? 0 : prefill === 'none' ? tokens : Math.ceil(tokens / 100);
+    // Adaptive masks choose their own sparsity per token; the others need a sparsity above zero to act.
+    const s = mask === 'adaptive' && config.method !== 'dense' ? 1 : sparsityOf(config, layer, proj);
+    if (config.method === 'cats' && proj === 'gate') {
+      dense(layer, proj, lin, x, tokens, y);
+      findCatsMask(layer, y, tokens, lin.weight.shape[0]!, sparsityOf(config, layer, 'up'));
+      stats.add(layer, proj, d * tokens, d * tokens);
+      return;
+    }
+    if (s === 0 || denseTokens === tokens || (config.method === 'cats' && proj === 'up')) {
+      dense(layer, proj, lin, x, tokens, y);
+      if (config.method === 'cats' && proj === 'up' && s > 0) {
+        // Counted in rows of up read (its saving), not inputs.
+        zeroOutsideCats(y, tokens, lin.weight.shape[0]!);
+        stats.add(
+          layer,
+          proj,
+          catsCounts.reduce((a, b) => a + b, 0),
+          lin.weight.shape[0]! * tokens,
+        );
+      } else stats.add(layer, proj, d * tokens, d * tokens);
+      return;
+    }
+    if (denseTokens > 0) {
+      // The paper's prefill: the first 1% of the prompt stays dense.
+      const split = denseTokens * d;
+      const outDim = lin.weight.shape[0]!;
+      dense(layer, proj, lin, x.subarray(0, split), denseTokens, y.subarray(0, denseTokens * outDim));
+      stats.add(layer, proj, split, split);
+      maskedMatmul(
+        layer,
+        proj,
+        lin,
+        x.subarray(split),
+        tokens - denseTokens,
+        y.subarray(denseTokens * outDim),
+      );
+      return;
+    }
+    maskedMatmul(layer, proj, lin, x, tokens, y);
+  };
+
+  const findCatsMask = (layer: number, gate: Float32Array, tokens: number, ff: number, s: number) => {
+    catsMask = [];
+    catsCounts = [];
+    const act = new Float32Array(ff);
+    for (let t = 0; t < tokens; t++) {
+      for (let i = 0; i < ff; i++) {
+        const g = gate[t * ff + i]!;
+        act[i] = g / (1 + Math.exp(-g));
+      }
+      const out = new Int32Array(ff);
+      catsCounts.push(s > 0 ? keep(layer, 'up', act, s, out) : ff);
+      if (s === 0) out.set(Array.from({ length: ff }, (_, i) => i));
+      catsMask.push(out);
+    }
+  };
+
+  /** CATS skips up's rows outside the mask (their product with silu(gate) would be dropped anyway). */
+  const zeroOutsideCats = (y: Float32Array, tokens: number, ff: number) => {
+    for (let t = 0; t < tokens; t++) {
+      const row = y.subarray(t * ff, (t + 1) * ff);
+      const keepRow = new Uint8Array(ff);
+      for (let j = 0; j < catsCounts[t]!; j++) keepRow[catsMask[t]![j]!] = 1;
+      for (let i = 0; i < ff; i++) if (!keepRow[i]) row[i] = 0;
+    }
+  };
+
+  const sizes = new Map<string, number>();
+  transformer.weights.layers.forEach((layer, l) => {
+    for (const [p, lin] of Object.entries(layer.proj)) sizes.set(`${l}.${p}`, lin.weight.data.length);
+  });
   transformer.linear = sparse;
   return {
     config,
     stats,
+    achieved: () => stats.achieved((key) => sizes.get(key) ?? 0),
     remove: () => {
       transformer.linear = dense;
     },

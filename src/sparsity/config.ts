@@ -1,19 +1,24 @@
 import { fail } from '../io/errors.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
+import type { AdaptiveOptions, MaskMode } from './masks.js';
 
-export const METHODS = ['dense', 'teal', 'wina', 'wina-paper'] as const;
+export const METHODS = ['dense', 'teal', 'wina', 'wina-paper', 'cats'] as const;
 export type Method = (typeof METHODS)[number];
-export type PrefillPolicy = 'all' | 'none';
+/** all: every prompt token sparse (the fixtures); none: prompt dense; paper: all but the first 1% of tokens. */
+export type PrefillPolicy = 'all' | 'none' | 'paper';
+export const MASKS = ['topk', 'threshold', 'adaptive'] as const;
 
 /**
  * wina: score |x_i| * ||W[:, i]|| on every projection. wina-paper: what microsoft/wina runs: column norms only on
- * k and gate (Phi-3: the fused qkv and gate_up), |x_i| elsewhere. teal: |x_i|.
+ * k and gate (Phi-3: the fused qkv and gate_up), |x_i| elsewhere. teal: |x_i|. cats: |SiLU(gate)| of the MLP's
+ * intermediate neurons, one mask for up's rows and down's inputs.
  */
 export const WEIGHTED: Record<Method, (proj: Projection) => boolean> = {
   dense: () => false,
   teal: () => false,
   wina: () => true,
   'wina-paper': (proj) => proj === 'k' || proj === 'gate',
+  cats: () => false,
 };
 
 /** Which inputs each projection keeps. Sparsity s keeps k = floor(d * (1 - s)) of d inputs per token. */
@@ -27,8 +32,12 @@ export interface SparsityConfig {
   projections?: Partial<Record<Projection, number>>;
   /** Per layer and projection, e.g. { 0: { q: 0.1 } }: the most specific setting wins. */
   layers?: Record<number, Partial<Record<Projection, number>>>;
-  /** Sparsify the prompt's tokens too ('all', as the reference fixtures) or only decoded tokens ('none'). */
   prefill?: PrefillPolicy;
+  /** topk (default): k per token; threshold: calibrated score thresholds; adaptive: per-token mass tolerance. */
+  mask?: MaskMode;
+  /** Per layer and projection, for mask 'threshold' (from a calibration profile). */
+  thresholds?: Record<number, Partial<Record<Projection, number>>>;
+  adaptive?: AdaptiveOptions;
 }
 
 function checkSparsity(value: unknown, where: string): number {
@@ -61,8 +70,32 @@ export function validateSparsityConfig(c: SparsityConfig, numLayers: number): Sp
       fail(`layers: layer ${layer} is outside 0..${numLayers - 1}`);
     checkProjections(map, `layers.${layer}`);
   }
-  if (c.prefill !== undefined && c.prefill !== 'all' && c.prefill !== 'none') {
-    fail(`prefill must be all or none, got ${JSON.stringify(c.prefill)}`);
+  if (c.prefill !== undefined && !['all', 'none', 'paper'].includes(c.prefill)) {
+    fail(`prefill must be all, none or paper, got ${JSON.stringify(c.prefill)}`);
+  }
+  if (c.mask !== undefined && !(MASKS as readonly string[]).includes(c.mask)) {
+    fail(`mask must be one of ${MASKS.join(', ')}, got ${JSON.stringify(c.mask)}`);
+  }
+  if (c.mask === 'threshold') {
+    for (let l = 0; l < numLayers; l++) {
+      for (const p of PROJECTIONS) {
+        const t = c.thresholds?.[l]?.[p];
+        if (sparsityOf(c, l, p) > 0 && (typeof t !== 'number' || !(t >= 0))) {
+          fail(
+            `mask threshold needs a calibrated threshold for layer ${l} ${p}: pass a profile from wina calibrate`,
+          );
+        }
+      }
+    }
+  }
+  if (c.mask === 'adaptive') {
+    const a =
+      c.adaptive ?? fail('mask adaptive needs adaptive options { tolerance, minSparsity, maxSparsity }');
+    if (!(a.tolerance >= 0 && a.tolerance < 1))
+      fail(`adaptive tolerance must be in [0, 1), got ${a.tolerance}`);
+    checkSparsity(a.minSparsity, 'adaptive.minSparsity');
+    checkSparsity(a.maxSparsity, 'adaptive.maxSparsity');
+    if (a.minSparsity > a.maxSparsity) fail('adaptive.minSparsity must not exceed adaptive.maxSparsity');
   }
   return c;
 }
@@ -71,6 +104,7 @@ const ATTENTION: readonly Projection[] = ['q', 'k', 'v', 'o'];
 
 export function sparsityOf(c: SparsityConfig, layer: number, proj: Projection): number {
   if (c.method === 'dense') return 0;
+  if (c.method === 'cats' && proj !== 'up' && proj !== 'down') return 0;
   const byType = ATTENTION.includes(proj) ? c.allocation?.attention : c.allocation?.ffn;
   return c.layers?.[layer]?.[proj] ?? c.projections?.[proj] ?? byType ?? c.globalSparsity;
 }

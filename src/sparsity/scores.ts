@@ -1,5 +1,8 @@
 import { widen } from '../kernels/reference.js';
 import type { Tensor } from '../io/tensor.js';
+import type { Projection } from '../model/config.js';
+import type { Model } from '../model/model.js';
+import { type Method, WEIGHTED } from './config.js';
 
 /** ||W[:, i]||_2 for every input i of a [out, in] weight: WINA's per-input weight. */
 export function columnNorms(w: Tensor): Float64Array {
@@ -22,6 +25,29 @@ export function stackedNorms(parts: Float64Array[]): Float64Array {
     out[i] = Math.sqrt(s);
   }
   return out;
+}
+
+/**
+ * WINA's per-input weights ||W[:, i]|| for every (layer, projection) the method weighs, keyed "layer.proj";
+ * a fused matrix (Phi-3) gives one set of norms to all its parts, as they share one mask.
+ */
+export function scoreNorms(model: Model, method: Method): Map<string, Float64Array> {
+  const norms = new Map<string, Float64Array>();
+  const weighted = WEIGHTED[method];
+  model.transformer.weights.layers.forEach((layer, l) => {
+    const own = (p: Projection) => columnNorms(layer.proj[p].weight);
+    for (const proj of Object.keys(layer.proj) as Projection[]) {
+      const group = model.info.fused.find((g) => g.includes(proj));
+      if (!(group ?? [proj]).some(weighted)) continue;
+      norms.set(`${l}.${proj}`, group ? stackedNorms(group.map(own)) : own(proj));
+    }
+  });
+  return norms;
+}
+
+/** score_i = |x_i| * norm_i (norm absent: |x_i|). */
+export function computeScores(x: Float32Array, norms: Float64Array | undefined, out: Float64Array): void {
+  for (let i = 0; i < x.length; i++) out[i] = Math.abs(x[i]!) * (norms ? norms[i]! : 1);
 }
 
 /**
