@@ -1,6 +1,7 @@
 import { WinaError } from '../io/errors.js';
 import { say } from './args.js';
 import { benchCommand } from './bench.js';
+import { calibrateCommand } from './calibrate.js';
 import { generate } from './generate.js';
 import { info } from './info.js';
 import { synth } from './synth.js';
@@ -8,6 +9,10 @@ import { synth } from './synth.js';
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   generate: { run: generate, summary: 'generate text from a prompt, streamed as it is produced' },
   info: { run: info, summary: 'architecture, parameters, dtype and memory of a model' },
+  calibrate: {
+    run: calibrateCommand,
+    summary: 'score histograms, thresholds and greedy allocation -> a profile file',
+  },
   bench: { run: benchCommand, summary: 'prefill and decode tokens/s, dense vs sparse (median of repeats)' },
   synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
 };

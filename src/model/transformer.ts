@@ -94,15 +94,11 @@ export class Transformer {
     const T = ids.length;
     const start = cache.length;
     const d = cfg.hiddenSize;
-    const kvDim = cfg.numKvHeads * cfg.headDim;
     if (T === 0) fail('forward needs at least one token');
     if (start + T > cfg.maxPositions) {
       fail(`sequence of ${start + T} tokens exceeds the context window of ${cfg.maxPositions}`);
     }
-    s.ensure(cfg, T);
-    cache.reserve(start + T);
-    this.rope.ensure(start + T);
-
+    this.prepare(T, cache, start);
     for (let t = 0; t < T; t++) {
       const id = ids[t]!;
       if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize)
@@ -110,42 +106,8 @@ export class Transformer {
       widen(w.embed, id * d, s.x.subarray(t * d, (t + 1) * d));
     }
     opts.onHidden?.(0, s.x.slice(0, T * d));
-
     for (let l = 0; l < cfg.numLayers; l++) {
-      const layer = w.layers[l]!;
-      const p = layer.proj;
-      // Attention: x += o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
-      k.rmsnorm(s.h, s.x, layer.attnNorm, cfg.rmsNormEps, T);
-      this.linear(l, 'q', p.q, s.h, T, s.q);
-      this.linear(l, 'k', p.k, s.h, T, s.k);
-      this.linear(l, 'v', p.v, s.h, T, s.v);
-      const { cos, sin } = this.rope;
-      k.rope(s.q, T, cfg.numHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
-      k.rope(s.k, T, cfg.numKvHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
-      cache.keys[l]!.set(s.k.subarray(0, T * kvDim), start * kvDim);
-      cache.values[l]!.set(s.v.subarray(0, T * kvDim), start * kvDim);
-      k.attention(
-        s.att,
-        s.q,
-        cache.keys[l]!,
-        cache.values[l]!,
-        T,
-        start,
-        cfg.numHeads,
-        cfg.numKvHeads,
-        cfg.headDim,
-        cfg.slidingWindow,
-      );
-      this.linear(l, 'o', p.o, s.att, T, s.out);
-      this.addResidual(layer.attnShortcut, T);
-
-      // Feed-forward (SwiGLU): x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
-      k.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
-      this.linear(l, 'gate', p.gate, s.h, T, s.gate);
-      this.linear(l, 'up', p.up, s.h, T, s.up);
-      k.swiglu(s.gate, s.up, T * cfg.intermediateSize);
-      this.linear(l, 'down', p.down, s.gate, T, s.out);
-      this.addResidual(layer.mlpShortcut, T);
+      this.block(l, T, start, cache);
       if (opts.onHidden && l < cfg.numLayers - 1) opts.onHidden(l + 1, s.x.slice(0, T * d));
     }
     cache.length = start + T;
@@ -156,6 +118,66 @@ export class Transformer {
     const logits = s.logitsFor(cfg, rows);
     k.matmul(w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
     return logits.slice(0, rows * cfg.vocabSize);
+  }
+
+  /**
+   * One block alone on the residual stream `input` ([T, d], positions 0..T-1), with a fresh cache: what greedy
+   * allocation compares dense and sparse outputs on.
+   */
+  runBlock(layer: number, input: Float32Array, cache: KVCache): Float32Array {
+    const T = input.length / this.cfg.hiddenSize;
+    cache.truncate(0);
+    this.prepare(T, cache, 0);
+    this.state.x.set(input);
+    this.block(layer, T, 0, cache);
+    return this.state.x.slice(0, input.length);
+  }
+
+  private prepare(T: number, cache: KVCache, start: number): void {
+    this.state.ensure(this.cfg, T);
+    cache.reserve(start + T);
+    this.rope.ensure(start + T);
+  }
+
+  /** Block `l` on the T tokens of the residual stream s.x, at positions start..start+T-1. */
+  private block(l: number, T: number, start: number, cache: KVCache): void {
+    const { cfg, state: s, kernels: k } = this;
+    const layer = this.weights.layers[l]!;
+    const p = layer.proj;
+    const kvDim = cfg.numKvHeads * cfg.headDim;
+
+    // Attention: x += o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
+    k.rmsnorm(s.h, s.x, layer.attnNorm, cfg.rmsNormEps, T);
+    this.linear(l, 'q', p.q, s.h, T, s.q);
+    this.linear(l, 'k', p.k, s.h, T, s.k);
+    this.linear(l, 'v', p.v, s.h, T, s.v);
+    const { cos, sin } = this.rope;
+    k.rope(s.q, T, cfg.numHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
+    k.rope(s.k, T, cfg.numKvHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
+    cache.keys[l]!.set(s.k.subarray(0, T * kvDim), start * kvDim);
+    cache.values[l]!.set(s.v.subarray(0, T * kvDim), start * kvDim);
+    k.attention(
+      s.att,
+      s.q,
+      cache.keys[l]!,
+      cache.values[l]!,
+      T,
+      start,
+      cfg.numHeads,
+      cfg.numKvHeads,
+      cfg.headDim,
+      cfg.slidingWindow,
+    );
+    this.linear(l, 'o', p.o, s.att, T, s.out);
+    this.addResidual(layer.attnShortcut, T);
+
+    // Feed-forward (SwiGLU): x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
+    k.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
+    this.linear(l, 'gate', p.gate, s.h, T, s.gate);
+    this.linear(l, 'up', p.up, s.h, T, s.up);
+    k.swiglu(s.gate, s.up, T * cfg.intermediateSize);
+    this.linear(l, 'down', p.down, s.gate, T, s.out);
+    this.addResidual(layer.mlpShortcut, T);
   }
 
   /**

@@ -80,7 +80,8 @@ export function validateSparsityConfig(c: SparsityConfig, numLayers: number): Sp
     for (let l = 0; l < numLayers; l++) {
       for (const p of PROJECTIONS) {
         const t = c.thresholds?.[l]?.[p];
-        if (sparsityOf(c, l, p) > 0 && (typeof t !== 'number' || !(t >= 0))) {
+        const needed = sparsityOf(c, l, p) > 0 && !(c.method === 'cats' && p === 'down'); // CATS: up's mask
+        if (needed && (typeof t !== 'number' || !(t >= 0))) {
           fail(
             `mask threshold needs a calibrated threshold for layer ${l} ${p}: pass a profile from wina calibrate`,
           );

@@ -4,8 +4,16 @@ import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import { type Method, WEIGHTED } from './config.js';
 
-/** ||W[:, i]||_2 for every input i of a [out, in] weight: WINA's per-input weight. */
+const normCache = new WeakMap<Tensor, Float64Array>();
+
+/** ||W[:, i]||_2 for every input i of a [out, in] weight: WINA's per-input weight (cached per tensor). */
 export function columnNorms(w: Tensor): Float64Array {
+  let norms = normCache.get(w);
+  if (!norms) normCache.set(w, (norms = computeColumnNorms(w)));
+  return norms;
+}
+
+function computeColumnNorms(w: Tensor): Float64Array {
   const [outDim, inDim] = w.shape as [number, number];
   const sums = new Float64Array(inDim);
   const row = new Float32Array(inDim);

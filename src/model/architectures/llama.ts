@@ -1,3 +1,4 @@
+import type { Tensor } from '../../io/tensor.js';
 import type { ModelConfig } from '../config.js';
 import { type LayerWeights, type ModelWeights, readOuterWeights, type WeightReader } from '../weights.js';
 import { parseHfConfig, type RawConfig } from './hf-config.js';
@@ -27,7 +28,22 @@ export function loadWeights(r: WeightReader, cfg: ModelConfig): ModelWeights {
         up: r.linear(`${p}.mlp.up_proj`, ff, d, cfg.mlpBias),
         down: r.linear(`${p}.mlp.down_proj`, d, ff, cfg.mlpBias),
       },
+      ...readShortcuts(r, p, d),
     });
   }
   return readOuterWeights(r, cfg, layers);
+}
+
+/** The d x d residual rotations a checkpoint saved after WINA's orthogonal transform carries (optional). */
+export function readShortcuts(
+  r: WeightReader,
+  prefix: string,
+  d: number,
+): { attnShortcut?: Tensor; mlpShortcut?: Tensor } {
+  const out: { attnShortcut?: Tensor; mlpShortcut?: Tensor } = {};
+  if (r.has(`${prefix}.attn_shortcut.weight`))
+    out.attnShortcut = r.tensor(`${prefix}.attn_shortcut.weight`, [d, d]);
+  if (r.has(`${prefix}.mlp_shortcut.weight`))
+    out.mlpShortcut = r.tensor(`${prefix}.mlp_shortcut.weight`, [d, d]);
+  return out;
 }

@@ -7,6 +7,7 @@ import {
   type WeightReader,
 } from '../weights.js';
 import { parseHfConfig, type RawConfig } from './hf-config.js';
+import { readShortcuts } from './llama.js';
 
 /** Phi3ForCausalLM: Llama with fused qkv_proj and gate_up_proj. */
 export function parseConfig(raw: RawConfig): ModelConfig {
@@ -38,6 +39,7 @@ export function loadWeights(r: WeightReader, cfg: ModelConfig): ModelWeights {
         up: { weight: rowSlice(gateUp, ff, ff) },
         down: r.linear(`${p}.mlp.down_proj`, d, ff, false),
       },
+      ...readShortcuts(r, p, d),
     });
   }
   return readOuterWeights(r, cfg, layers);
