@@ -1,8 +1,10 @@
 import { loadModel } from '../model/model.js';
 import { integer, number, parse, requireString, say } from './args.js';
+import { applySparsityOptions, SPARSITY_OPTIONS, SPARSITY_USAGE } from './sparsity-options.js';
 
 const USAGE = `usage: wina generate --model M [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
-                     [--top-k K] [--seed S] [--tokenizer PATH] [--json]`;
+                     [--top-k K] [--seed S] [--tokenizer PATH] [--json]
+                     ${SPARSITY_USAGE}`;
 
 export async function generate(argv: string[]): Promise<number> {
   const o = parse(
@@ -17,6 +19,7 @@ export async function generate(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       tokenizer: { type: 'string' },
       json: { type: 'boolean' },
+      ...SPARSITY_OPTIONS,
     },
     USAGE,
   );
@@ -33,6 +36,7 @@ export async function generate(argv: string[]): Promise<number> {
   };
   const modelSpec = requireString(o.model, '--model');
   const model = await loadModel(modelSpec, { tokenizer: o.tokenizer as string | undefined });
+  const sparsity = applySparsityOptions(o, model);
   const prompt = o.prompt as string;
   const promptIds = model.encodePrompt(prompt);
 
@@ -51,7 +55,7 @@ export async function generate(argv: string[]): Promise<number> {
   // Decode speed: tokens after the first, over the time after the first (which includes the prefill).
   const decodeSeconds = (ended - firstTokenAt) / 1000;
   const tokensPerSecond = ids.length > 1 && decodeSeconds > 0 ? (ids.length - 1) / decodeSeconds : 0;
-  const achievedSparsity = 0;
+  const achievedSparsity = sparsity?.achieved() ?? 0;
   if (o.json) {
     const result = {
       text,

@@ -1,0 +1,74 @@
+/**
+ * One vocabulary of sparsity options for generate, eval, bench and serve: --method, --sparsity, --mask,
+ * --prefill, --transform, --profile, and the adaptive mask's --tolerance / --min-sparsity / --max-sparsity.
+ */
+import { fail } from '../io/errors.js';
+import type { Model } from '../model/model.js';
+import { applyWina, type AppliedSparsity } from '../sparsity/apply.js';
+import { MASKS, METHODS, type Method, type PrefillPolicy, type SparsityConfig } from '../sparsity/config.js';
+import type { MaskMode } from '../sparsity/masks.js';
+import { profileConfig, readProfile } from '../sparsity/profile.js';
+import { number } from './args.js';
+
+export const SPARSITY_OPTIONS = {
+  method: { type: 'string' },
+  sparsity: { type: 'string' },
+  mask: { type: 'string' },
+  prefill: { type: 'string' },
+  transform: { type: 'boolean' },
+  profile: { type: 'string' },
+  tolerance: { type: 'string' },
+  'min-sparsity': { type: 'string' },
+  'max-sparsity': { type: 'string' },
+} as const;
+
+export const SPARSITY_USAGE =
+  '[--method dense|teal|wina|wina-paper|cats] [--sparsity S] [--mask topk|threshold|adaptive] [--prefill all|none|paper] [--transform] [--profile FILE]';
+
+type Values = Record<string, string | boolean | undefined>;
+
+export function parseMethod(value: string): Method {
+  if (!(METHODS as readonly string[]).includes(value))
+    fail(`unknown method "${value}" (known: ${METHODS.join(', ')})`);
+  return value as Method;
+}
+
+/** The sparsity config the options ask for, or undefined for a dense run. */
+export function sparsityConfigFrom(o: Values, model: Model): SparsityConfig | undefined {
+  const sparsity = number(o.sparsity, '--sparsity');
+  const prefill = o.prefill as PrefillPolicy | undefined;
+  if (prefill !== undefined && !['all', 'none', 'paper'].includes(prefill)) {
+    fail(`--prefill must be all, none or paper, got ${prefill}`);
+  }
+  if (typeof o.profile === 'string') {
+    const profile = readProfile(o.profile, model);
+    if (o.method !== undefined && o.method !== profile.method) {
+      fail(`--method ${o.method} differs from the profile's method ${profile.method}`);
+    }
+    return profileConfig(profile, { sparsity, prefill: prefill ?? 'all' });
+  }
+  const method = o.method === undefined ? (sparsity ? 'wina' : 'dense') : parseMethod(o.method as string);
+  if (method === 'dense') return undefined;
+  const mask = (o.mask ?? 'topk') as MaskMode;
+  if (!(MASKS as readonly string[]).includes(mask))
+    fail(`--mask must be one of ${MASKS.join(', ')}, got ${mask}`);
+  if (mask === 'threshold')
+    fail('--mask threshold needs calibrated thresholds: pass --profile from wina calibrate');
+  if (mask !== 'adaptive' && sparsity === undefined) fail(`--method ${method} needs --sparsity`);
+  const config: SparsityConfig = { method, globalSparsity: sparsity ?? 0, mask, prefill: prefill ?? 'all' };
+  if (mask === 'adaptive') {
+    config.adaptive = {
+      tolerance: number(o.tolerance, '--tolerance') ?? 0.05,
+      minSparsity: number(o['min-sparsity'], '--min-sparsity') ?? 0,
+      maxSparsity: number(o['max-sparsity'], '--max-sparsity') ?? 0.9,
+    };
+  }
+  return config;
+}
+
+/** Applies the options' sparsity to the model; undefined when the run is dense. */
+export function applySparsityOptions(o: Values, model: Model): AppliedSparsity | undefined {
+  if (o.transform) fail('--transform is not available yet');
+  const config = sparsityConfigFrom(o, model);
+  return config ? applyWina(model, config) : undefined;
+}
