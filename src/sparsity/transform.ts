@@ -1,0 +1,443 @@
+/**
+ * WINA's orthogonal transform (SliceGPT-style, as the paper's public code does it): rotate the residual stream
+ * of every block into the basis of right singular vectors of the block's first linear, so that the rotated
+ * matrix W Q = U S has orthogonal columns whose norms are the singular values. Dense outputs stay the same:
+ *
+ * 1. Every RMSNorm weight g is folded into the linears that read the normalised stream (W' = W diag(g)) and
+ *    becomes ones; RMSNorm with unit weight commutes with any orthogonal Q: rmsnorm(x Q) = rmsnorm(x) Q.
+ * 2. Q_attn(l) = V of k_proj (Phi-3: the fused qkv), Q_mlp(l) = V of gate_proj (Phi-3: gate_up). The residual
+ *    stream entering layer l's attention lives in basis Q_attn(l) (x' = x Q_attn), the one entering its MLP in
+ *    Q_mlp(l). Readers rotate their inputs (W' = W Q), writers their outputs (W' = Q^T W, b' = Q^T b), and the
+ *    residual path changes basis through a d x d shortcut before each residual add.
+ *
+ * Row-vector convention throughout: a linear is y = x W^T with W [out, in]; a shortcut S is stored as the
+ * [out, in] matrix the forward pass applies (x <- x S^T), so S = Q_to^T Q_from.
+ *
+ * Q comes from the symmetric eigendecomposition of the Gram matrix W^T W (float64, ml-matrix), eigenvectors
+ * sorted by decreasing eigenvalue: the same V as the SVD W = U S V^T, with the null space of a short matrix
+ * (k_proj has fewer rows than columns under GQA) completed to a full orthonormal basis.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { EVD, Matrix } from 'ml-matrix';
+import { fail } from '../io/errors.js';
+import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
+import type { Tensor } from '../io/tensor.js';
+import type { Kernels } from '../kernels/kernels.js';
+import { widen } from '../kernels/reference.js';
+import type { ModelConfig, Projection } from '../model/config.js';
+import type { Model } from '../model/model.js';
+import type { LayerWeights, Linear } from '../model/weights.js';
+
+export interface TransformOptions {
+  /** Called after each layer is rotated (progress). */
+  onLayer?: (done: number, total: number) => void;
+}
+
+export interface TransformReport {
+  /** Wall time of the whole transform. */
+  seconds: number;
+  /** Of which the Gram matrices and their eigendecompositions (float64, ml-matrix). */
+  decompositionSeconds: number;
+  /** The two d x d shortcut products per layer the forward pass now does: 2 * 2 * d * d * numLayers. */
+  extraFlopsPerToken: number;
+  layers: number;
+}
+
+/** Marker written into config.json of a saved transformed checkpoint. */
+export const TRANSFORM_MARKER = 'wina_transform';
+
+/** A d x d orthonormal basis, row-major: column c is the c-th basis vector (singular values decreasing). */
+type Basis = Float64Array;
+
+/**
+ * Rewrites `model.transformer.weights` in place (every weight becomes F32, allocated with the kernels' `alloc`)
+ * so that the residual stream is rotated per block; logits are unchanged up to rounding. The config and the
+ * tokenizer are left alone (a tied classifier is untied in the weights only). Run it before applying sparsity:
+ * WINA's column norms are read from the weights when sparsity is applied.
+ */
+export function orthogonalTransform(model: Model, opts: TransformOptions = {}): TransformReport {
+  const started = performance.now();
+  const cfg = model.config;
+  const w = model.transformer.weights;
+  const kernels = model.transformer.kernels;
+  const d = cfg.hiddenSize;
+  const L = cfg.numLayers;
+  if (w.layers.some((layer) => layer.attnShortcut || layer.mlpShortcut)) {
+    fail('the model is already orthogonally transformed');
+  }
+  const fusedQkv = isFused(model, ['q', 'k', 'v']);
+  const fusedGateUp = isFused(model, ['gate', 'up']);
+  const attnSource: Projection[] = fusedQkv ? ['q', 'k', 'v'] : ['k'];
+  const mlpSource: Projection[] = fusedGateUp ? ['gate', 'up'] : ['gate'];
+  let decompositionSeconds = 0;
+  const basisOf = (layer: LayerWeights, projs: Projection[], g: Float32Array): Basis => {
+    const t = performance.now();
+    const q = principalBasis(
+      projs.map((p) => layer.proj[p].weight),
+      g,
+      d,
+    );
+    decompositionSeconds += (performance.now() - t) / 1000;
+    return q;
+  };
+  const ones = new Float32Array(d).fill(1);
+
+  let qAttn = basisOf(w.layers[0]!, attnSource, w.layers[0]!.attnNorm);
+  w.embed = rotateInputs(kernels, [w.embed], ones, qAttn)[0]!;
+  for (let l = 0; l < L; l++) {
+    const layer = w.layers[l]!;
+    const p = layer.proj;
+    const qMlp = basisOf(layer, mlpSource, layer.mlpNorm);
+    const next = l + 1 < L ? w.layers[l + 1]! : undefined;
+    const qNext = next ? basisOf(next, attnSource, next.attnNorm) : qMlp;
+
+    // Attention: reads basis Q_attn(l), writes Q_mlp(l).
+    const [q, k, v] = rotateInputs(
+      kernels,
+      [p.q.weight, p.k.weight, p.v.weight],
+      layer.attnNorm,
+      qAttn,
+      fusedQkv,
+    );
+    p.q = { ...p.q, weight: q! };
+    p.k = { ...p.k, weight: k! };
+    p.v = { ...p.v, weight: v! };
+    p.o = rotateOutputs(kernels, p.o, qMlp);
+    layer.attnShortcut = change(kernels, qAttn, qMlp, d);
+    layer.attnNorm.fill(1);
+
+    // MLP: reads Q_mlp(l), writes Q_attn(l + 1) (the last layer keeps Q_mlp: no shortcut needed).
+    const [gate, up] = rotateInputs(kernels, [p.gate.weight, p.up.weight], layer.mlpNorm, qMlp, fusedGateUp);
+    p.gate = { ...p.gate, weight: gate! };
+    p.up = { ...p.up, weight: up! };
+    p.down = rotateOutputs(kernels, p.down, qNext);
+    if (next) layer.mlpShortcut = change(kernels, qMlp, qNext, d);
+    layer.mlpNorm.fill(1);
+
+    qAttn = qNext;
+    opts.onLayer?.(l + 1, L);
+  }
+  // The classifier reads the last basis; untied from the embedding by construction (a new tensor).
+  const [head] = rotateInputs(kernels, [w.lmHead.weight], w.finalNorm, qAttn);
+  w.lmHead = { ...w.lmHead, weight: head! };
+  w.finalNorm.fill(1);
+
+  return {
+    seconds: (performance.now() - started) / 1000,
+    decompositionSeconds,
+    extraFlopsPerToken: 2 * 2 * d * d * L,
+    layers: L,
+  };
+}
+
+function isFused(model: Model, group: Projection[]): boolean {
+  return model.info.fused.some((g) => g.length === group.length && g.every((p, i) => p === group[i]));
+}
+
+/** Row `r` of a [rows, cols] tensor as float64, times g (elementwise) when given. */
+function readRow(t: Tensor, r: number, f32: Float32Array, out: Float64Array, g?: Float32Array): void {
+  widen(t, r * f32.length, f32);
+  if (g) for (let i = 0; i < f32.length; i++) out[i] = f32[i]! * g[i]!;
+  else for (let i = 0; i < f32.length; i++) out[i] = f32[i]!;
+}
+
+/**
+ * V of the row-stacked matrix [W_1; W_2; ...] diag(g): eigenvectors of its Gram matrix sorted by decreasing
+ * eigenvalue (= squared singular value), a full d x d orthonormal basis.
+ */
+export function principalBasis(parts: Tensor[], g: Float32Array | undefined, d: number): Basis {
+  const gram = new Float64Array(d * d);
+  const f32 = new Float32Array(d);
+  const row = new Float64Array(d);
+  for (const t of parts) {
+    if (t.shape[1] !== d) fail(`principal basis: expected ${d} columns, got [${t.shape}]`);
+    for (let r = 0; r < t.shape[0]!; r++) {
+      readRow(t, r, f32, row, g);
+      // Upper triangle only; mirrored below.
+      for (let i = 0; i < d; i++) {
+        const a = row[i]!;
+        if (a === 0) continue;
+        const base = i * d;
+        for (let j = i; j < d; j++) gram[base + j]! += a * row[j]!;
+      }
+    }
+  }
+  const rows: Float64Array[] = [];
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < i; j++) gram[i * d + j] = gram[j * d + i]!;
+    rows.push(gram.subarray(i * d, (i + 1) * d));
+  }
+  const evd = new EVD(new Matrix(rows), { assumeSymmetric: true });
+  const values = evd.realEigenvalues;
+  const vectors = evd.eigenvectorMatrix;
+  const order = Array.from({ length: d }, (_, i) => i).sort((a, b) => values[b]! - values[a]! || a - b);
+  const q = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    const src = vectors.getRow(i);
+    for (let c = 0; c < d; c++) q[i * d + c] = src[order[c]!]!;
+  }
+  return q;
+}
+
+function allocF32(kernels: Kernels, n: number): Float32Array {
+  const bytes = kernels.alloc(n * 4);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+/**
+ * W' = W diag(g) Q for each [rows, d] tensor (the readers of a rotated stream). With `fused`, the results are
+ * row views of one array, as the loader gives Phi-3's fused projections.
+ */
+function rotateInputs(
+  kernels: Kernels,
+  tensors: Tensor[],
+  g: Float32Array,
+  q: Basis,
+  fused = false,
+): Tensor[] {
+  const d = Math.sqrt(q.length);
+  const rowsOf = tensors.map((t) => t.shape[0]!);
+  const separate = (n: number) => allocF32(kernels, n * d);
+  const whole = fused ? separate(rowsOf.reduce((a, b) => a + b, 0)) : undefined;
+  const f32 = new Float32Array(d);
+  // Four rows at a time: each row of Q is loaded once per four output rows.
+  const x = Array.from({ length: 4 }, () => new Float64Array(d));
+  const acc = Array.from({ length: 4 }, () => new Float64Array(d));
+  const [x0, x1, x2, x3] = x as [Float64Array, Float64Array, Float64Array, Float64Array];
+  const [y0, y1, y2, y3] = acc as [Float64Array, Float64Array, Float64Array, Float64Array];
+  let first = 0;
+  return tensors.map((t, n) => {
+    const rows = rowsOf[n]!;
+    const out = whole ? whole.subarray(first * d, (first + rows) * d) : separate(rows);
+    first += rows;
+    for (let r0 = 0; r0 < rows; r0 += 4) {
+      const count = Math.min(4, rows - r0);
+      for (let k = 0; k < 4; k++) {
+        if (k < count) readRow(t, r0 + k, f32, x[k]!, g);
+        else x[k]!.fill(0);
+        acc[k]!.fill(0);
+      }
+      for (let i = 0; i < d; i++) {
+        const a0 = x0[i]!;
+        const a1 = x1[i]!;
+        const a2 = x2[i]!;
+        const a3 = x3[i]!;
+        const base = i * d;
+        for (let j = 0; j < d; j++) {
+          const v = q[base + j]!;
+          y0[j]! += a0 * v;
+          y1[j]! += a1 * v;
+          y2[j]! += a2 * v;
+          y3[j]! += a3 * v;
+        }
+      }
+      for (let k = 0; k < count; k++) out.set(acc[k]!, (r0 + k) * d);
+    }
+    return { dtype: 'F32', shape: [rows, d], data: out };
+  });
+}
+
+/** W' = Q^T W (and b' = Q^T b) for a [d, in] linear writing into a rotated stream. */
+function rotateOutputs(kernels: Kernels, lin: Linear, q: Basis): Linear {
+  const [d, inDim] = lin.weight.shape as [number, number];
+  const out = allocF32(kernels, d * inDim);
+  const f32 = new Float32Array(inDim);
+  const block = 256;
+  const rows: Float64Array[] = Array.from({ length: d }, () => new Float64Array(inDim));
+  // Whole rows are read once; accumulation in float64 over column blocks keeps the working set small.
+  for (let i = 0; i < d; i++) {
+    widen(lin.weight, i * inDim, f32);
+    rows[i]!.set(f32);
+  }
+  const acc = new Float64Array(d * block);
+  for (let c0 = 0; c0 < inDim; c0 += block) {
+    const width = Math.min(block, inDim - c0);
+    acc.fill(0);
+    for (let i = 0; i < d; i++) {
+      const src = rows[i]!;
+      for (let j = 0; j < d; j++) {
+        const a = q[i * d + j]!;
+        const base = j * block - c0;
+        for (let c = c0; c < c0 + width; c++) acc[base + c]! += a * src[c]!;
+      }
+    }
+    for (let j = 0; j < d; j++) out.set(acc.subarray(j * block, j * block + width), j * inDim + c0);
+  }
+  const weight: Tensor = { dtype: 'F32', shape: [d, inDim], data: out };
+  if (!lin.bias) return { weight };
+  const bias = allocF32(kernels, d);
+  for (let j = 0; j < d; j++) {
+    let s = 0;
+    for (let i = 0; i < d; i++) s += q[i * d + j]! * lin.bias[i]!;
+    bias[j] = s;
+  }
+  return { weight, bias };
+}
+
+/** The shortcut from basis `from` to basis `to` as the [out, in] matrix the forward pass applies: to^T from. */
+function change(kernels: Kernels, from: Basis, to: Basis, d: number): Tensor {
+  const out = allocF32(kernels, d * d);
+  const acc = new Float64Array(d);
+  for (let j = 0; j < d; j++) {
+    acc.fill(0);
+    for (let i = 0; i < d; i++) {
+      const a = to[i * d + j]!;
+      const base = i * d;
+      for (let k = 0; k < d; k++) acc[k]! += a * from[base + k]!;
+    }
+    out.set(acc, j * d);
+  }
+  return { dtype: 'F32', shape: [d, d], data: out };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Saving a transformed model as a Hugging Face folder.
+
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'tokenizer.model',
+  'generation_config.json',
+  'chat_template.jinja',
+];
+
+/**
+ * Writes the (transformed) model as a Hugging Face folder: config.json (untied, with a `wina_transform` marker),
+ * model.safetensors (F32; shortcuts as `model.layers.N.attn_shortcut.weight` / `mlp_shortcut.weight`) and the
+ * tokenizer files of the source folder when the model came from one. Only this engine reads the shortcuts.
+ */
+export function saveCheckpoint(model: Model, dir: string): void {
+  const cfg = model.config;
+  const w = model.transformer.weights;
+  const fusedQkv = isFused(model, ['q', 'k', 'v']);
+  const fusedGateUp = isFused(model, ['gate', 'up']);
+  const tensors: TensorToWrite[] = [];
+  const add = (name: string, parts: (Tensor | Float32Array)[]) => tensors.push(toWrite(name, parts));
+  add('model.embed_tokens.weight', [w.embed]);
+  w.layers.forEach((layer, l) => {
+    const pre = `model.layers.${l}`;
+    const p = layer.proj;
+    const linear = (name: string, lin: Linear) => {
+      add(`${name}.weight`, [lin.weight]);
+      if (lin.bias) add(`${name}.bias`, [lin.bias]);
+    };
+    add(`${pre}.input_layernorm.weight`, [layer.attnNorm]);
+    add(`${pre}.post_attention_layernorm.weight`, [layer.mlpNorm]);
+    if (fusedQkv) {
+      add(`${pre}.self_attn.qkv_proj.weight`, [p.q.weight, p.k.weight, p.v.weight]);
+      if (p.q.bias) fail('saving fused qkv biases is not supported');
+    } else {
+      for (const proj of ['q', 'k', 'v'] as const) linear(`${pre}.self_attn.${proj}_proj`, p[proj]);
+    }
+    linear(`${pre}.self_attn.o_proj`, p.o);
+    if (fusedGateUp) {
+      add(`${pre}.mlp.gate_up_proj.weight`, [p.gate.weight, p.up.weight]);
+      if (p.gate.bias) fail('saving fused gate_up biases is not supported');
+    } else {
+      linear(`${pre}.mlp.gate_proj`, p.gate);
+      linear(`${pre}.mlp.up_proj`, p.up);
+    }
+    linear(`${pre}.mlp.down_proj`, p.down);
+    if (layer.attnShortcut) add(`${pre}.attn_shortcut.weight`, [layer.attnShortcut]);
+    if (layer.mlpShortcut) add(`${pre}.mlp_shortcut.weight`, [layer.mlpShortcut]);
+  });
+  add('model.norm.weight', [w.finalNorm]);
+  const tied = w.lmHead.weight === w.embed;
+  if (!tied) add('lm_head.weight', [w.lmHead.weight]);
+  if (w.lmHead.bias) add('lm_head.bias', [w.lmHead.bias]);
+
+  fs.mkdirSync(dir, { recursive: true });
+  const sourceDir = model.info.format === 'hf' ? model.info.source : undefined;
+  const config = sourceDir ? readJson(path.join(sourceDir, 'config.json')) : hfConfigOf(cfg);
+  config.tie_word_embeddings = tied;
+  config.torch_dtype = 'float32';
+  if ('dtype' in config) config.dtype = 'float32';
+  const transformed = w.layers.some((layer) => layer.attnShortcut || layer.mlpShortcut);
+  if (transformed) config[TRANSFORM_MARKER] = { method: 'orthogonal', shortcuts: true };
+  writeJsonAtomic(path.join(dir, 'config.json'), config);
+  if (sourceDir) {
+    for (const name of TOKENIZER_FILES) {
+      const from = path.join(sourceDir, name);
+      if (fs.existsSync(from) && path.resolve(from) !== path.resolve(dir, name))
+        fs.copyFileSync(from, path.join(dir, name));
+    }
+  } else {
+    const gen = {
+      bos_token_id: cfg.bosId,
+      eos_token_id: cfg.eosIds.length === 1 ? cfg.eosIds[0] : cfg.eosIds,
+    };
+    writeJsonAtomic(path.join(dir, 'generation_config.json'), gen);
+  }
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {
+    format: 'pt',
+    wina: transformed ? 'orthogonal-transform' : 'export',
+  });
+}
+
+/** One safetensors entry from row-stacked parts (Phi-3's fused matrices) or a vector, written as F32. */
+function toWrite(name: string, parts: (Tensor | Float32Array)[]): TensorToWrite {
+  const tensors: Tensor[] = parts.map((p) =>
+    p instanceof Float32Array ? { dtype: 'F32', shape: [p.length], data: p } : p,
+  );
+  const cols = tensors[0]!.shape.length === 1 ? undefined : tensors[0]!.shape[1]!;
+  const rows = tensors.reduce((s, t) => s + t.shape[0]!, 0);
+  const shape = cols === undefined ? [rows] : [rows, cols];
+  const width = cols ?? 1;
+  return {
+    name,
+    dtype: 'F32',
+    shape,
+    fill(out, start) {
+      // Elements [start, start + dst.length) of the stacked parts.
+      const dst = new Float32Array(out.buffer, out.byteOffset, out.byteLength / 4);
+      let at = 0;
+      for (const t of tensors) {
+        const n = t.shape[0]! * width;
+        const lo = Math.max(start, at);
+        const hi = Math.min(start + dst.length, at + n);
+        if (lo < hi) widen(t, lo - at, dst.subarray(lo - start, hi - start));
+        at += n;
+      }
+    },
+  };
+}
+
+/** config.json for a model that did not come from one (llama2.c checkpoints). */
+function hfConfigOf(cfg: ModelConfig): Record<string, unknown> {
+  if (cfg.modelType !== 'llama' || cfg.rope.type !== 'default') {
+    fail(
+      `cannot write config.json for a ${cfg.modelType} model with ${cfg.rope.type} RoPE without its source`,
+    );
+  }
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: cfg.hiddenSize,
+    intermediate_size: cfg.intermediateSize,
+    num_hidden_layers: cfg.numLayers,
+    num_attention_heads: cfg.numHeads,
+    num_key_value_heads: cfg.numKvHeads,
+    head_dim: cfg.headDim,
+    vocab_size: cfg.vocabSize,
+    max_position_embeddings: cfg.maxPositions,
+    rms_norm_eps: cfg.rmsNormEps,
+    rope_theta: cfg.rope.theta,
+    attention_bias: cfg.qkvBias,
+    mlp_bias: cfg.mlpBias,
+    hidden_act: 'silu',
+    bos_token_id: cfg.bosId,
+    eos_token_id: cfg.eosIds.length === 1 ? cfg.eosIds[0] : cfg.eosIds,
+  };
+}
+
+function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+function writeJsonAtomic(file: string, value: object): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
