@@ -18,3 +18,9 @@ export {
 export { Sampler, type SamplingOptions } from './model/sampling.js';
 export { type ForwardOptions, type LinearFn, Transformer } from './model/transformer.js';
 export { loadTokenizer, StreamDecoder, type TextTokenizer } from './tokenizer/index.js';
+export { applyWina, type AppliedSparsity, SparsityStats } from './sparsity/apply.js';
+export { METHODS, type Method, type SparsityConfig } from './sparsity/config.js';
+export { calibrate, type Calibration } from './sparsity/calibrate.js';
+export { greedyAllocation } from './sparsity/greedy.js';
+export { buildProfile, type Profile, profileConfig, readProfile, writeProfile } from './sparsity/profile.js';
+export { orthogonalTransform, saveCheckpoint, type TransformReport } from './sparsity/transform.js';

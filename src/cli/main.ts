@@ -5,6 +5,7 @@ import { calibrateCommand } from './calibrate.js';
 import { generate } from './generate.js';
 import { info } from './info.js';
 import { synth } from './synth.js';
+import { transformCommand } from './transform.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   generate: { run: generate, summary: 'generate text from a prompt, streamed as it is produced' },
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
     summary: 'score histograms, thresholds and greedy allocation -> a profile file',
   },
   bench: { run: benchCommand, summary: 'prefill and decode tokens/s, dense vs sparse (median of repeats)' },
+  transform: { run: transformCommand, summary: 'save the orthogonally transformed model as a checkpoint' },
   synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
 };
 

@@ -8,6 +8,7 @@ import { applyWina, type AppliedSparsity } from '../sparsity/apply.js';
 import { MASKS, METHODS, type Method, type PrefillPolicy, type SparsityConfig } from '../sparsity/config.js';
 import type { MaskMode } from '../sparsity/masks.js';
 import { profileConfig, readProfile } from '../sparsity/profile.js';
+import { orthogonalTransform } from '../sparsity/transform.js';
 import { number } from './args.js';
 
 export const SPARSITY_OPTIONS = {
@@ -68,7 +69,8 @@ export function sparsityConfigFrom(o: Values, model: Model): SparsityConfig | un
 
 /** Applies the options' sparsity to the model; undefined when the run is dense. */
 export function applySparsityOptions(o: Values, model: Model): AppliedSparsity | undefined {
-  if (o.transform) fail('--transform is not available yet');
+  // The transform changes the weights the column norms are computed from, so it comes first.
+  if (o.transform) orthogonalTransform(model);
   const config = sparsityConfigFrom(o, model);
   return config ? applyWina(model, config) : undefined;
 }

@@ -27,7 +27,7 @@ import type { Kernels } from '../kernels/kernels.js';
 import { widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
-import type { LayerWeights, Linear } from '../model/weights.js';
+import { type LayerWeights, type Linear, parameterCount } from '../model/weights.js';
 
 export interface TransformOptions {
   /** Called after each layer is rotated (progress). */
@@ -122,6 +122,16 @@ export function orthogonalTransform(model: Model, opts: TransformOptions = {}): 
   const [head] = rotateInputs(kernels, [w.lmHead.weight], w.finalNorm, qAttn);
   w.lmHead = { ...w.lmHead, weight: head! };
   w.finalNorm.fill(1);
+
+  // The model now holds untied F32 weights plus the shortcut rotations.
+  cfg.tieEmbeddings = false;
+  const shortcuts = w.layers.reduce(
+    (n, l) => n + (l.attnShortcut?.data.length ?? 0) + (l.mlpShortcut?.data.length ?? 0),
+    0,
+  );
+  model.info.parameters = parameterCount(w) + shortcuts;
+  model.info.dtypes = { F32: model.info.parameters };
+  model.info.weightBytes = 4 * model.info.parameters;
 
   return {
     seconds: (performance.now() - started) / 1000,

@@ -1,0 +1,32 @@
+import { loadModel } from '../model/model.js';
+import { orthogonalTransform, saveCheckpoint } from '../sparsity/transform.js';
+import { parse, requireString, say } from './args.js';
+import { Progress } from './progress.js';
+
+const USAGE =
+  'usage: wina transform --model M --out DIR [--json]\n  saves the orthogonally transformed model (RMSNorm folded, SVD rotations) as a checkpoint';
+
+export async function transformCommand(argv: string[]): Promise<number> {
+  const o = parse(
+    argv,
+    { model: { type: 'string', short: 'm' }, out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
+    USAGE,
+  );
+  if (o.help) {
+    say(USAGE);
+    return 0;
+  }
+  const out = requireString(o.out, '--out');
+  const model = await loadModel(requireString(o.model, '--model'));
+  const progress = new Progress('transform', model.config.numLayers, 'layers');
+  const report = orthogonalTransform(model, { onLayer: (done) => progress.update(done) });
+  progress.finish();
+  saveCheckpoint(model, out);
+  model.close();
+  if (o.json) process.stdout.write(`${JSON.stringify({ out, ...report })}\n`);
+  else
+    say(
+      `wrote ${out} in ${report.seconds.toFixed(1)} s (+${(report.extraFlopsPerToken / 1e6).toFixed(2)} MFLOP per token for the shortcut rotations)`,
+    );
+  return 0;
+}
