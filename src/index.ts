@@ -24,3 +24,23 @@ export { calibrate, type Calibration } from './sparsity/calibrate.js';
 export { greedyAllocation } from './sparsity/greedy.js';
 export { buildProfile, type Profile, profileConfig, readProfile, writeProfile } from './sparsity/profile.js';
 export { orthogonalTransform, saveCheckpoint, type TransformReport } from './sparsity/transform.js';
+export {
+  evaluate,
+  type EvalOptions,
+  type EvalReport,
+  type EvalResult,
+  gridSettings,
+  type Setting,
+  validate,
+  type ValidateOptions,
+} from './eval/harness.js';
+export {
+  extractAnswer,
+  type NllTotals,
+  perplexityMetrics,
+  scoreChoiceItem,
+  stderrOfMean,
+} from './eval/metrics.js';
+export { jsonResults, markdownReport, textTable } from './eval/report.js';
+export { chunkedWindows, rollingWindows, Scorer, type ScoringModel, type Window } from './eval/scoring.js';
+export { type Protocol, type TaskOptions, TASK_NAMES } from './eval/tasks.js';

@@ -31,13 +31,17 @@ for (const arch of FIXTURE_ARCHS) {
   });
 }
 
-describe('stories260K-hf top-k sparsity matches the float64 reference', () => {
+// Run in float64 (with RMSNorm in float32, as transformers does even in float64 models): at wina 25% two scores of
+// layer 0's down input differ by 6.5e-7 (relative) at token 170, below what float32 accumulation resolves, so
+// the float32 kernels may keep either one there.
+describe('stories260K-hf top-k sparsity matches the float64 reference (float64 kernels)', () => {
   const ref = new Reference(fixtureDir('stories260K-hf'));
   for (const method of ['teal', 'wina'] as Method[]) {
     for (const s of [25, 50, 65]) {
       test(`${method} ${s}%`, async () => {
         const model = await loadModel(fixtureDir('stories260K-hf'), {
           tokenizer: sharedPath('models', 'stories260K', 'tok512.bin'),
+          kernels: referenceKernels64,
         });
         applyWina(model, { method, globalSparsity: s / 100 });
         const err = maxAbsDiff(model.forward(ref.ids('ids')), ref.floats(`${method}${s}`));

@@ -2,6 +2,7 @@ import { WinaError } from '../io/errors.js';
 import { say } from './args.js';
 import { benchCommand } from './bench.js';
 import { calibrateCommand } from './calibrate.js';
+import { evalCommand } from './eval.js';
 import { generate } from './generate.js';
 import { info } from './info.js';
 import { synth } from './synth.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   },
   bench: { run: benchCommand, summary: 'prefill and decode tokens/s, dense vs sparse (median of repeats)' },
   transform: { run: transformCommand, summary: 'save the orthogonally transformed model as a checkpoint' },
+  eval: { run: evalCommand, summary: 'lm-eval tasks (accuracy, perplexity) over a method x sparsity grid' },
   synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
 };
 

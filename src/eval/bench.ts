@@ -4,11 +4,20 @@
  */
 import type { Model } from '../model/model.js';
 import { applyWina } from '../sparsity/apply.js';
-import type { Method } from '../sparsity/config.js';
+import type { Method, SparsityConfig } from '../sparsity/config.js';
+
+/** One measured setting; `config` (e.g. from a profile via the shared sparsity options) wins over the method. */
+export interface BenchSetting {
+  method: Method;
+  sparsity: number;
+  config?: SparsityConfig;
+}
 
 export interface BenchOptions {
   methods: Method[];
   sparsities: number[];
+  /** Explicit settings (as `wina eval` builds them from --methods / --sparsity / --profile) instead of the grid. */
+  settings?: BenchSetting[];
   promptTokens: number;
   newTokens: number;
   repeats: number;
@@ -33,13 +42,22 @@ function median(values: number[]): number {
 export function bench(model: Model, o: BenchOptions): BenchResult[] {
   const vocab = model.config.vocabSize;
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => (i * 7919 + 13) % vocab);
-  const grid = o.methods.flatMap((method) =>
-    (method === 'dense' ? [0] : o.sparsities.filter((s) => s > 0)).map((sparsity) => ({ method, sparsity })),
-  );
+  const grid: BenchSetting[] =
+    o.settings ??
+    o.methods.flatMap((method) =>
+      (method === 'dense' ? [0] : o.sparsities.filter((s) => s > 0)).map((sparsity) => ({
+        method,
+        sparsity,
+      })),
+    );
   const results: BenchResult[] = [];
   let peak = process.memoryUsage().rss;
-  grid.forEach(({ method, sparsity }, g) => {
-    const applied = method === 'dense' ? undefined : applyWina(model, { method, globalSparsity: sparsity });
+  grid.forEach(({ method, sparsity, config }, g) => {
+    const applied = config
+      ? applyWina(model, config)
+      : method === 'dense'
+        ? undefined
+        : applyWina(model, { method, globalSparsity: sparsity });
     const run = () => {
       const cache = model.newCache(o.promptTokens + o.newTokens);
       let t0 = performance.now();

@@ -43,4 +43,27 @@ export const referenceKernels64: Kernels = {
   name: 'reference (TypeScript, float64)',
   alloc: (n) => new Uint8Array(n),
   f32: (n) => new Float64Array(n) as unknown as Float32Array,
+  rmsnorm: rmsnormAsTransformers,
 };
+
+/**
+ * transformers' LlamaRMSNorm normalises in float32 even in a float64 model (then casts back and multiplies
+ * by the weight in float64): emulated step by step so top-k near-ties resolve as in the reference.
+ */
+function rmsnormAsTransformers(
+  out: Float32Array,
+  x: Float32Array,
+  weight: Float32Array,
+  eps: number,
+  tokens: number,
+): void {
+  const f = Math.fround;
+  const d = weight.length;
+  for (let t = 0; t < tokens; t++) {
+    const o = t * d;
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss = f(ss + f(f(x[o + i]!) * f(x[o + i]!)));
+    const scale = f(1 / f(Math.sqrt(f(f(ss / d) + f(eps)))));
+    for (let i = 0; i < d; i++) out[o + i] = weight[i]! * f(f(x[o + i]!) * scale);
+  }
+}

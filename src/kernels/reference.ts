@@ -186,3 +186,75 @@ export function swiglu(gate: Float32Array, up: Float32Array, n: number): void {
 export function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) x[i] += y[i]!;
 }
+
+/** The input-major copy [in, out] of a weight [out, in]: each input channel's weights contiguous. */
+export function toInputMajor(w: Tensor): Tensor {
+  const [outDim, inDim] = w.shape as [number, number];
+  const src = w.data;
+  const data = w.dtype === 'F32' ? new Float32Array(src.length) : new Uint16Array(src.length);
+  for (let o = 0; o < outDim; o++) {
+    for (let i = 0; i < inDim; i++) data[i * outDim + o] = src[o * inDim + i]!;
+  }
+  return { dtype: w.dtype, shape: [inDim, outDim], data };
+}
+
+/**
+ * Column-sparse y = sum over kept[0..count) of x[i] * WT[i, :] (+ bias) on the input-major WT [in, out]:
+ * only the kept inputs' weights are read. Accumulates in double.
+ */
+export function sparseMatvec(
+  wT: Tensor,
+  x: Float32Array,
+  kept: Int32Array,
+  count: number,
+  y: Float32Array,
+  bias?: Float32Array,
+): void {
+  const outDim = wT.shape[1]!;
+  const acc = new Float64Array(outDim);
+  const row = new Float32Array(outDim);
+  for (let j = 0; j < count; j++) {
+    const i = kept[j]!;
+    widen(wT, i * outDim, row);
+    const xi = x[i]!;
+    for (let o = 0; o < outDim; o++) acc[o] += xi * row[o]!;
+  }
+  for (let o = 0; o < outDim; o++) y[o] = acc[o]! + (bias ? bias[o]! : 0);
+}
+
+/** score_i = |x_i| * norms_i (|x_i| without norms), in double. */
+function selectionScores(x: Float32Array, norms: Float32Array | Float64Array | undefined): Float64Array {
+  const scores = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) scores[i] = Math.abs(x[i]!) * (norms ? norms[i]! : 1);
+  return scores;
+}
+
+/**
+ * Keeps the k inputs with the highest scores (ties to the lower index, as a stable sort), writing their
+ * indices in ascending order to `kept`; returns how many (k clamped to [0, x.length]).
+ */
+export function selectTopK(
+  x: Float32Array,
+  norms: Float32Array | Float64Array | undefined,
+  k: number,
+  kept: Int32Array,
+): number {
+  const scores = selectionScores(x, norms);
+  const keep = Math.max(0, Math.min(x.length, Math.floor(k)));
+  const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
+  kept.set(order.slice(0, keep).sort((a, b) => a - b));
+  return keep;
+}
+
+/** Keeps every input whose score exceeds `threshold`, indices ascending in `kept`; returns how many. */
+export function selectThreshold(
+  x: Float32Array,
+  norms: Float32Array | Float64Array | undefined,
+  threshold: number,
+  kept: Int32Array,
+): number {
+  const scores = selectionScores(x, norms);
+  let n = 0;
+  for (let i = 0; i < scores.length; i++) if (scores[i]! > threshold) kept[n++] = i;
+  return n;
+}

@@ -5,6 +5,7 @@ import { Llama2cCheckpoint } from '../io/llama2c.js';
 import { type ModelLocation, resolveModel } from '../io/resolve.js';
 import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
 import { type Kernels, referenceKernels } from '../kernels/kernels.js';
+import { WasmKernels } from '../kernels/wasm.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -55,7 +56,8 @@ export class Model {
 
   /** A cache with room for `capacity` positions to start with (it grows when needed). */
   newCache(capacity = 64): KVCache {
-    return new KVCache(this.config, capacity, this.transformer.kernels.f32);
+    const kernels = this.transformer.kernels;
+    return new KVCache(this.config, capacity, (n) => kernels.f32(n));
   }
 
   /** Stops the kernels' worker threads. */
@@ -112,14 +114,35 @@ export class Model {
 export interface LoadOptions {
   /** Tokenizer file or folder, when it is not beside the weights. */
   tokenizer?: string;
-  /** Where weights live and which kernels run them (default: the TypeScript reference kernels). */
-  kernels?: Kernels;
+  /**
+   * Where weights live and which kernels run them: 'wasm' (default: WebAssembly SIMD on a worker per core),
+   * 'reference' (plain TypeScript), or a Kernels object. $WINA_KERNELS overrides the default.
+   */
+  kernels?: Kernels | 'wasm' | 'reference';
+  /** Threads of the WebAssembly kernels (default: one per core). */
+  threads?: number;
 }
 
 /** Loads a model from a local folder or file, a shared model name, or a hub id. */
 export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<Model> {
   const location = await resolveModel(spec);
-  return location.format === 'hf' ? loadHf(location.dir, opts) : loadLlama2c(location, opts);
+  const choice = opts.kernels ?? (process.env.WINA_KERNELS as 'wasm' | 'reference' | undefined) ?? 'wasm';
+  if (choice !== 'wasm' && choice !== 'reference' && typeof choice === 'string') {
+    fail(`unknown kernels "${choice}" (wasm or reference)`);
+  }
+  const kernels =
+    choice === 'wasm'
+      ? await WasmKernels.create({ threads: opts.threads })
+      : choice === 'reference'
+        ? referenceKernels
+        : choice;
+  try {
+    const resolved = { ...opts, kernels };
+    return location.format === 'hf' ? loadHf(location.dir, resolved) : loadLlama2c(location, resolved);
+  } catch (e) {
+    if (kernels !== opts.kernels) kernels.close();
+    throw e;
+  }
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -139,7 +162,7 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
-function loadHf(dir: string, opts: LoadOptions): Model {
+function loadHf(dir: string, opts: LoadOptions & { kernels: Kernels }): Model {
   const raw = readJson(path.join(dir, 'config.json'));
   const { name, arch } = architectureOf(raw);
   const config = arch.parseConfig(raw);
@@ -149,7 +172,7 @@ function loadHf(dir: string, opts: LoadOptions): Model {
     if (gen.eos_token_id !== undefined) config.eosIds = [gen.eos_token_id].flat() as number[];
     if (typeof gen.bos_token_id === 'number') config.bosId = gen.bos_token_id;
   }
-  const kernels = opts.kernels ?? referenceKernels;
+  const kernels = opts.kernels;
   const { weights, dtypes } = readWeights(openSafetensorsFolder(dir), kernels, (r) =>
     arch.loadWeights(r, config),
   );
@@ -167,10 +190,13 @@ function loadHf(dir: string, opts: LoadOptions): Model {
   );
 }
 
-function loadLlama2c(location: Extract<ModelLocation, { format: 'llama2c' }>, opts: LoadOptions): Model {
+function loadLlama2c(
+  location: Extract<ModelLocation, { format: 'llama2c' }>,
+  opts: LoadOptions & { kernels: Kernels },
+): Model {
   const checkpoint = Llama2cCheckpoint.open(location.checkpoint);
   const config = checkpoint.config;
-  const kernels = opts.kernels ?? referenceKernels;
+  const kernels = opts.kernels;
   const { weights, dtypes } = readWeights(checkpoint, kernels, (r) =>
     ARCHITECTURES.LlamaForCausalLM!.loadWeights(r, config),
   );

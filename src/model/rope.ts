@@ -35,12 +35,16 @@ export function inverseFrequencies(rope: RopeConfig, contextLength: number): Flo
 
 /** cos and sin of position * frequency for positions [0, capacity), rotaryDim/2 values per position. */
 export class RopeTable {
-  cos = new Float32Array(0);
-  sin = new Float32Array(0);
+  cos: Float32Array = new Float32Array(0);
+  sin: Float32Array = new Float32Array(0);
   private capacity = 0;
   private longContext = false;
 
-  constructor(private readonly rope: RopeConfig) {}
+  constructor(
+    private readonly rope: RopeConfig,
+    /** Where the tables live (the kernels' memory). */
+    private readonly f32: (n: number) => Float32Array = (n) => new Float32Array(n),
+  ) {}
 
   /** Makes the table cover positions below `end`. */
   ensure(end: number): void {
@@ -51,8 +55,8 @@ export class RopeTable {
     const inv = inverseFrequencies(this.rope, end);
     const scale = this.rope.type === 'longrope' ? this.rope.attentionFactor! : 1;
     const half = inv.length;
-    this.cos = new Float32Array(this.capacity * half);
-    this.sin = new Float32Array(this.capacity * half);
+    this.cos = this.f32(this.capacity * half);
+    this.sin = this.f32(this.capacity * half);
     for (let p = 0; p < this.capacity; p++) {
       for (let i = 0; i < half; i++) {
         const angle = f32(p * inv[i]!);

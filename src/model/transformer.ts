@@ -48,8 +48,10 @@ class RunState {
 
   constructor(private readonly kernels: Kernels) {}
 
-  ensure(cfg: ModelConfig, tokens: number): void {
-    if (tokens <= this.tokens) return;
+  ensure(cfg: ModelConfig, needed: number): void {
+    if (needed <= this.tokens) return;
+    // Powers of two: buffers are never freed in the kernels' memory, so growth must stay rare.
+    const tokens = 2 ** Math.ceil(Math.log2(Math.max(needed, 1)));
     const f32 = (n: number) => this.kernels.f32(tokens * n);
     const qDim = cfg.numHeads * cfg.headDim;
     const kvDim = cfg.numKvHeads * cfg.headDim;
@@ -67,7 +69,9 @@ class RunState {
 
   /** Logits of every token are only needed for scoring; sized on demand. */
   logitsFor(cfg: ModelConfig, rows: number): Float32Array {
-    if (this.logits.length < rows * cfg.vocabSize) this.logits = this.kernels.f32(rows * cfg.vocabSize);
+    if (this.logits.length < rows * cfg.vocabSize) {
+      this.logits = this.kernels.f32(2 ** Math.ceil(Math.log2(rows)) * cfg.vocabSize);
+    }
     return this.logits;
   }
 }
@@ -83,7 +87,7 @@ export class Transformer {
     readonly weights: ModelWeights,
     readonly kernels: Kernels = referenceKernels,
   ) {
-    this.rope = new RopeTable(cfg.rope);
+    this.rope = new RopeTable(cfg.rope, (n) => kernels.f32(n));
     this.state = new RunState(kernels);
     this.linear = (_layer, _proj, lin, x, tokens, y) => kernels.matmul(lin.weight, x, tokens, y, lin.bias);
   }

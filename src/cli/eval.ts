@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { evaluate, type Setting } from '../eval/harness.js';
+import { jsonResults, markdownReport, textTable } from '../eval/report.js';
+import { PROTOCOLS, type Protocol, type Subset, SUBSETS } from '../eval/tasks.js';
+import { fail } from '../io/errors.js';
+import { loadModel, type Model } from '../model/model.js';
+import { readProfile } from '../sparsity/profile.js';
+import { integer, number, parse, requireString, say } from './args.js';
+import { parseList, parseMethods } from './bench.js';
+import { Progress } from './progress.js';
+import { SPARSITY_OPTIONS, sparsityConfigFrom } from './sparsity-options.js';
+
+const USAGE = `usage: wina eval --model M --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
+                 [--profile P] [--mask topk|threshold|adaptive] [--prefill all|none|paper] [--transform]
+                 [--limit N] [--subset first|spread|random] [--shots K] [--seed S]
+                 [--protocol rolling|chunked] [--stride N] [--max-tokens N] [--no-bos]
+                 [--out results.json] [--md results.md] [--cache DIR | --no-cache] [--json]
+
+tasks: wikitext2, tinystories, hellaswag, piqa, arc_easy, arc_challenge, openbookqa, copa, siqa, boolq,
+       mmlu (57 subjects; mmlu_<subject> for one), gsm8k, or the path of a text file / .jsonl / folder
+methods: dense, teal, wina, wina-paper, cats (dense runs once; with --profile the default is dense + its method)
+--shots applies to mmlu (dev examples, default 0) and gsm8k (train exemplars, default 5)
+--limit N keeps N items per task (per MMLU subject); a value below 1 keeps that fraction`;
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const o = parse(
+    argv,
+    {
+      ...SPARSITY_OPTIONS,
+      model: { type: 'string', short: 'm' },
+      tasks: { type: 'string', short: 't' },
+      methods: { type: 'string' },
+      limit: { type: 'string' },
+      subset: { type: 'string' },
+      shots: { type: 'string' },
+      seed: { type: 'string' },
+      protocol: { type: 'string' },
+      stride: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      'no-bos': { type: 'boolean' },
+      out: { type: 'string' },
+      md: { type: 'string' },
+      cache: { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    USAGE,
+  );
+  if (o.help) {
+    say(USAGE);
+    return 0;
+  }
+  const tasks = requireString(o.tasks, '--tasks')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (tasks.length === 0) fail('--tasks is empty');
+  const sparsities = parseList((o.sparsity as string | undefined) ?? '0.25,0.4,0.5,0.65', '--sparsity');
+  const protocol = (o.protocol ?? 'rolling') as Protocol;
+  if (!(PROTOCOLS as readonly string[]).includes(protocol))
+    fail(`--protocol must be ${PROTOCOLS.join(' or ')}, got ${protocol}`);
+  const subset = (o.subset ?? 'first') as Subset;
+  if (!(SUBSETS as readonly string[]).includes(subset))
+    fail(`--subset must be one of ${SUBSETS.join(', ')}, got ${subset}`);
+  const limit = number(o.limit, '--limit');
+  const shots = integer(o.shots, '--shots');
+  const seed = integer(o.seed, '--seed');
+  const stride = integer(o.stride, '--stride');
+  const maxTokens = integer(o['max-tokens'], '--max-tokens');
+  if (o.cache !== undefined && o['no-cache']) fail('--cache and --no-cache exclude each other');
+  for (const flag of ['out', 'md'] as const) {
+    const file = o[flag];
+    if (typeof file === 'string' && !fs.existsSync(path.dirname(path.resolve(file))))
+      fail(`--${flag}: folder ${path.dirname(path.resolve(file))} does not exist`);
+  }
+
+  const model = await loadModel(requireString(o.model, '--model'));
+  try {
+    const settings = sweepSettings(o, model, sparsities);
+    const progress = new Progress('eval', 1, 'items');
+    const report = await evaluate(model, {
+      tasks,
+      settings,
+      protocol,
+      subset,
+      limit,
+      shots,
+      seed,
+      stride,
+      maxTokens,
+      bos: !o['no-bos'],
+      transform: Boolean(o.transform),
+      cache: o['no-cache'] ? false : typeof o.cache === 'string' ? path.resolve(o.cache) : undefined,
+      onProgress: (done, total) => {
+        progress.total = total;
+        progress.update(done);
+      },
+    });
+    progress.finish();
+    const command = `wina eval ${argv.join(' ')}`;
+    if (typeof o.out === 'string') writeAtomic(o.out, `${JSON.stringify({ command, ...report }, null, 1)}\n`);
+    if (typeof o.md === 'string') writeAtomic(o.md, markdownReport(report, { command }));
+    say(
+      `wina eval: ${report.cache.misses} results computed, ${report.cache.hits} reused from the cache` +
+        `${report.cache.dir ? ` (${path.relative(process.cwd(), report.cache.dir) || '.'})` : ''}; ` +
+        `${report.seconds.toFixed(1)} s`,
+    );
+    if (o.json) process.stdout.write(`${JSON.stringify(jsonResults(report.results))}\n`);
+    else process.stdout.write(`${textTable(report.results)}\n`);
+    return 0;
+  } finally {
+    model.close();
+  }
+}
+
+/**
+ * The grid of --methods x --sparsity (dense once; sparsities of 0 only for dense), each cell's config built by the
+ * shared sparsity options (--profile, --mask, --prefill, adaptive), so eval and bench speak one vocabulary.
+ * Without --methods: dense and the profile's method, else dense and wina.
+ */
+export function sweepSettings(
+  o: Record<string, string | boolean | undefined>,
+  model: Model,
+  sparsities: readonly number[],
+): Setting[] {
+  const profileMethod = typeof o.profile === 'string' ? readProfile(o.profile, model).method : undefined;
+  const methods = parseMethods(
+    (o.methods ?? o.method ?? (profileMethod ? `dense,${profileMethod}` : 'dense,wina')) as string,
+  );
+  const settings: Setting[] = [];
+  if (methods.includes('dense')) settings.push({ method: 'dense', sparsity: 0 });
+  for (const method of new Set(methods)) {
+    if (method === 'dense') continue;
+    for (const sparsity of new Set(sparsities.filter((s) => s > 0))) {
+      const config = sparsityConfigFrom({ ...o, method, sparsity: String(sparsity) }, model);
+      settings.push({ method, sparsity, config });
+    }
+  }
+  return settings;
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,22 @@
+// The WebAssembly kernels. No allocation happens in here: every kernel takes raw pointers into the memory
+// that src/kernels/wasm.ts manages, and parallel kernels take their thread's share as (begin, end, thread).
+export { attention, attentionScratchBytes } from './attention';
+export {
+  matmulBF16,
+  matmulF16,
+  matmulF32,
+  matmulScratchBytes,
+  matvecBF16,
+  matvecF16,
+  matvecF32,
+  permuteEvenOdd,
+} from './dense';
+export { addInPlace, rmsnorm, rope, swiglu } from './layers';
+export { readSum, transpose } from './layout';
+export { selectScratchBytes, selectThreshold, selectTopK } from './select';
+export { firstInvalidIndex, sparseBF16, sparseF16, sparseF32, sparseReduce, sparseSlotBytes } from './sparse';
+
+/** First byte past the module's static data: the host allocates from here. */
+export function heapBase(): usize {
+  return __heap_base;
+}

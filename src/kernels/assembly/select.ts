@@ -1,0 +1,110 @@
+// Which inputs a sparse matvec keeps, by score_i = |x_i| * norm_i computed in double (as the TypeScript
+// reference does, so the kept sets agree exactly), in O(d). Kept indices are written in ascending order.
+// normsKind: 0 = no norms (score |x_i|), 1 = F32 norms, 2 = F64 norms.
+
+@inline
+function score(x: usize, norms: usize, normsKind: i32, i: i32): f64 {
+  let s = <f64>abs<f32>(load<f32>(x + (<usize>i << 2)));
+  if (normsKind == 1) s *= <f64>load<f32>(norms + (<usize>i << 2));
+  else if (normsKind == 2) s *= load<f64>(norms + (<usize>i << 3));
+  return s + 0.0; // -0 -> +0, so equal scores have equal keys
+}
+
+// Unsigned keys in the same order as the scores.
+@inline
+function key(s: f64): u64 {
+  const b = reinterpret<u64>(s);
+  return b >> 63 ? ~b : b | (<u64>1 << 63);
+}
+
+const DIGIT_BITS: u64 = 11;
+const BUCKETS: i32 = 1 << 11;
+
+@inline
+function keysBytes(d: i32): usize {
+  return ((<usize>d << 3) + 63) & ~63;
+}
+
+@inline
+function candidatesBytes(d: i32): usize {
+  return ((<usize>d << 2) + 63) & ~63;
+}
+
+/** Bytes of scratch selectTopK needs for d inputs. */
+export function selectScratchBytes(d: i32): usize {
+  return keysBytes(d) + candidatesBytes(d) + (<usize>BUCKETS << 2);
+}
+
+@inline
+function digit(k: u64, shift: u64): i32 {
+  return <i32>((k >> shift) & <u64>(BUCKETS - 1));
+}
+
+/**
+ * Keeps the k highest scores, ties going to the lower index (as a stable sort would). A radix select over
+ * the 64-bit keys, 11 bits at a time from the top, finds the k-th highest key; after the first digit only
+ * the keys that share the chosen prefix are rescanned. One last pass compacts.
+ */
+export function selectTopK(x: usize, norms: usize, normsKind: i32, d: i32, k: i32, kept: usize, scratch: usize): i32 {
+  if (k <= 0) return 0;
+  if (k >= d) {
+    for (let i = 0; i < d; i++) store<i32>(kept + (<usize>i << 2), i);
+    return d;
+  }
+  const keys = scratch;
+  const candidates = keys + keysBytes(d);
+  const hist = candidates + candidatesBytes(d);
+  for (let i = 0; i < d; i++) store<u64>(keys + (<usize>i << 3), key(score(x, norms, normsKind, i)));
+  let threshold: u64 = 0;
+  let need = k; // how many keys equal to or below the prefix found so far are still to be kept
+  let count = d; // candidates: all keys at first, then those in the chosen bucket
+  for (let shift: i64 = 64 - <i64>DIGIT_BITS; ; shift -= <i64>DIGIT_BITS) {
+    const s = <u64>max<i64>(shift, 0);
+    memory.fill(hist, 0, <usize>BUCKETS << 2);
+    for (let j = 0; j < count; j++) {
+      const i = shift == 64 - <i64>DIGIT_BITS ? j : load<i32>(candidates + (<usize>j << 2));
+      const h = hist + (<usize>digit(load<u64>(keys + (<usize>i << 3)), s) << 2);
+      store<i32>(h, load<i32>(h) + 1);
+    }
+    let b = BUCKETS - 1;
+    for (;;) {
+      const c = load<i32>(hist + (<usize>b << 2));
+      if (c >= need) break;
+      need -= c;
+      b--;
+    }
+    threshold |= <u64>b << s;
+    if (s == 0) break;
+    // Keep only the candidates in bucket b (the list shrinks in place).
+    let n = 0;
+    for (let j = 0; j < count; j++) {
+      const i = shift == 64 - <i64>DIGIT_BITS ? j : load<i32>(candidates + (<usize>j << 2));
+      if (digit(load<u64>(keys + (<usize>i << 3)), s) == b) {
+        store<i32>(candidates + (<usize>n << 2), i);
+        n++;
+      }
+    }
+    count = n;
+  }
+  let n = 0;
+  for (let i = 0; i < d; i++) {
+    const kk = load<u64>(keys + (<usize>i << 3));
+    if (kk > threshold || (kk == threshold && need-- > 0)) {
+      store<i32>(kept + (<usize>n << 2), i);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Keeps every input whose score exceeds the threshold. */
+export function selectThreshold(x: usize, norms: usize, normsKind: i32, d: i32, threshold: f64, kept: usize): i32 {
+  let n = 0;
+  for (let i = 0; i < d; i++) {
+    if (score(x, norms, normsKind, i) > threshold) {
+      store<i32>(kept + (<usize>n << 2), i);
+      n++;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,94 @@
+// Widening and math helpers shared by the kernels. Everything is inlined into the loops that use it.
+
+// A v128 of eight 16-bit weights holds elements 2k in the low and 2k+1 in the high half of lane k: shifting
+// or masking widens them in even/odd order with one operation per four weights (x is permuted to match).
+@inline
+export function bf16Even(w: v128): v128 {
+  return i32x4.shl(w, 16);
+}
+
+@inline
+export function bf16Odd(w: v128): v128 {
+  return v128.and(w, i32x4.splat(0xffff0000));
+}
+
+// F16 bits in the high half of each lane -> F32, exact for normals, subnormals, infinities and NaNs.
+// Shifting the magnitude into F32's exponent/mantissa position and scaling by 2^112 rebiases the exponent
+// (and normalizes subnormals) in one multiply.
+@inline
+export function f16High(v: v128): v128 {
+  const sign = v128.and(v, i32x4.splat(0x80000000));
+  const abs = v128.and(v, i32x4.splat(0x7fff0000));
+  const bits = i32x4.shr_u(abs, 3);
+  const scaled = f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const special = i32x4.gt_s(abs, i32x4.splat(0x7bffffff));
+  return v128.or(v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), scaled, special), sign);
+}
+
+@inline
+export function f16Even(w: v128): v128 {
+  return f16High(i32x4.shl(w, 16));
+}
+
+@inline
+export function f16Odd(w: v128): v128 {
+  return f16High(v128.and(w, i32x4.splat(0xffff0000)));
+}
+
+@inline
+export function bf16Scalar(bits: u16): f32 {
+  return reinterpret<f32>(<u32>bits << 16);
+}
+
+@inline
+export function f16Scalar(bits: u16): f32 {
+  return f32x4.extract_lane(f16High(i32x4.splat(<i32>bits << 16)), 0);
+}
+
+@inline
+export function hsum(v: v128): f32 {
+  return (
+    f32x4.extract_lane(v, 0) +
+    f32x4.extract_lane(v, 1) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
+  );
+}
+
+// Lane i of the result = sum of the lanes of ai (four horizontal sums at once).
+@inline
+export function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
+// e^x for four lanes (Cephes expf polynomial, ~1 ulp). Inputs are clamped to [-87, 88] so 2^n stays a
+// normal float; softmax and SiLU only need exp of moderate arguments to full precision.
+@inline
+export function exp4(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(y, pow2n);
+}
+
+@inline
+export function exp1(x: f32): f32 {
+  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
+}
+
+// a * b + c: fused where relaxed SIMD is compiled in (one instruction instead of two), else exact mul + add.
+@inline
+export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}

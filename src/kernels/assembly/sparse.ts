@@ -1,0 +1,209 @@
+// Column-sparse y = sum over kept i of x[i] * WT[i, :] on the input-major layout WT [in, out], where each
+// input channel's weights are contiguous, so skipping a channel skips reading its bytes. Threads split the
+// kept list [begin, end) and each accumulates its own partial y (at partial + thread * stride); sparseReduce
+// adds the partials. 16-bit partials are kept in even/odd order within each block of 8 outputs.
+import { bf16Even, bf16Odd, bf16Scalar, f16Even, f16Odd, f16Scalar, madd } from './simd';
+
+const F32: i32 = 0;
+const BF16: i32 = 1;
+const F16: i32 = 2;
+
+@inline
+function even(kind: i32, w: v128): v128 {
+  return kind == BF16 ? bf16Even(w) : f16Even(w);
+}
+
+@inline
+function odd(kind: i32, w: v128): v128 {
+  return kind == BF16 ? bf16Odd(w) : f16Odd(w);
+}
+
+@inline
+function weight(kind: i32, p: usize, o: i32): f32 {
+  if (kind == F32) return load<f32>(p + (<usize>o << 2));
+  const bits = load<u16>(p + (<usize>o << 1));
+  return kind == BF16 ? bf16Scalar(bits) : f16Scalar(bits);
+}
+
+@inline
+function column(wT: usize, kept: usize, j: i32, rowBytes: usize): usize {
+  return wT + <usize>load<i32>(kept + (<usize>j << 2)) * rowBytes;
+}
+
+@inline
+function xAt(x: usize, kept: usize, j: i32): v128 {
+  return v128.load32_splat(x + (<usize>load<i32>(kept + (<usize>j << 2)) << 2));
+}
+
+/** Bytes between threads' partial sums (64-byte aligned, so threads never share a cache line). */
+export function sparseSlotBytes(outDim: i32): usize {
+  return ((<usize>outDim << 2) + 63) & ~63;
+}
+
+// acc[8 outputs at a] += four 16-bit columns (at byte offset wo) times their x, in even/odd order.
+@inline
+function add4Half(kind: i32, a: usize, wo: usize, p0: usize, p1: usize, p2: usize, p3: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  let e = v128.load(a);
+  let d = v128.load(a, 16);
+  let w = v128.load(p0 + wo);
+  e = madd(even(kind, w), x0, e);
+  d = madd(odd(kind, w), x0, d);
+  w = v128.load(p1 + wo);
+  e = madd(even(kind, w), x1, e);
+  d = madd(odd(kind, w), x1, d);
+  w = v128.load(p2 + wo);
+  e = madd(even(kind, w), x2, e);
+  d = madd(odd(kind, w), x2, d);
+  w = v128.load(p3 + wo);
+  e = madd(even(kind, w), x3, e);
+  d = madd(odd(kind, w), x3, d);
+  v128.store(a, e);
+  v128.store(a, d, 16);
+}
+
+// Eight columns per pass over the outputs: partial y is read and written once per eight columns.
+@inline
+function pass8(kind: i32, acc: usize, wT: usize, x: usize, kept: usize, j: i32, outDim: i32, rowBytes: usize): void {
+  const p0 = column(wT, kept, j, rowBytes);
+  const p1 = column(wT, kept, j + 1, rowBytes);
+  const p2 = column(wT, kept, j + 2, rowBytes);
+  const p3 = column(wT, kept, j + 3, rowBytes);
+  const p4 = column(wT, kept, j + 4, rowBytes);
+  const p5 = column(wT, kept, j + 5, rowBytes);
+  const p6 = column(wT, kept, j + 6, rowBytes);
+  const p7 = column(wT, kept, j + 7, rowBytes);
+  const x0 = xAt(x, kept, j);
+  const x1 = xAt(x, kept, j + 1);
+  const x2 = xAt(x, kept, j + 2);
+  const x3 = xAt(x, kept, j + 3);
+  const x4 = xAt(x, kept, j + 4);
+  const x5 = xAt(x, kept, j + 5);
+  const x6 = xAt(x, kept, j + 6);
+  const x7 = xAt(x, kept, j + 7);
+  let vecEnd = 0;
+  if (kind == F32) {
+    vecEnd = outDim & ~3;
+    for (let o = 0; o < vecEnd; o += 4) {
+      const off = <usize>o << 2;
+      let s = v128.load(acc + off);
+      s = madd(v128.load(p0 + off), x0, s);
+      s = madd(v128.load(p1 + off), x1, s);
+      s = madd(v128.load(p2 + off), x2, s);
+      s = madd(v128.load(p3 + off), x3, s);
+      s = madd(v128.load(p4 + off), x4, s);
+      s = madd(v128.load(p5 + off), x5, s);
+      s = madd(v128.load(p6 + off), x6, s);
+      s = madd(v128.load(p7 + off), x7, s);
+      v128.store(acc + off, s);
+    }
+  } else {
+    // Two halves of four columns, each storing its sums: V8 issues all of an iteration's loads up front, and
+    // with eight weight vectors live at once (plus eight x) it would spill them to the stack.
+    vecEnd = outDim & ~7;
+    for (let o = 0; o < vecEnd; o += 8) {
+      const wo = <usize>o << 1;
+      const a = acc + (<usize>o << 2);
+      add4Half(kind, a, wo, p0, p1, p2, p3, x0, x1, x2, x3);
+      add4Half(kind, a, wo, p4, p5, p6, p7, x4, x5, x6, x7);
+    }
+  }
+  for (let o = vecEnd; o < outDim; o++) {
+    const a = acc + (<usize>o << 2);
+    let s = weight(kind, p0, o) * f32x4.extract_lane(x0, 0) + weight(kind, p1, o) * f32x4.extract_lane(x1, 0);
+    s += weight(kind, p2, o) * f32x4.extract_lane(x2, 0) + weight(kind, p3, o) * f32x4.extract_lane(x3, 0);
+    s += weight(kind, p4, o) * f32x4.extract_lane(x4, 0) + weight(kind, p5, o) * f32x4.extract_lane(x5, 0);
+    s += weight(kind, p6, o) * f32x4.extract_lane(x6, 0) + weight(kind, p7, o) * f32x4.extract_lane(x7, 0);
+    store<f32>(a, load<f32>(a) + s);
+  }
+}
+
+@inline
+function pass1(kind: i32, acc: usize, wT: usize, x: usize, kept: usize, j: i32, outDim: i32, rowBytes: usize): void {
+  const p = column(wT, kept, j, rowBytes);
+  const xj = xAt(x, kept, j);
+  let vecEnd = 0;
+  if (kind == F32) {
+    vecEnd = outDim & ~3;
+    for (let o = 0; o < vecEnd; o += 4) {
+      const off = <usize>o << 2;
+      v128.store(acc + off, f32x4.add(v128.load(acc + off), f32x4.mul(v128.load(p + off), xj)));
+    }
+  } else {
+    vecEnd = outDim & ~7;
+    for (let o = 0; o < vecEnd; o += 8) {
+      const w = v128.load(p + (<usize>o << 1));
+      const a = acc + (<usize>o << 2);
+      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(even(kind, w), xj)));
+      v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(odd(kind, w), xj)), 16);
+    }
+  }
+  const xs = f32x4.extract_lane(xj, 0);
+  for (let o = vecEnd; o < outDim; o++) {
+    const a = acc + (<usize>o << 2);
+    store<f32>(a, load<f32>(a) + weight(kind, p, o) * xs);
+  }
+}
+
+@inline
+function sparse(kind: i32, begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  const acc = partial + <usize>thread * stride;
+  const rowBytes = <usize>outDim << (kind == F32 ? 2 : 1);
+  memory.fill(acc, 0, <usize>outDim << 2);
+  let j = begin;
+  for (; j + 8 <= end; j += 8) pass8(kind, acc, wT, x, kept, j, outDim, rowBytes);
+  for (; j < end; j++) pass1(kind, acc, wT, x, kept, j, outDim, rowBytes);
+}
+
+export function sparseF32(begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  sparse(F32, begin, end, thread, wT, x, kept, outDim, partial, stride);
+}
+
+export function sparseBF16(begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  sparse(BF16, begin, end, thread, wT, x, kept, outDim, partial, stride);
+}
+
+export function sparseF16(begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  sparse(F16, begin, end, thread, wT, x, kept, outDim, partial, stride);
+}
+
+/** y = bias + sum of the threads' partials, undoing the even/odd order of 16-bit partials. */
+export function sparseReduce(y: usize, partial: usize, stride: usize, threads: i32, outDim: i32, bias: usize, evenOdd: bool): void {
+  let vecEnd = 0;
+  if (evenOdd) {
+    vecEnd = outDim & ~7;
+    for (let o = 0; o < vecEnd; o += 8) {
+      const off = <usize>o << 2;
+      let e = v128.load(partial + off);
+      let d = v128.load(partial + off, 16);
+      for (let t = 1; t < threads; t++) {
+        const p = partial + <usize>t * stride + off;
+        e = f32x4.add(e, v128.load(p));
+        d = f32x4.add(d, v128.load(p, 16));
+      }
+      let lo = i32x4.shuffle(e, d, 0, 4, 1, 5);
+      let hi = i32x4.shuffle(e, d, 2, 6, 3, 7);
+      if (bias) {
+        lo = f32x4.add(lo, v128.load(bias + off));
+        hi = f32x4.add(hi, v128.load(bias + off, 16));
+      }
+      v128.store(y + off, lo);
+      v128.store(y + off, hi, 16);
+    }
+  }
+  for (let o = vecEnd; o < outDim; o++) {
+    const off = <usize>o << 2;
+    let s = load<f32>(partial + off);
+    for (let t = 1; t < threads; t++) s += load<f32>(partial + <usize>t * stride + off);
+    if (bias) s += load<f32>(bias + off);
+    store<f32>(y + off, s);
+  }
+}
+
+/** Position of the first index outside [0, limit), or -1 when all are valid. */
+export function firstInvalidIndex(kept: usize, count: i32, limit: i32): i32 {
+  for (let j = 0; j < count; j++) {
+    const i = load<i32>(kept + (<usize>j << 2));
+    if (<u32>i >= <u32>limit) return j;
+  }
+  return -1;
+}

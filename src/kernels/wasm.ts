@@ -1,0 +1,398 @@
+/**
+ * Multi-threaded WebAssembly SIMD kernels with the signatures and semantics of reference.ts, plus the
+ * column-sparse matvec and input selection that turn activation sparsity into skipped memory traffic.
+ *
+ * Every buffer a kernel touches (weights, activations, kept lists, norms) must be a view into this instance's
+ * memory, from alloc(), f32() or i32() (a model loaded with `alloc` as its Allocate has its weights there).
+ */
+import os from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { BYTES_PER_ELEMENT, type Tensor } from '../io/tensor.js';
+import type { Kernels } from './kernels.js';
+import {
+  ARG_COUNT,
+  ARGS_BYTE_OFFSET,
+  DONE,
+  FAILED,
+  GEN,
+  ALIGN as JOB_ALIGN,
+  KERNEL,
+  type KernelFn,
+  PARALLEL_KERNELS,
+  type ParallelKernel,
+  runShare,
+  SLEEPERS,
+  SLOT_BYTES,
+  STOP,
+  THREADS,
+  TOTAL,
+} from './pool.js';
+import * as ref from './reference.js';
+import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
+import { createMemory, WasmHeap } from './wasm-heap.js';
+import { compileKernels, startWorker } from './wasm-module.js';
+
+interface Exports extends Record<ParallelKernel, KernelFn> {
+  heapBase(): number;
+  permuteEvenOdd(src: number, dst: number, n: number): void;
+  matmulScratchBytes(inDim: number): number;
+  sparseReduce(
+    y: number,
+    partial: number,
+    stride: number,
+    threads: number,
+    outDim: number,
+    bias: number,
+    evenOdd: number,
+  ): void;
+  firstInvalidIndex(kept: number, count: number, limit: number): number;
+  sparseSlotBytes(outDim: number): number;
+  selectScratchBytes(d: number): number;
+  selectTopK(
+    x: number,
+    norms: number,
+    normsKind: number,
+    d: number,
+    k: number,
+    kept: number,
+    scratch: number,
+  ): number;
+  selectThreshold(
+    x: number,
+    norms: number,
+    normsKind: number,
+    d: number,
+    threshold: number,
+    kept: number,
+  ): number;
+  attentionScratchBytes(positions: number): number;
+  rmsnorm(out: number, x: number, weight: number, eps: number, d: number, tokens: number): void;
+  rope(
+    x: number,
+    tokens: number,
+    heads: number,
+    headDim: number,
+    rotaryDim: number,
+    cos: number,
+    sin: number,
+    startPos: number,
+  ): void;
+  swiglu(gate: number, up: number, n: number): void;
+  addInPlace(x: number, y: number, n: number): void;
+}
+
+/** Traffic that always runs on every thread (warm-up, probes). */
+const ALWAYS = Number.POSITIVE_INFINITY;
+const INITIAL_BYTES = 1 << 20;
+
+type Norms = Float32Array | Float64Array | undefined;
+
+export class WasmKernels implements Kernels {
+  readonly name: string;
+  /** Kernels that move fewer bytes than this run on the main thread alone: waking workers would cost more. */
+  parallelMinBytes = 64 << 10;
+  private readonly ctl: Int32Array;
+  private readonly args: Float64Array;
+  private closed = false;
+
+  private constructor(
+    readonly threads: number,
+    private readonly heap: WasmHeap,
+    private readonly wasm: Exports,
+    private readonly workers: Worker[],
+    slot: number,
+    fused: boolean,
+  ) {
+    const simd = fused ? 'SIMD with FMA' : 'SIMD';
+    this.name = `WebAssembly ${simd}, ${threads} thread${threads > 1 ? 's' : ''}`;
+    const buffer = heap.memory.buffer;
+    this.ctl = new Int32Array(buffer, slot, SLOT_BYTES / 4);
+    this.args = new Float64Array(buffer, slot + ARGS_BYTE_OFFSET, ARG_COUNT);
+  }
+
+  /**
+   * The main thread plus threads - 1 workers (default: one thread per core). `fusedMultiplyAdd: false` picks
+   * the build without relaxed SIMD even where the engine has it (results then round as mul + add).
+   */
+  static async create(opts: { threads?: number; fusedMultiplyAdd?: boolean } = {}): Promise<WasmKernels> {
+    const shared = typeof SharedArrayBuffer === 'function';
+    let threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+    if (!shared && threads > 1) {
+      process.stderr.write(
+        'wina: SharedArrayBuffer is unavailable, so the WebAssembly kernels run on 1 thread\n',
+      );
+      threads = 1;
+    }
+    const { module, fused } = compileKernels(shared, opts.fusedMultiplyAdd ?? true);
+    const memory = createMemory(shared, INITIAL_BYTES);
+    const wasm = new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as Exports;
+    const heap = new WasmHeap(memory, wasm.heapBase(), shared);
+    const slot = heap.alloc(SLOT_BYTES).byteOffset;
+    const workers = await Promise.all(
+      Array.from({ length: threads - 1 }, (_, i) => startWorker({ module, memory, slot, thread: i + 1 })),
+    );
+    const kernels = new WasmKernels(threads, heap, wasm, workers, slot, fused);
+    kernels.warmUp();
+    return kernels;
+  }
+
+  get memory(): WasmMemory {
+    return this.heap.memory;
+  }
+
+  /** `byteLength` bytes of kernel memory, 64-byte aligned (usable as a model loader's Allocate). */
+  alloc = (byteLength: number): Uint8Array => this.heap.alloc(byteLength);
+
+  f32(n: number): Float32Array {
+    return this.heap.f32(n);
+  }
+
+  i32(n: number): Int32Array {
+    return this.heap.i32(n);
+  }
+
+  /** Y[t, o] = sum_i W[o, i] X[t, i] (+ bias[o]), W [out, in] row-major, as reference.matmul. */
+  matmul(w: Tensor, x: Float32Array, tokens: number, y: Float32Array, bias?: Float32Array): void {
+    const [outDim, inDim] = w.shape as [number, number];
+    const h = this.heap;
+    const wp = h.address(w.data, outDim * inDim, 'weight');
+    const xp = h.address(x, tokens * inDim, 'x');
+    const yp = h.address(y, tokens * outDim, 'y');
+    const bp = bias ? h.address(bias, outDim, 'bias') : 0;
+    const traffic = outDim * inDim * BYTES_PER_ELEMENT[w.dtype] * tokens;
+    if (tokens === 1 && w.dtype === 'F32') {
+      this.parallel('matvecF32', outDim, 4, traffic, wp, xp, yp, bp, inDim);
+    } else if (tokens === 1) {
+      const permuted = h.scratchAddress('x-even-odd', inDim * 4);
+      this.wasm.permuteEvenOdd(xp, permuted, inDim);
+      const kernel = w.dtype === 'BF16' ? 'matvecBF16' : 'matvecF16';
+      this.parallel(kernel, outDim, 4, traffic, wp, permuted, yp, bp, inDim);
+    } else if (w.dtype === 'F32') {
+      this.parallel('matmulF32', outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim);
+    } else {
+      const scratch = h.scratchAddress('matmul-rows', this.wasm.matmulScratchBytes(inDim) * this.threads);
+      const kernel = w.dtype === 'BF16' ? 'matmulBF16' : 'matmulF16';
+      this.parallel(kernel, outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim, scratch);
+    }
+  }
+
+  /** The input-major copy [in, out] of a weight [out, in], allocated here, for sparseMatvec. */
+  toInputMajor(w: Tensor): Tensor {
+    const [outDim, inDim] = w.shape as [number, number];
+    const n = outDim * inDim;
+    const bytes = BYTES_PER_ELEMENT[w.dtype];
+    const dst = this.alloc(n * bytes);
+    const data =
+      w.dtype === 'F32'
+        ? new Float32Array(dst.buffer, dst.byteOffset, n)
+        : new Uint16Array(dst.buffer, dst.byteOffset, n);
+    if (this.heap.owns(w.data)) {
+      const src = this.heap.address(w.data, n, 'weight');
+      this.parallel('transpose', inDim, 16, n * bytes * 2, src, dst.byteOffset, outDim, inDim, bytes);
+    } else {
+      data.set(ref.toInputMajor(w).data);
+    }
+    return { dtype: w.dtype, shape: [inDim, outDim], data };
+  }
+
+  /**
+   * y = sum over kept[0..count) of x[i] * wT[i, :] (+ bias), wT input-major [in, out] (from toInputMajor), as
+   * reference.sparseMatvec. Threads split the kept list; only the kept inputs' weights are read.
+   */
+  sparseMatvec(
+    wT: Tensor,
+    x: Float32Array,
+    kept: Int32Array,
+    count: number,
+    y: Float32Array,
+    bias?: Float32Array,
+  ): void {
+    const [inDim, outDim] = wT.shape as [number, number];
+    const h = this.heap;
+    const wp = h.address(wT.data, inDim * outDim, 'weight');
+    const xp = h.address(x, inDim, 'x');
+    const kp = h.address(kept, count, 'kept');
+    const yp = h.address(y, outDim, 'y');
+    const bp = bias ? h.address(bias, outDim, 'bias') : 0;
+    const bad = this.wasm.firstInvalidIndex(kp, count, inDim);
+    if (bad >= 0) throw new RangeError(`kept[${bad}] = ${kept[bad]} is not an input index below ${inDim}`);
+    const traffic = count * outDim * BYTES_PER_ELEMENT[wT.dtype];
+    const stride = this.wasm.sparseSlotBytes(outDim);
+    const partial = h.scratchAddress('sparse-partial', stride * this.threads);
+    const kernel = wT.dtype === 'F32' ? 'sparseF32' : wT.dtype === 'BF16' ? 'sparseBF16' : 'sparseF16';
+    const threads = this.parallel(kernel, count, 8, traffic, wp, xp, kp, outDim, partial, stride);
+    this.wasm.sparseReduce(yp, partial, stride, threads, outDim, bp, wT.dtype === 'F32' ? 0 : 1);
+  }
+
+  /**
+   * Keeps the k highest scores |x_i| * norms_i (computed in double; norms F32 or F64, omitted: |x_i|), ties
+   * to the lower index, indices ascending in `kept`; returns the count. Equals reference.selectTopK.
+   */
+  selectTopK(x: Float32Array, norms: Norms, k: number, kept: Int32Array): number {
+    const d = x.length;
+    const keep = Math.max(0, Math.min(d, Math.floor(k)));
+    const [np, kind] = this.normsAddress(norms, d);
+    const xp = this.heap.address(x, d, 'x');
+    const kp = this.heap.address(kept, keep, 'kept');
+    const scratch = this.heap.scratchAddress('select', this.wasm.selectScratchBytes(d));
+    return this.wasm.selectTopK(xp, np, kind, d, keep, kp, scratch);
+  }
+
+  /** Keeps every i with |x_i| * norms_i > threshold, indices ascending in `kept`; returns the count. */
+  selectThreshold(x: Float32Array, norms: Norms, threshold: number, kept: Int32Array): number {
+    const d = x.length;
+    const [np, kind] = this.normsAddress(norms, d);
+    const xp = this.heap.address(x, d, 'x');
+    return this.wasm.selectThreshold(xp, np, kind, d, threshold, this.heap.address(kept, d, 'kept'));
+  }
+
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, eps: number, tokens: number): void {
+    const d = weight.length;
+    const h = this.heap;
+    const op = h.address(out, tokens * d, 'out');
+    this.wasm.rmsnorm(op, h.address(x, tokens * d, 'x'), h.address(weight, d, 'weight'), eps, d, tokens);
+  }
+
+  rope(
+    x: Float32Array,
+    tokens: number,
+    heads: number,
+    headDim: number,
+    rotaryDim: number,
+    cos: Float32Array,
+    sin: Float32Array,
+    startPos: number,
+  ): void {
+    const h = this.heap;
+    const table = ((startPos + tokens) * rotaryDim) / 2;
+    const xp = h.address(x, tokens * heads * headDim, 'x');
+    const cp = h.address(cos, table, 'cos');
+    this.wasm.rope(xp, tokens, heads, headDim, rotaryDim, cp, h.address(sin, table, 'sin'), startPos);
+  }
+
+  attention(
+    out: Float32Array,
+    q: Float32Array,
+    kCache: Float32Array,
+    vCache: Float32Array,
+    tokens: number,
+    startPos: number,
+    heads: number,
+    kvHeads: number,
+    headDim: number,
+    window: number,
+  ): void {
+    const h = this.heap;
+    const positions = startPos + tokens;
+    const cacheLength = positions * kvHeads * headDim;
+    const op = h.address(out, tokens * heads * headDim, 'out');
+    const qp = h.address(q, tokens * heads * headDim, 'q');
+    const kp = h.address(kCache, cacheLength, 'kCache');
+    const vp = h.address(vCache, cacheLength, 'vCache');
+    const stride = this.wasm.attentionScratchBytes(positions);
+    const scratch = h.scratchAddress('attention', stride * this.threads);
+    const span = window > 0 ? Math.min(window, positions) : positions;
+    const traffic = tokens * heads * span * headDim * 8;
+    const args = [op, qp, kp, vp, tokens, startPos, heads, kvHeads, headDim, window, scratch, stride];
+    this.parallel('attention', heads, heads / kvHeads, traffic, ...args);
+  }
+
+  swiglu(gate: Float32Array, up: Float32Array, n: number): void {
+    this.wasm.swiglu(this.heap.address(gate, n, 'gate'), this.heap.address(up, n, 'up'), n);
+  }
+
+  addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+    this.wasm.addInPlace(this.heap.address(x, n, 'x'), this.heap.address(y, n, 'y'), n);
+  }
+
+  /**
+   * Reads a buffer as fast as the threads can (a bandwidth probe for benchmarks), each thread its share as
+   * `streams` interleaved sequential streams; returns a checksum.
+   */
+  sumBytes(bytes: Uint8Array, threads = this.threads, streams = 1): number {
+    const blocks = Math.floor(bytes.length / 256);
+    const base = this.heap.address(bytes, 0, 'bytes');
+    const out = this.heap.scratchAddress('sum', 16 * this.threads);
+    let used = 1;
+    if (threads === 1) this.wasm.readSum(0, blocks, 0, base, out, streams);
+    else used = this.parallel('readSum', blocks, 1024, ALWAYS, base, out, streams);
+    const sums = new Int32Array(this.heap.memory.buffer, out, 4 * used);
+    return sums.reduce((a, b) => (a + b) | 0, 0);
+  }
+
+  /** Stops the workers (they are unref()ed, so a forgotten close does not keep node alive). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.workers.length === 0) return;
+    this.ctl[KERNEL] = STOP;
+    Atomics.add(this.ctl, GEN, 1);
+    Atomics.notify(this.ctl, GEN);
+    for (const w of this.workers) void w.terminate();
+  }
+
+  private normsAddress(norms: Norms, d: number): [number, number] {
+    if (!norms) return [0, 0];
+    return [this.heap.address(norms, d, 'norms'), norms instanceof Float64Array ? 2 : 1];
+  }
+
+  /**
+   * Runs a kernel over [0, total) on every thread, the main thread taking share 0, or on the main thread
+   * alone when the work is small. Returns the number of threads used.
+   */
+  private parallel(
+    kernel: ParallelKernel,
+    total: number,
+    align: number,
+    traffic: number,
+    ...args: number[]
+  ): number {
+    if (this.closed) throw new Error('WasmKernels is closed');
+    const fn = this.wasm[kernel];
+    if (this.workers.length === 0 || traffic < this.parallelMinBytes) {
+      fn(0, total, 0, ...args);
+      return 1;
+    }
+    const c = this.ctl;
+    c[KERNEL] = PARALLEL_KERNELS.indexOf(kernel);
+    c[TOTAL] = total;
+    c[JOB_ALIGN] = align;
+    c[THREADS] = this.threads;
+    c[FAILED] = 0;
+    this.args.fill(0);
+    this.args.set(args);
+    Atomics.store(c, DONE, 0);
+    Atomics.add(c, GEN, 1);
+    if (Atomics.load(c, SLEEPERS) > 0) Atomics.notify(c, GEN);
+    try {
+      runShare(fn, c, this.args, 0);
+    } finally {
+      const workers = this.workers.length;
+      while (Atomics.load(c, DONE) < workers) {
+        // Spin: the workers' shares take about as long as ours.
+      }
+    }
+    if (Atomics.load(c, FAILED))
+      throw new Error(`WebAssembly kernel ${kernel} failed in a worker (see stderr)`);
+    return this.threads;
+  }
+
+  /** Runs every parallel kernel once on every thread (on zeros), so that no first call pays start-up costs. */
+  private warmUp(): void {
+    const zeros = this.alloc(1 << 16).byteOffset; // read by every kernel, written by none
+    const out = zeros + (32 << 10);
+    const scratch = out + (8 << 10);
+    for (const k of ['matvecF32', 'matvecBF16', 'matvecF16'] as const) {
+      this.parallel(k, 8, 4, ALWAYS, zeros, zeros, out, 0, 16);
+    }
+    for (const k of ['matmulF32', 'matmulBF16', 'matmulF16'] as const) {
+      this.parallel(k, 8, 4, ALWAYS, zeros, zeros, 2, out, 0, 16, 8, scratch);
+    }
+    for (const k of ['sparseF32', 'sparseBF16', 'sparseF16'] as const) {
+      this.parallel(k, 16, 8, ALWAYS, zeros, zeros, zeros, 16, out, 128);
+    }
+    this.parallel('attention', 2, 1, ALWAYS, out, zeros, zeros, zeros, 1, 0, 2, 1, 16, 0, scratch, 64);
+    this.parallel('transpose', 32, 16, ALWAYS, zeros, out, 16, 32, 4);
+    this.parallel('readSum', 8, 4, ALWAYS, zeros, out, 1);
+  }
+}
