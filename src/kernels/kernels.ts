@@ -16,6 +16,12 @@ export interface Kernels {
   attention: typeof ref.attention;
   swiglu: typeof ref.swiglu;
   addInPlace: typeof ref.addInPlace;
+  /** Sparse decode: kept-index lists, input-major weight copies, selection and column-sparse matvec. */
+  i32(n: number): Int32Array;
+  toInputMajor: typeof ref.toInputMajor;
+  sparseMatvec: typeof ref.sparseMatvec;
+  selectTopK: typeof ref.selectTopK;
+  selectThreshold: typeof ref.selectThreshold;
   close(): void;
 }
 
@@ -30,6 +36,11 @@ export const referenceKernels: Kernels = {
   attention: ref.attention,
   swiglu: ref.swiglu,
   addInPlace: ref.addInPlace,
+  i32: (n) => new Int32Array(n),
+  toInputMajor: ref.toInputMajor,
+  sparseMatvec: ref.sparseMatvec,
+  selectTopK: ref.selectTopK,
+  selectThreshold: ref.selectThreshold,
   close: () => {},
 };
 

@@ -2,6 +2,8 @@
  * applyWina(model, config): every projection keeps, per token, the inputs with the largest scores and skips the
  * rest. Installed as the model's LinearFn, beside the forward pass.
  */
+import type { Tensor } from '../io/tensor.js';
+import type { Kernels } from '../kernels/kernels.js';
 import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
@@ -45,6 +47,17 @@ export interface AppliedSparsity {
   achieved(): number;
   /** Restores dense projections. */
   remove(): void;
+}
+
+const inputMajorCopies = new WeakMap<Kernels, WeakMap<Tensor, Tensor>>();
+
+/** The input-major copy of a weight, made once per kernels and weight. */
+function inputMajor(kernels: Kernels, w: Tensor): Tensor {
+  let copies = inputMajorCopies.get(kernels);
+  if (!copies) inputMajorCopies.set(kernels, (copies = new WeakMap()));
+  let t = copies.get(w);
+  if (!t) copies.set(w, (t = kernels.toInputMajor(w)));
+  return t;
 }
 
 export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity {
@@ -97,6 +110,37 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
     return catsCounts[t]!;
   };
 
+  // Decode reads only the kept inputs' weights: input-major copies, selection and matvec in the kernels' memory.
+  const keptList = kernels.i32(Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim));
+  const kernelNorms = new Map<string, Float64Array>();
+  for (const [key, n] of norms) {
+    const bytes = kernels.alloc(n.length * 8);
+    const copy = new Float64Array(bytes.buffer, bytes.byteOffset, n.length);
+    copy.set(n);
+    kernelNorms.set(key, copy);
+  }
+  const sparseDecode: LinearFn = (layer, proj, lin, x, _tokens, y) => {
+    const [outDim, d] = lin.weight.shape as [number, number];
+    const row = x.subarray(0, d);
+    const key = `${layer}.${proj}`;
+    let n: number;
+    if (config.method === 'cats') {
+      keptList.set(catsMask[0]!.subarray(0, catsCounts[0]!));
+      n = catsCounts[0]!;
+    } else if (mask === 'threshold') {
+      n = kernels.selectThreshold(row, kernelNorms.get(key), config.thresholds![layer]![proj]!, keptList);
+    } else {
+      n = kernels.selectTopK(
+        row,
+        kernelNorms.get(key),
+        Math.floor(d * (1 - sparsityOf(config, layer, proj))),
+        keptList,
+      );
+    }
+    stats.add(layer, proj, n, d);
+    kernels.sparseMatvec(inputMajor(kernels, lin.weight), row, keptList, n, y.subarray(0, outDim), lin.bias);
+  };
+
   const sparse: LinearFn = (layer, proj, lin, x, tokens, y) => {
     const d = lin.weight.shape[1]!;
     const denseTokens =
@@ -121,6 +165,10 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
           lin.weight.shape[0]! * tokens,
         );
       } else stats.add(layer, proj, d * tokens, d * tokens);
+      return;
+    }
+    if (tokens === 1 && mask !== 'adaptive') {
+      sparseDecode(layer, proj, lin, x, tokens, y);
       return;
     }
     if (denseTokens > 0) {

@@ -57,22 +57,3 @@ export function scoreNorms(model: Model, method: Method): Map<string, Float64Arr
 export function computeScores(x: Float32Array, norms: Float64Array | undefined, out: Float64Array): void {
   for (let i = 0; i < x.length; i++) out[i] = Math.abs(x[i]!) * (norms ? norms[i]! : 1);
 }
-
-/**
- * Indices of the k largest scores |x_i| * norm_i (norm absent: |x_i|), written to `kept` in ascending index
- * order. Ties go to the lower index, so the result equals a stable sort's. Reference version: O(d log d).
- */
-export function selectTopK(
-  x: Float32Array,
-  norms: Float64Array | undefined,
-  k: number,
-  kept: Int32Array,
-): number {
-  const d = x.length;
-  const score = new Float64Array(d);
-  for (let i = 0; i < d; i++) score[i] = Math.abs(x[i]!) * (norms ? norms[i]! : 1);
-  const order = Array.from({ length: d }, (_, i) => i).sort((a, b) => score[b]! - score[a]! || a - b);
-  const chosen = order.slice(0, k).sort((a, b) => a - b);
-  kept.set(chosen);
-  return chosen.length;
-}
