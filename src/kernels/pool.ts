@@ -82,6 +82,22 @@ export class Job {
   run(fn: KernelFn, chunk: number): void {
     const [begin, end] = chunkRange(this.total, this.align, this.chunks, chunk);
     const a = this.args;
-    fn(begin, end, chunk, a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!);
+    fn(
+      begin,
+      end,
+      chunk,
+      a[0]!,
+      a[1]!,
+      a[2]!,
+      a[3]!,
+      a[4]!,
+      a[5]!,
+      a[6]!,
+      a[7]!,
+      a[8]!,
+      a[9]!,
+      a[10]!,
+      a[11]!,
+    );
   }
 }

@@ -9,22 +9,26 @@ import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { BYTES_PER_ELEMENT, type Tensor } from '../io/tensor.js';
 import type { Kernels } from './kernels.js';
+import type { KernelFn } from './pool.js';
 import {
   ARG_COUNT,
   ARGS_BYTE_OFFSET,
+  ALIGN as JOB_ALIGN,
+  CHUNKS,
+  CHUNKS_PER_THREAD,
+  CLOSED,
+  chunkCount,
   DONE,
   FAILED,
   GEN,
-  ALIGN as JOB_ALIGN,
+  Job,
   KERNEL,
-  type KernelFn,
-  PARALLEL_KERNELS,
+  NEXT,
   type ParallelKernel,
-  runShare,
+  PARALLEL_KERNELS,
   SLEEPERS,
   SLOT_BYTES,
   STOP,
-  THREADS,
   TOTAL,
 } from './pool.js';
 import * as ref from './reference.js';
@@ -40,7 +44,7 @@ interface Exports extends Record<ParallelKernel, KernelFn> {
     y: number,
     partial: number,
     stride: number,
-    threads: number,
+    chunks: number,
     outDim: number,
     bias: number,
     evenOdd: number,
@@ -65,7 +69,7 @@ interface Exports extends Record<ParallelKernel, KernelFn> {
     threshold: number,
     kept: number,
   ): number;
-  attentionScratchBytes(positions: number): number;
+  attentionScratchBytes(heads: number, positions: number, headDim: number): number;
   rmsnorm(out: number, x: number, weight: number, eps: number, d: number, tokens: number): void;
   rope(
     x: number,
@@ -81,6 +85,8 @@ interface Exports extends Record<ParallelKernel, KernelFn> {
   addInPlace(x: number, y: number, n: number): void;
 }
 
+/** Jobs moving less than this do not wake sleeping workers (which takes 50-200 µs); spinning ones join in. */
+const WAKE_MIN_BYTES = 4 << 20;
 /** Traffic that always runs on every thread (warm-up, probes). */
 const ALWAYS = Number.POSITIVE_INFINITY;
 const INITIAL_BYTES = 1 << 20;
@@ -93,6 +99,9 @@ export class WasmKernels implements Kernels {
   parallelMinBytes = 64 << 10;
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
+  private readonly job = new Job();
+  /** Scratch slots a kernel may use: one per chunk. */
+  private readonly maxChunks: number;
   private closed = false;
 
   private constructor(
@@ -108,6 +117,8 @@ export class WasmKernels implements Kernels {
     const buffer = heap.memory.buffer;
     this.ctl = new Int32Array(buffer, slot, SLOT_BYTES / 4);
     this.args = new Float64Array(buffer, slot + ARGS_BYTE_OFFSET, ARG_COUNT);
+    Atomics.store(this.ctl, NEXT, CLOSED);
+    this.maxChunks = threads === 1 ? 1 : threads * CHUNKS_PER_THREAD;
   }
 
   /**
@@ -170,7 +181,7 @@ export class WasmKernels implements Kernels {
     } else if (w.dtype === 'F32') {
       this.parallel('matmulF32', outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim);
     } else {
-      const scratch = h.scratchAddress('matmul-rows', this.wasm.matmulScratchBytes(inDim) * this.threads);
+      const scratch = h.scratchAddress('matmul-rows', this.wasm.matmulScratchBytes(inDim) * this.maxChunks);
       const kernel = w.dtype === 'BF16' ? 'matmulBF16' : 'matmulF16';
       this.parallel(kernel, outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim, scratch);
     }
@@ -218,10 +229,10 @@ export class WasmKernels implements Kernels {
     if (bad >= 0) throw new RangeError(`kept[${bad}] = ${kept[bad]} is not an input index below ${inDim}`);
     const traffic = count * outDim * BYTES_PER_ELEMENT[wT.dtype];
     const stride = this.wasm.sparseSlotBytes(outDim);
-    const partial = h.scratchAddress('sparse-partial', stride * this.threads);
+    const partial = h.scratchAddress('sparse-partial', stride * this.maxChunks);
     const kernel = wT.dtype === 'F32' ? 'sparseF32' : wT.dtype === 'BF16' ? 'sparseBF16' : 'sparseF16';
-    const threads = this.parallel(kernel, count, 8, traffic, wp, xp, kp, outDim, partial, stride);
-    this.wasm.sparseReduce(yp, partial, stride, threads, outDim, bp, wT.dtype === 'F32' ? 0 : 1);
+    const chunks = this.parallel(kernel, count, 8, traffic, wp, xp, kp, outDim, partial, stride);
+    this.wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, wT.dtype === 'F32' ? 0 : 1);
   }
 
   /**
@@ -289,12 +300,13 @@ export class WasmKernels implements Kernels {
     const qp = h.address(q, tokens * heads * headDim, 'q');
     const kp = h.address(kCache, cacheLength, 'kCache');
     const vp = h.address(vCache, cacheLength, 'vCache');
-    const stride = this.wasm.attentionScratchBytes(positions);
-    const scratch = h.scratchAddress('attention', stride * this.threads);
+    const scratch = h.scratchAddress('attention', this.wasm.attentionScratchBytes(heads, positions, headDim));
     const span = window > 0 ? Math.min(window, positions) : positions;
-    const traffic = tokens * heads * span * headDim * 8;
-    const args = [op, qp, kp, vp, tokens, startPos, heads, kvHeads, headDim, window, scratch, stride];
-    this.parallel('attention', heads, heads / kvHeads, traffic, ...args);
+    const traffic = tokens * kvHeads * span * headDim * 8;
+    const args = [op, qp, kp, vp, tokens, startPos, heads, kvHeads, headDim, window, scratch];
+    // One chunk per thread, in runs of four heads: every chunk sweeps all cache rows, so fewer is better.
+    const align = Math.ceil(heads / this.threads / 4) * 4;
+    this.parallel('attention', heads, align, traffic, ...args);
   }
 
   swiglu(gate: Float32Array, up: Float32Array, n: number): void {
@@ -312,7 +324,7 @@ export class WasmKernels implements Kernels {
   sumBytes(bytes: Uint8Array, threads = this.threads, streams = 1): number {
     const blocks = Math.floor(bytes.length / 256);
     const base = this.heap.address(bytes, 0, 'bytes');
-    const out = this.heap.scratchAddress('sum', 16 * this.threads);
+    const out = this.heap.scratchAddress('sum', 16 * this.maxChunks);
     let used = 1;
     if (threads === 1) this.wasm.readSum(0, blocks, 0, base, out, streams);
     else used = this.parallel('readSum', blocks, 1024, ALWAYS, base, out, streams);
@@ -337,8 +349,8 @@ export class WasmKernels implements Kernels {
   }
 
   /**
-   * Runs a kernel over [0, total) on every thread, the main thread taking share 0, or on the main thread
-   * alone when the work is small. Returns the number of threads used.
+   * Runs a kernel over [0, total) in chunks claimed by every thread, the main thread included (see pool.ts), or
+   * on the main thread alone when the work is small. Returns the number of chunks (= scratch slots used).
    */
   private parallel(
     kernel: ParallelKernel,
@@ -354,27 +366,37 @@ export class WasmKernels implements Kernels {
       return 1;
     }
     const c = this.ctl;
+    const chunks = chunkCount(total, align, this.threads);
     c[KERNEL] = PARALLEL_KERNELS.indexOf(kernel);
     c[TOTAL] = total;
     c[JOB_ALIGN] = align;
-    c[THREADS] = this.threads;
+    c[CHUNKS] = chunks;
     c[FAILED] = 0;
     this.args.fill(0);
     this.args.set(args);
+    this.job.read(c, this.args);
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
-    if (Atomics.load(c, SLEEPERS) > 0) Atomics.notify(c, GEN);
-    try {
-      runShare(fn, c, this.args, 0);
-    } finally {
-      const workers = this.workers.length;
-      while (Atomics.load(c, DONE) < workers) {
-        // Spin: the workers' shares take about as long as ours.
+    Atomics.store(c, NEXT, 0); // opens the job for claims
+    // Waking a sleeping worker takes longer than a small job: let the main thread do those alone.
+    if (traffic >= WAKE_MIN_BYTES && Atomics.load(c, SLEEPERS) > 0) Atomics.notify(c, GEN);
+    let error: unknown;
+    for (let chunk = Atomics.add(c, NEXT, 1); chunk < chunks; chunk = Atomics.add(c, NEXT, 1)) {
+      try {
+        this.job.run(fn, chunk);
+      } catch (err) {
+        error ??= err;
       }
+      Atomics.add(c, DONE, 1);
     }
+    while (Atomics.load(c, DONE) < chunks) {
+      // Spin: at most one chunk per worker is still running.
+    }
+    Atomics.store(c, NEXT, CLOSED);
+    if (error) throw error;
     if (Atomics.load(c, FAILED))
       throw new Error(`WebAssembly kernel ${kernel} failed in a worker (see stderr)`);
-    return this.threads;
+    return chunks;
   }
 
   /** Runs every parallel kernel once on every thread (on zeros), so that no first call pays start-up costs. */
@@ -391,7 +413,7 @@ export class WasmKernels implements Kernels {
     for (const k of ['sparseF32', 'sparseBF16', 'sparseF16'] as const) {
       this.parallel(k, 16, 8, ALWAYS, zeros, zeros, zeros, 16, out, 128);
     }
-    this.parallel('attention', 2, 1, ALWAYS, out, zeros, zeros, zeros, 1, 0, 2, 1, 16, 0, scratch, 64);
+    this.parallel('attention', 2, 1, ALWAYS, out, zeros, zeros, zeros, 1, 0, 2, 1, 16, 0, scratch);
     this.parallel('transpose', 32, 16, ALWAYS, zeros, out, 16, 32, 4);
     this.parallel('readSum', 8, 4, ALWAYS, zeros, out, 1);
   }

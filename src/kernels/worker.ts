@@ -1,6 +1,6 @@
 /**
- * A kernel worker: instantiates the shared module on the shared memory, then runs its share of every job
- * posted in the slot (see pool.ts) until told to stop.
+ * A kernel worker: instantiates the shared module on the shared memory, then claims and runs chunks of every
+ * job posted in the slot (see pool.ts) until told to stop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import {
@@ -9,10 +9,11 @@ import {
   DONE,
   FAILED,
   GEN,
+  Job,
   KERNEL,
   type KernelFn,
+  NEXT,
   PARALLEL_KERNELS,
-  runShare,
   SLEEPERS,
   SLOT_BYTES,
   STOP,
@@ -26,14 +27,18 @@ export interface WorkerData {
   thread: number;
 }
 
-/** How long an idle worker polls before sleeping: covers the serial work between kernels of one token. */
-const SPIN_MS = 2;
+/**
+ * How long an idle worker polls before sleeping. Waking a sleeping thread costs 50-200 µs here (more the longer
+ * it slept), so the poll covers the serial work between a token's kernels and between tokens.
+ */
+const SPIN_MS = 10;
 
 const { module, memory, slot, thread } = workerData as WorkerData;
 const exports = new WebAssemblyApi.Instance(module, { env: { memory } }).exports;
 const kernels = PARALLEL_KERNELS.map((name) => exports[name] as KernelFn);
 const ctl = new Int32Array(memory.buffer, slot, SLOT_BYTES / 4);
 const args = new Float64Array(memory.buffer, slot + ARGS_BYTE_OFFSET, ARG_COUNT);
+const job = new Job();
 
 function waitForJob(seen: number): number {
   let spins = 0;
@@ -51,17 +56,36 @@ function waitForJob(seen: number): number {
   }
 }
 
+/** Claims chunks of job `gen` until none are left; returns the generation of the last job it looked at. */
+function work(gen: number): number {
+  job.read(ctl, args);
+  for (;;) {
+    const chunk = Atomics.add(ctl, NEXT, 1);
+    const now = Atomics.load(ctl, GEN);
+    if (now !== gen) {
+      // This thread was slow: the job it read has ended and another began, which the claim belongs to (or,
+      // if made before that job opened, is void). No job ends while a claim on it is unfinished.
+      gen = now;
+      job.read(ctl, args);
+      if (job.kernel === STOP) return gen;
+      if (chunk >= job.chunks) continue;
+    } else if (chunk >= job.chunks) {
+      return gen;
+    }
+    try {
+      job.run(kernels[job.kernel]!, chunk);
+    } catch (err) {
+      console.error(`wina kernel worker ${thread}:`, err);
+      Atomics.store(ctl, FAILED, 1);
+    }
+    Atomics.add(ctl, DONE, 1);
+  }
+}
+
 let seen = Atomics.load(ctl, GEN);
 parentPort!.postMessage('ready');
-for (;;) {
+while (Atomics.load(ctl, KERNEL) !== STOP) {
   seen = waitForJob(seen);
-  const kernel = ctl[KERNEL]!;
-  if (kernel === STOP) break;
-  try {
-    runShare(kernels[kernel]!, ctl, args, thread);
-  } catch (err) {
-    console.error(`wina kernel worker ${thread}:`, err);
-    Atomics.store(ctl, FAILED, 1);
-  }
-  Atomics.add(ctl, DONE, 1);
+  if (Atomics.load(ctl, KERNEL) === STOP) break;
+  seen = work(seen);
 }

@@ -1,5 +1,6 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
-// [begin, end) is this thread's share, a multiple of 4 except at the end of the matrix.
+// [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
+// chunk's scratch.
 import { bf16Even, bf16Odd, bf16Scalar, f16Even, f16High, f16Odd, f16Scalar, hsum4, madd } from './simd';
 
 const BF16: i32 = 1;
@@ -160,7 +161,7 @@ function matvecHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, y: usi
   }
 }
 
-export function matvecF32(begin: i32, end: i32, _thread: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
+export function matvecF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
   const rowBytes = <usize>inDim << 2;
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
@@ -177,11 +178,11 @@ export function matvecF32(begin: i32, end: i32, _thread: i32, w: usize, x: usize
 }
 
 /** T = 1 with BF16 weights; xp is x after permuteEvenOdd. */
-export function matvecBF16(begin: i32, end: i32, _thread: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
+export function matvecBF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
   matvecHalf(BF16, begin, end, w, xp, y, bias, inDim);
 }
 
-export function matvecF16(begin: i32, end: i32, _thread: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
+export function matvecF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
   matvecHalf(F16, begin, end, w, xp, y, bias, inDim);
 }
 
@@ -259,7 +260,7 @@ function matmulRows(r0: usize, r1: usize, r2: usize, r3: usize, o: i32, rows: i3
   if (t < tokens) store4(y + <usize>t * yBytes, bias, o, rows, dot4F32(r0, r1, r2, r3, x + <usize>t * xBytes, inDim));
 }
 
-export function matmulF32(begin: i32, end: i32, _thread: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
+export function matmulF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
   const rowBytes = <usize>inDim << 2;
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
@@ -295,16 +296,16 @@ function widenRow(kind: i32, src: usize, dst: usize, n: i32): void {
   for (let i = vecEnd; i < n; i++) store<f32>(dst + (<usize>i << 2), scalar(kind, load<u16>(src + (<usize>i << 1))));
 }
 
-/** Bytes of scratch each thread needs for matmulBF16/F16: four widened rows. */
+/** Bytes of scratch each slot needs for matmulBF16/F16: four widened rows. */
 export function matmulScratchBytes(inDim: i32): usize {
   return ((<usize>inDim << 4) + 63) & ~63;
 }
 
 @inline
-function matmulHalf(kind: i32, begin: i32, end: i32, thread: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+function matmulHalf(kind: i32, begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
   const rowBytes = <usize>inDim << 1;
   const f32Bytes = <usize>inDim << 2;
-  const rowsBuf = scratch + <usize>thread * matmulScratchBytes(inDim);
+  const rowsBuf = scratch + <usize>slot * matmulScratchBytes(inDim);
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
     for (let r = 0; r < rows; r++) widenRow(kind, w + <usize>(o + r) * rowBytes, rowsBuf + <usize>r * f32Bytes, inDim);
@@ -325,10 +326,10 @@ function matmulHalf(kind: i32, begin: i32, end: i32, thread: i32, w: usize, x: u
   }
 }
 
-export function matmulBF16(begin: i32, end: i32, thread: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
-  matmulHalf(BF16, begin, end, thread, w, x, tokens, y, bias, inDim, outDim, scratch);
+export function matmulBF16(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+  matmulHalf(BF16, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }
 
-export function matmulF16(begin: i32, end: i32, thread: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
-  matmulHalf(F16, begin, end, thread, w, x, tokens, y, bias, inDim, outDim, scratch);
+export function matmulF16(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+  matmulHalf(F16, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }

@@ -7,7 +7,7 @@
 export function transpose(
   begin: i32,
   end: i32,
-  _thread: i32,
+  _slot: i32,
   src: usize,
   dst: usize,
   rows: i32,
@@ -31,11 +31,11 @@ export function transpose(
 }
 
 /**
- * Sums bytes [begin * 256, end * 256) of base as i32 lanes into out + thread * 16 (the read bandwidth probe).
+ * Sums bytes [begin * 256, end * 256) of base as i32 lanes into out + slot * 16 (the read bandwidth probe).
  * The range is read as `streams` interleaved sequential streams: cores reach more bandwidth with several
  * streams in flight (as a matvec has: one per row) than with one.
  */
-export function readSum(begin: i32, end: i32, thread: i32, base: usize, out: usize, streams: i32): void {
+export function readSum(begin: i32, end: i32, slot: i32, base: usize, out: usize, streams: i32): void {
   let a = i32x4.splat(0);
   let b = i32x4.splat(0);
   let c = i32x4.splat(0);
@@ -51,5 +51,5 @@ export function readSum(begin: i32, end: i32, thread: i32, base: usize, out: usi
       d = i32x4.add(d, v128.load(p, 48));
     }
   }
-  v128.store(out + ((<usize>thread) << 4), i32x4.add(i32x4.add(a, b), i32x4.add(c, d)));
+  v128.store(out + (<usize>slot << 4), i32x4.add(i32x4.add(a, b), i32x4.add(c, d)));
 }

@@ -1,7 +1,8 @@
 // Column-sparse y = sum over kept i of x[i] * WT[i, :] on the input-major layout WT [in, out], where each
 // input channel's weights are contiguous, so skipping a channel skips reading its bytes. Threads split the
-// kept list [begin, end) and each accumulates its own partial y (at partial + thread * stride); sparseReduce
-// adds the partials. 16-bit partials are kept in even/odd order within each block of 8 outputs.
+// kept list into chunks [begin, end), each accumulating its own partial y (at partial + slot * stride);
+// sparseReduce adds the partials in chunk order, so results do not depend on which thread ran a chunk.
+// 16-bit partials are kept in even/odd order within each block of 8 outputs.
 import { bf16Even, bf16Odd, bf16Scalar, f16Even, f16Odd, f16Scalar, madd } from './simd';
 
 const F32: i32 = 0;
@@ -35,7 +36,7 @@ function xAt(x: usize, kept: usize, j: i32): v128 {
   return v128.load32_splat(x + (<usize>load<i32>(kept + (<usize>j << 2)) << 2));
 }
 
-/** Bytes between threads' partial sums (64-byte aligned, so threads never share a cache line). */
+/** Bytes between chunks' partial sums (64-byte aligned, so threads never share a cache line). */
 export function sparseSlotBytes(outDim: i32): usize {
   return ((<usize>outDim << 2) + 63) & ~63;
 }
@@ -145,8 +146,8 @@ function pass1(kind: i32, acc: usize, wT: usize, x: usize, kept: usize, j: i32, 
 }
 
 @inline
-function sparse(kind: i32, begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
-  const acc = partial + <usize>thread * stride;
+function sparse(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  const acc = partial + <usize>slot * stride;
   const rowBytes = <usize>outDim << (kind == F32 ? 2 : 1);
   memory.fill(acc, 0, <usize>outDim << 2);
   let j = begin;
@@ -154,20 +155,20 @@ function sparse(kind: i32, begin: i32, end: i32, thread: i32, wT: usize, x: usiz
   for (; j < end; j++) pass1(kind, acc, wT, x, kept, j, outDim, rowBytes);
 }
 
-export function sparseF32(begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
-  sparse(F32, begin, end, thread, wT, x, kept, outDim, partial, stride);
+export function sparseF32(begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  sparse(F32, begin, end, slot, wT, x, kept, outDim, partial, stride);
 }
 
-export function sparseBF16(begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
-  sparse(BF16, begin, end, thread, wT, x, kept, outDim, partial, stride);
+export function sparseBF16(begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  sparse(BF16, begin, end, slot, wT, x, kept, outDim, partial, stride);
 }
 
-export function sparseF16(begin: i32, end: i32, thread: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
-  sparse(F16, begin, end, thread, wT, x, kept, outDim, partial, stride);
+export function sparseF16(begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  sparse(F16, begin, end, slot, wT, x, kept, outDim, partial, stride);
 }
 
-/** y = bias + sum of the threads' partials, undoing the even/odd order of 16-bit partials. */
-export function sparseReduce(y: usize, partial: usize, stride: usize, threads: i32, outDim: i32, bias: usize, evenOdd: bool): void {
+/** y = bias + sum of the chunks' partials, undoing the even/odd order of 16-bit partials. */
+export function sparseReduce(y: usize, partial: usize, stride: usize, chunks: i32, outDim: i32, bias: usize, evenOdd: bool): void {
   let vecEnd = 0;
   if (evenOdd) {
     vecEnd = outDim & ~7;
@@ -175,7 +176,7 @@ export function sparseReduce(y: usize, partial: usize, stride: usize, threads: i
       const off = <usize>o << 2;
       let e = v128.load(partial + off);
       let d = v128.load(partial + off, 16);
-      for (let t = 1; t < threads; t++) {
+      for (let t = 1; t < chunks; t++) {
         const p = partial + <usize>t * stride + off;
         e = f32x4.add(e, v128.load(p));
         d = f32x4.add(d, v128.load(p, 16));
@@ -193,7 +194,7 @@ export function sparseReduce(y: usize, partial: usize, stride: usize, threads: i
   for (let o = vecEnd; o < outDim; o++) {
     const off = <usize>o << 2;
     let s = load<f32>(partial + off);
-    for (let t = 1; t < threads; t++) s += load<f32>(partial + <usize>t * stride + off);
+    for (let t = 1; t < chunks; t++) s += load<f32>(partial + <usize>t * stride + off);
     if (bias) s += load<f32>(bias + off);
     store<f32>(y + off, s);
   }
