@@ -173,3 +173,23 @@ describe('sparse decode (column-sparse kernels) equals the masked batched pass',
     });
   }
 });
+
+describe('input-major layout (projections stored transposed only)', () => {
+  test('dense and sparse logits equal the row-major model', async () => {
+    const ref = new Reference(fixtureDir('llama3'));
+    const ids = ref.ids('ids_a');
+    const row = await loadModel(fixtureDir('llama3'));
+    const col = await loadModel(fixtureDir('llama3'), { layout: 'input-major' });
+    assert.equal(col.transformer.weights.layers[0]!.proj.q.weight.layout, 'input-major');
+    assert.ok(maxAbsDiff(col.forward(ids), ref.floats('logits64_a')) <= 1e-4);
+    applyWina(row, { method: 'wina', globalSparsity: 0.5 });
+    applyWina(col, { method: 'wina', globalSparsity: 0.5 });
+    assert.ok(maxAbsDiff(col.forward(ids), ref.floats('wina50_a')) <= 1e-4);
+    const a = row.newCache();
+    const b = col.newCache();
+    for (const id of ids.slice(0, 8))
+      assert.ok(maxAbsDiff(row.forward([id], { cache: a }), col.forward([id], { cache: b })) <= 1e-4);
+    row.close();
+    col.close();
+  });
+});

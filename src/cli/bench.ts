@@ -7,7 +7,7 @@ import { integer, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
 const USAGE = `usage: wina bench --model M [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
-                  [--new-tokens N] [--repeats R] [--json]`;
+                  [--new-tokens N] [--repeats R] [--layout row|input-major] [--json]`;
 
 export function parseList(value: string, flag: string): number[] {
   return value.split(',').map((v) => {
@@ -38,6 +38,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'new-tokens': { type: 'string' },
       repeats: { type: 'string' },
       json: { type: 'boolean' },
+      layout: { type: 'string' },
     },
     USAGE,
   );
@@ -52,7 +53,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const repeats = integer(o.repeats, '--repeats') ?? 3;
   if (promptTokens < 1 || newTokens < 1 || repeats < 1)
     fail('--prompt-tokens, --new-tokens and --repeats must be >= 1');
-  const model = await loadModel(requireString(o.model, '--model'));
+  const model = await loadModel(requireString(o.model, '--model'), {
+    layout: o.layout as 'row' | 'input-major' | undefined,
+  });
   if (promptTokens + newTokens > model.config.maxPositions) {
     fail(`--prompt-tokens + --new-tokens exceed the context window of ${model.config.maxPositions}`);
   }

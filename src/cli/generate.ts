@@ -3,7 +3,7 @@ import { integer, number, parse, requireString, say } from './args.js';
 import { applySparsityOptions, SPARSITY_OPTIONS, SPARSITY_USAGE } from './sparsity-options.js';
 
 const USAGE = `usage: wina generate --model M [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
-                     [--top-k K] [--seed S] [--tokenizer PATH] [--json]
+                     [--top-k K] [--seed S] [--tokenizer PATH] [--layout row|input-major] [--json]
                      ${SPARSITY_USAGE}`;
 
 export async function generate(argv: string[]): Promise<number> {
@@ -19,6 +19,7 @@ export async function generate(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       tokenizer: { type: 'string' },
       json: { type: 'boolean' },
+      layout: { type: 'string' },
       ...SPARSITY_OPTIONS,
     },
     USAGE,
@@ -35,7 +36,10 @@ export async function generate(argv: string[]): Promise<number> {
     seed: integer(o.seed, '--seed'),
   };
   const modelSpec = requireString(o.model, '--model');
-  const model = await loadModel(modelSpec, { tokenizer: o.tokenizer as string | undefined });
+  const model = await loadModel(modelSpec, {
+    tokenizer: o.tokenizer as string | undefined,
+    layout: o.layout as 'row' | 'input-major' | undefined,
+  });
   const sparsity = applySparsityOptions(o, model);
   const prompt = o.prompt as string;
   const promptIds = model.encodePrompt(prompt);

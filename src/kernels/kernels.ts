@@ -1,4 +1,5 @@
 import type { Allocate } from '../io/safetensors.js';
+import type { Tensor } from '../io/tensor.js';
 import * as ref from './reference.js';
 
 /**
@@ -76,5 +77,45 @@ function rmsnormAsTransformers(
     for (let i = 0; i < d; i++) ss = f(ss + f(f(x[o + i]!) * f(x[o + i]!)));
     const scale = f(1 / f(Math.sqrt(f(f(ss / d) + f(eps)))));
     for (let i = 0; i < d; i++) out[o + i] = weight[i]! * f(f(x[o + i]!) * scale);
+  }
+}
+
+const allInputs = new WeakMap<Kernels, Int32Array>();
+
+/** The [in, out] view the column-sparse kernels take of an input-major weight. */
+export function inputMajorView(w: Tensor): Tensor {
+  return { dtype: w.dtype, shape: [w.shape[1]!, w.shape[0]!], data: w.data };
+}
+
+/**
+ * Y = X W^T for either layout: row-major weights go to the dense kernel; input-major ones (loaded for sparse
+ * decode) run as a column-sparse matvec that keeps every input, token by token.
+ */
+export function matmulAny(
+  k: Kernels,
+  w: Tensor,
+  x: Float32Array,
+  tokens: number,
+  y: Float32Array,
+  bias?: Float32Array,
+): void {
+  if (w.layout !== 'input-major') return k.matmul(w, x, tokens, y, bias);
+  const [outDim, inDim] = w.shape as [number, number];
+  let all = allInputs.get(k);
+  if (!all || all.length < inDim) {
+    all = k.i32(inDim);
+    for (let i = 0; i < inDim; i++) all[i] = i;
+    allInputs.set(k, all);
+  }
+  const view = inputMajorView(w);
+  for (let t = 0; t < tokens; t++) {
+    k.sparseMatvec(
+      view,
+      x.subarray(t * inDim, (t + 1) * inDim),
+      all,
+      inDim,
+      y.subarray(t * outDim, (t + 1) * outDim),
+      bias,
+    );
   }
 }

@@ -3,7 +3,7 @@
  * prefill passes the whole prompt, decode passes one token. Read top to bottom, as llama2.c's run.c.
  */
 import { fail } from '../io/errors.js';
-import { type Kernels, referenceKernels } from '../kernels/kernels.js';
+import { type Kernels, matmulAny, referenceKernels } from '../kernels/kernels.js';
 import { widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
 import type { KVCache } from './kv-cache.js';
@@ -89,7 +89,8 @@ export class Transformer {
   ) {
     this.rope = new RopeTable(cfg.rope, (n) => kernels.f32(n));
     this.state = new RunState(kernels);
-    this.linear = (_layer, _proj, lin, x, tokens, y) => kernels.matmul(lin.weight, x, tokens, y, lin.bias);
+    this.linear = (_layer, _proj, lin, x, tokens, y) =>
+      matmulAny(kernels, lin.weight, x, tokens, y, lin.bias);
   }
 
   /** Runs `ids` at positions cache.length.. and appends their keys and values to the cache. */
@@ -120,7 +121,7 @@ export class Transformer {
     opts.onHidden?.(cfg.numLayers, s.h.slice(0, T * d));
     const rows = opts.lastOnly ? 1 : T;
     const logits = s.logitsFor(cfg, rows);
-    k.matmul(w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
+    matmulAny(k, w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
     return logits.slice(0, rows * cfg.vocabSize);
   }
 

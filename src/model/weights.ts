@@ -1,7 +1,7 @@
 import { fail } from '../io/errors.js';
 import type { Allocate, TensorSource } from '../io/safetensors.js';
 import type { Tensor } from '../io/tensor.js';
-import { widen } from '../kernels/reference.js';
+import { toInputMajor, widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
 
 /** y = W x (+ b) with W of shape [out, in], kept in its stored dtype. */
@@ -34,6 +34,8 @@ export class WeightReader {
   constructor(
     readonly source: TensorSource,
     readonly allocate?: Allocate,
+    /** Store the projections input-major only (half the memory of keeping both layouts for sparse decode). */
+    readonly inputMajor = false,
   ) {}
 
   has(name: string): boolean {
@@ -48,6 +50,21 @@ export class WeightReader {
     }
     this.count(info.dtype, info.shape);
     return this.source.read(name, this.allocate);
+  }
+
+  /** Reads a [out, in] weight through ordinary memory and stores it input-major where the kernels run. */
+  private transposed(name: string, shape: number[]): Tensor {
+    const rowMajor = new WeightReader(this.source).tensor(name, shape);
+    this.count(rowMajor.dtype, shape);
+    const t = toInputMajor(rowMajor);
+    const bytes = this.allocate ? this.allocate(t.data.byteLength) : new Uint8Array(t.data.byteLength);
+    new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).set(new Uint8Array(t.data.buffer));
+    const n = t.data.length;
+    const data =
+      t.dtype === 'F32'
+        ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+        : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    return { dtype: t.dtype, shape, data, layout: 'input-major' };
   }
 
   private count(dtype: string, shape: number[]): void {
@@ -68,7 +85,9 @@ export class WeightReader {
   }
 
   linear(name: string, outDim: number, inDim: number, bias: boolean): Linear {
-    const weight = this.tensor(`${name}.weight`, [outDim, inDim]);
+    const weight = this.inputMajor
+      ? this.transposed(`${name}.weight`, [outDim, inDim])
+      : this.tensor(`${name}.weight`, [outDim, inDim]);
     return bias ? { weight, bias: this.vector(`${name}.bias`, outDim) } : { weight };
   }
 }
@@ -90,7 +109,8 @@ export function readOuterWeights(r: WeightReader, cfg: ModelConfig, layers: Laye
   const tiedUnderHead = cfg.tieEmbeddings && !r.has('model.embed_tokens.weight') && r.has('lm_head.weight');
   const embed = r.tensor(tiedUnderHead ? 'lm_head.weight' : 'model.embed_tokens.weight', shape);
   const tied = cfg.tieEmbeddings || !r.has('lm_head.weight');
-  const lmHead = tied ? { weight: embed } : r.linear('lm_head', cfg.vocabSize, cfg.hiddenSize, false);
+  // Never sparse, so always row-major.
+  const lmHead = { weight: tied ? embed : r.tensor('lm_head.weight', shape) };
   return { embed, layers, finalNorm: r.vector('model.norm.weight', cfg.hiddenSize), lmHead };
 }
 

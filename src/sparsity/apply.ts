@@ -3,7 +3,7 @@
  * rest. Installed as the model's LinearFn, beside the forward pass.
  */
 import type { Tensor } from '../io/tensor.js';
-import type { Kernels } from '../kernels/kernels.js';
+import { inputMajorView, type Kernels, matmulAny } from '../kernels/kernels.js';
 import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
@@ -51,8 +51,9 @@ export interface AppliedSparsity {
 
 const inputMajorCopies = new WeakMap<Kernels, WeakMap<Tensor, Tensor>>();
 
-/** The input-major copy of a weight, made once per kernels and weight. */
+/** The input-major form of a weight: the weight itself when loaded so, else a copy made once. */
 function inputMajor(kernels: Kernels, w: Tensor): Tensor {
+  if (w.layout === 'input-major') return inputMajorView(w);
   let copies = inputMajorCopies.get(kernels);
   if (!copies) inputMajorCopies.set(kernels, (copies = new WeakMap()));
   let t = copies.get(w);
@@ -102,7 +103,7 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
       total += n;
     }
     stats.add(layer, proj, total, d * tokens);
-    kernels.matmul(lin.weight, masked, tokens, y, lin.bias);
+    matmulAny(kernels, lin.weight, masked, tokens, y, lin.bias);
   };
 
   const copyCats = (t: number): number => {

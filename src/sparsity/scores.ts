@@ -14,6 +14,19 @@ export function columnNorms(w: Tensor): Float64Array {
 }
 
 function computeColumnNorms(w: Tensor): Float64Array {
+  if (w.layout === 'input-major') {
+    // Stored transposed: a column of W is a contiguous row.
+    const [outDim, inDim] = w.shape as [number, number];
+    const norms = new Float64Array(inDim);
+    const row = new Float32Array(outDim);
+    for (let i = 0; i < inDim; i++) {
+      widen(w, i * outDim, row);
+      let s = 0;
+      for (let o = 0; o < outDim; o++) s += row[o]! * row[o]!;
+      norms[i] = Math.sqrt(s);
+    }
+    return norms;
+  }
   const [outDim, inDim] = w.shape as [number, number];
   const sums = new Float64Array(inDim);
   const row = new Float32Array(inDim);

@@ -66,6 +66,9 @@ export function orthogonalTransform(model: Model, opts: TransformOptions = {}): 
   if (w.layers.some((layer) => layer.attnShortcut || layer.mlpShortcut)) {
     fail('the model is already orthogonally transformed');
   }
+  if (w.layers.some((layer) => Object.values(layer.proj).some((p) => p.weight.layout === 'input-major'))) {
+    fail('the orthogonal transform needs row-major weights: load the model without --layout input-major');
+  }
   const fusedQkv = isFused(model, ['q', 'k', 'v']);
   const fusedGateUp = isFused(model, ['gate', 'up']);
   const attnSource: Projection[] = fusedQkv ? ['q', 'k', 'v'] : ['k'];

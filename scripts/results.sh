@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Produces the tables of RESULTS.md (issue 5): accuracy / perplexity x method x sparsity, with and without the
+# orthogonal transform. Results are cached in .wina-cache/, so an interrupted run resumes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-results}
+mkdir -p "$out"
+tasks=tinystories,hellaswag,piqa,arc_easy,arc_challenge,openbookqa,copa,siqa,boolq
+grid=(--methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 500)
+for model in stories260K tinystories-656k; do
+  ./bin/wina.js eval --model "$model" --tasks "$tasks" "${grid[@]}" --md "$out/$model.md" --out "$out/$model.json"
+  ./bin/wina.js eval --model "$model" --tasks "$tasks" "${grid[@]}" --transform --md "$out/$model-transform.md" --out "$out/$model-transform.json"
+done
