@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-results}
 mkdir -p "$out"
 tasks=tinystories,hellaswag,piqa,arc_easy,arc_challenge,openbookqa,copa,siqa,boolq
-grid=(--methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 500)
+grid=(--methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200)
 for model in stories260K tinystories-656k; do
   ./bin/wina.js eval --model "$model" --tasks "$tasks" "${grid[@]}" --md "$out/$model.md" --out "$out/$model.json"
   ./bin/wina.js eval --model "$model" --tasks "$tasks" "${grid[@]}" --transform --md "$out/$model-transform.md" --out "$out/$model-transform.json"

@@ -73,14 +73,29 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   const prefill = config.prefill ?? 'all';
 
   let masked = kernels.f32(0);
-  let kept = new Int32Array(0);
   let scores = new Float64Array(0);
   // CATS: the mask found on silu(gate) of the current layer, per token, reused by up and down.
   let catsMask: Int32Array[] = [];
   let catsCounts: number[] = [];
 
+  // Decode reads only the kept inputs' weights: input-major copies, selection and matvec in the kernels' memory.
+  const keptList = kernels.i32(Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim));
+  const kernelNorms = new Map<string, Float64Array>();
+  for (const [key, n] of norms) {
+    const bytes = kernels.alloc(n.length * 8);
+    const copy = new Float64Array(bytes.buffer, bytes.byteOffset, n.length);
+    copy.set(n);
+    kernelNorms.set(key, copy);
+  }
   const keep = (layer: number, proj: Projection, row: Float32Array, s: number, out: Int32Array): number => {
     const d = row.length;
+    // O(d) selection in the kernels when the row lives there; the reference path sorts.
+    if (out === keptList && mask !== 'adaptive') {
+      const n = kernelNorms.get(`${layer}.${proj}`);
+      if (mask === 'threshold')
+        return kernels.selectThreshold(row, n, config.thresholds![layer]![proj]!, out);
+      return kernels.selectTopK(row, n, Math.floor(d * (1 - s)), out);
+    }
     if (scores.length < d) scores = new Float64Array(d);
     computeScores(row, norms.get(`${layer}.${proj}`), scores);
     if (mask === 'threshold') return keepAboveThreshold(scores, d, config.thresholds![layer]![proj]!, out);
@@ -92,14 +107,14 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   const maskedMatmul: LinearFn = (layer, proj, lin, x, tokens, y) => {
     const d = lin.weight.shape[1]!;
     if (masked.length < tokens * d) masked = kernels.f32(tokens * d);
-    if (kept.length < d) kept = new Int32Array(d);
     masked.fill(0, 0, tokens * d);
     const s = sparsityOf(config, layer, proj);
     let total = 0;
     for (let t = 0; t < tokens; t++) {
       const row = x.subarray(t * d, (t + 1) * d);
-      const n = proj === 'down' && config.method === 'cats' ? copyCats(t) : keep(layer, proj, row, s, kept);
-      for (let j = 0; j < n; j++) masked[t * d + kept[j]!] = row[kept[j]!]!;
+      const n =
+        proj === 'down' && config.method === 'cats' ? copyCats(t) : keep(layer, proj, row, s, keptList);
+      for (let j = 0; j < n; j++) masked[t * d + keptList[j]!] = row[keptList[j]!]!;
       total += n;
     }
     stats.add(layer, proj, total, d * tokens);
@@ -107,19 +122,10 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   };
 
   const copyCats = (t: number): number => {
-    kept.set(catsMask[t]!.subarray(0, catsCounts[t]!));
+    keptList.set(catsMask[t]!.subarray(0, catsCounts[t]!));
     return catsCounts[t]!;
   };
 
-  // Decode reads only the kept inputs' weights: input-major copies, selection and matvec in the kernels' memory.
-  const keptList = kernels.i32(Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim));
-  const kernelNorms = new Map<string, Float64Array>();
-  for (const [key, n] of norms) {
-    const bytes = kernels.alloc(n.length * 8);
-    const copy = new Float64Array(bytes.buffer, bytes.byteOffset, n.length);
-    copy.set(n);
-    kernelNorms.set(key, copy);
-  }
   const sparseDecode: LinearFn = (layer, proj, lin, x, _tokens, y) => {
     const [outDim, d] = lin.weight.shape as [number, number];
     const row = x.subarray(0, d);
