@@ -2,37 +2,22 @@ import os from 'node:os';
 import { fail } from '../io/errors.js';
 import { bench } from '../eval/bench.js';
 import { loadModel } from '../model/model.js';
-import { METHODS, type Method } from '../sparsity/config.js';
+import { orthogonalTransform } from '../sparsity/transform.js';
 import { integer, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
+import { parseList, SPARSITY_OPTIONS, SPARSITY_USAGE, sweepSettings } from './sparsity-options.js';
 
 const USAGE = `usage: wina bench --model M [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
-                  [--new-tokens N] [--repeats R] [--layout row|input-major] [--json]`;
-
-export function parseList(value: string, flag: string): number[] {
-  return value.split(',').map((v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1)
-      fail(`${flag}: ${JSON.stringify(v)} is not a sparsity in [0, 1)`);
-    return n;
-  });
-}
-
-export function parseMethods(value: string): Method[] {
-  return value.split(',').map((m) => {
-    if (!(METHODS as readonly string[]).includes(m))
-      fail(`--methods: unknown method "${m}" (known: ${METHODS.join(', ')})`);
-    return m as Method;
-  });
-}
+                  [--new-tokens N] [--repeats R] [--layout row|input-major] [--json]
+                  ${SPARSITY_USAGE}`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const o = parse(
     argv,
     {
       model: { type: 'string', short: 'm' },
-      methods: { type: 'string', default: 'dense,wina' },
-      method: { type: 'string' },
+      ...SPARSITY_OPTIONS,
+      methods: { type: 'string' },
       sparsity: { type: 'string', default: '0,0.25,0.5,0.65' },
       'prompt-tokens': { type: 'string' },
       'new-tokens': { type: 'string' },
@@ -46,7 +31,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
     say(USAGE);
     return 0;
   }
-  const methods = parseMethods((o.method ?? o.methods) as string);
   const sparsities = parseList(o.sparsity as string, '--sparsity');
   const promptTokens = integer(o['prompt-tokens'], '--prompt-tokens') ?? 32;
   const newTokens = integer(o['new-tokens'], '--new-tokens') ?? 32;
@@ -59,10 +43,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (promptTokens + newTokens > model.config.maxPositions) {
     fail(`--prompt-tokens + --new-tokens exceed the context window of ${model.config.maxPositions}`);
   }
+  // The transform's shortcut rotations are part of the measured speed.
+  if (o.transform) orthogonalTransform(model);
+  const settings = sweepSettings(o, model, sparsities);
   const progress = new Progress('bench', 1);
   const results = bench(model, {
-    methods,
+    methods: [],
     sparsities,
+    settings,
     promptTokens,
     newTokens,
     repeats,

@@ -1,15 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { evaluate, type Setting } from '../eval/harness.js';
+import { evaluate } from '../eval/harness.js';
 import { jsonResults, markdownReport, textTable } from '../eval/report.js';
 import { PROTOCOLS, type Protocol, type Subset, SUBSETS } from '../eval/tasks.js';
 import { fail } from '../io/errors.js';
-import { loadModel, type Model } from '../model/model.js';
-import { readProfile } from '../sparsity/profile.js';
+import { loadModel } from '../model/model.js';
 import { integer, number, parse, requireString, say } from './args.js';
-import { parseList, parseMethods } from './bench.js';
 import { Progress } from './progress.js';
-import { SPARSITY_OPTIONS, sparsityConfigFrom } from './sparsity-options.js';
+import { parseList, SPARSITY_OPTIONS, sweepSettings } from './sparsity-options.js';
 
 const USAGE = `usage: wina eval --model M --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
                  [--profile P] [--mask topk|threshold|adaptive] [--prefill all|none|paper] [--transform]
@@ -112,32 +110,6 @@ export async function evalCommand(argv: string[]): Promise<number> {
   } finally {
     model.close();
   }
-}
-
-/**
- * The grid of --methods x --sparsity (dense once; sparsities of 0 only for dense), each cell's config built by the
- * shared sparsity options (--profile, --mask, --prefill, adaptive), so eval and bench speak one vocabulary.
- * Without --methods: dense and the profile's method, else dense and wina.
- */
-export function sweepSettings(
-  o: Record<string, string | boolean | undefined>,
-  model: Model,
-  sparsities: readonly number[],
-): Setting[] {
-  const profileMethod = typeof o.profile === 'string' ? readProfile(o.profile, model).method : undefined;
-  const methods = parseMethods(
-    (o.methods ?? o.method ?? (profileMethod ? `dense,${profileMethod}` : 'dense,wina')) as string,
-  );
-  const settings: Setting[] = [];
-  if (methods.includes('dense')) settings.push({ method: 'dense', sparsity: 0 });
-  for (const method of new Set(methods)) {
-    if (method === 'dense') continue;
-    for (const sparsity of new Set(sparsities.filter((s) => s > 0))) {
-      const config = sparsityConfigFrom({ ...o, method, sparsity: String(sparsity) }, model);
-      settings.push({ method, sparsity, config });
-    }
-  }
-  return settings;
 }
 
 function writeAtomic(file: string, text: string): void {

@@ -10,6 +10,7 @@ import type { MaskMode } from '../sparsity/masks.js';
 import { profileConfig, readProfile } from '../sparsity/profile.js';
 import { orthogonalTransform } from '../sparsity/transform.js';
 import { number } from './args.js';
+import type { BenchSetting } from '../eval/bench.js';
 
 export const SPARSITY_OPTIONS = {
   method: { type: 'string' },
@@ -73,4 +74,47 @@ export function applySparsityOptions(o: Values, model: Model): AppliedSparsity |
   if (o.transform) orthogonalTransform(model);
   const config = sparsityConfigFrom(o, model);
   return config ? applyWina(model, config) : undefined;
+}
+
+/**
+ * The grid of --methods x --sparsity (dense once; sparsities of 0 only for dense), each cell's config built by the
+ * shared sparsity options (--profile, --mask, --prefill, adaptive), so eval and bench speak one vocabulary.
+ * Without --methods: dense and the profile's method, else dense and wina.
+ */
+export function sweepSettings(
+  o: Record<string, string | boolean | undefined>,
+  model: Model,
+  sparsities: readonly number[],
+): BenchSetting[] {
+  const profileMethod = typeof o.profile === 'string' ? readProfile(o.profile, model).method : undefined;
+  const methods = parseMethods(
+    (o.methods ?? o.method ?? (profileMethod ? `dense,${profileMethod}` : 'dense,wina')) as string,
+  );
+  const settings: BenchSetting[] = [];
+  if (methods.includes('dense')) settings.push({ method: 'dense', sparsity: 0 });
+  for (const method of new Set(methods)) {
+    if (method === 'dense') continue;
+    for (const sparsity of new Set(sparsities.filter((s) => s > 0))) {
+      const config = sparsityConfigFrom({ ...o, method, sparsity: String(sparsity) }, model);
+      settings.push({ method, sparsity, config });
+    }
+  }
+  return settings;
+}
+
+export function parseList(value: string, flag: string): number[] {
+  return value.split(',').map((v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1)
+      fail(`${flag}: ${JSON.stringify(v)} is not a sparsity in [0, 1)`);
+    return n;
+  });
+}
+
+export function parseMethods(value: string): Method[] {
+  return value.split(',').map((m) => {
+    if (!(METHODS as readonly string[]).includes(m))
+      fail(`--methods: unknown method "${m}" (known: ${METHODS.join(', ')})`);
+    return m as Method;
+  });
 }
