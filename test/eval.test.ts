@@ -216,6 +216,7 @@ function uniformStub(vocab: number, maxPositions: number) {
       truncate(n: number) {
         this.length = Math.min(this.length, n);
       },
+      release() {},
     }),
     forward(ids, opts) {
       const cache = opts.cache!;

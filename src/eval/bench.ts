@@ -68,6 +68,7 @@ export function bench(model: Model, o: BenchOptions): BenchResult[] {
       for (let i = 0; i < o.newTokens; i++)
         model.forward([(i * 104729 + 7) % vocab], { cache, lastOnly: true });
       const decode = (performance.now() - t0) / 1000;
+      cache.release();
       peak = Math.max(peak, process.memoryUsage().rss);
       return { prefill, decode };
     };

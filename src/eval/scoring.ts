@@ -21,7 +21,7 @@ export interface ScoringModel<C extends CacheLike = CacheLike> {
   forward(ids: readonly number[], opts: { cache?: C; lastOnly?: boolean }): Float32Array;
 }
 
-export type CacheLike = Pick<KVCache, 'length' | 'truncate'>;
+export type CacheLike = Pick<KVCache, 'length' | 'truncate' | 'release'>;
 
 /** Work done, for compute accounting: positions run through the model and the keys they attended to. */
 export interface Usage {
@@ -121,9 +121,21 @@ export class Scorer<C extends CacheLike = CacheLike> {
     context: readonly number[],
     continuations: readonly (readonly number[])[],
   ): ContinuationScore[] {
-    const vocab = this.model.config.vocabSize;
     const longest = Math.max(0, ...continuations.map((c) => c.length));
     const cache = this.model.newCache(context.length + longest);
+    try {
+      return this.continueFrom(cache, context, continuations);
+    } finally {
+      cache.release();
+    }
+  }
+
+  private continueFrom(
+    cache: C,
+    context: readonly number[],
+    continuations: readonly (readonly number[])[],
+  ): ContinuationScore[] {
+    const vocab = this.model.config.vocabSize;
     const last = this.forward(context, cache, true);
     return continuations.map((cont) => {
       if (cont.length === 0) return { loglikelihood: 0, greedy: true };
@@ -157,7 +169,13 @@ export class Scorer<C extends CacheLike = CacheLike> {
     if (input.length > this.maxLength)
       throw new RangeError(`window of ${input.length} tokens exceeds the maximum length ${this.maxLength}`);
     const vocab = this.model.config.vocabSize;
-    const logits = this.forward(input, this.model.newCache(input.length));
+    const cache = this.model.newCache(input.length);
+    let logits: Float32Array;
+    try {
+      logits = this.forward(input, cache);
+    } finally {
+      cache.release();
+    }
     let ll = 0;
     let greedy = true;
     const first = w.context.length - 1;

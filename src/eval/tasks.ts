@@ -398,18 +398,22 @@ export function greedyUntil(
   const { scorer } = ctx;
   const vocab = scorer.model.config.vocabSize;
   const cache = scorer.model.newCache(prompt.length + maxTokens);
-  let logits = scorer.forward(prompt, cache, true);
   const out: number[] = [];
   let text = '';
-  for (let n = 0; n < maxTokens; n++) {
-    let best = 0;
-    for (let i = 1; i < vocab; i++) if (logits[i]! > logits[best]!) best = i;
-    if (ctx.eosIds.includes(best)) break;
-    out.push(best);
-    text = ctx.tokenizer.decode(out, { skipSpecial: true });
-    if (stops.some((s) => text.includes(s))) break;
-    if (cache.length >= scorer.maxLength) break;
-    logits = scorer.forward([best], cache, true);
+  try {
+    let logits = scorer.forward(prompt, cache, true);
+    for (let n = 0; n < maxTokens; n++) {
+      let best = 0;
+      for (let i = 1; i < vocab; i++) if (logits[i]! > logits[best]!) best = i;
+      if (ctx.eosIds.includes(best)) break;
+      out.push(best);
+      text = ctx.tokenizer.decode(out, { skipSpecial: true });
+      if (stops.some((s) => text.includes(s))) break;
+      if (cache.length >= scorer.maxLength) break;
+      logits = scorer.forward([best], cache, true);
+    }
+  } finally {
+    cache.release();
   }
   for (const s of stops) text = text.split(s)[0]!;
   return text;

@@ -11,7 +11,7 @@ import { StreamDecoder } from '../tokenizer/stream.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { ARCHITECTURES, architectureOf } from './architectures/index.js';
 import type { ModelConfig, Projection } from './config.js';
-import { KVCache } from './kv-cache.js';
+import { KVCache, KVPool } from './kv-cache.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 import { type ForwardOptions, Transformer } from './transformer.js';
 import { type ModelWeights, parameterCount, WeightReader } from './weights.js';
@@ -52,12 +52,20 @@ export class Model {
     readonly info: ModelInfo,
   ) {
     this.config = transformer.cfg;
+    const kernels = transformer.kernels;
+    this.kvPool = new KVPool((n) => kernels.f32(n));
   }
 
-  /** A cache with room for `capacity` positions to start with (it grows when needed). */
+  private readonly kvPool: KVPool;
+  /** The cache of forward() calls that pass none: reused, so scoring many sequences allocates nothing. */
+  private scratchCache: KVCache | undefined;
+
+  /**
+   * A cache with room for `capacity` positions to start with (it grows when needed). Call `release()` when done
+   * with it so its memory serves the next cache (a forgotten one is recycled once garbage-collected).
+   */
   newCache(capacity = 64): KVCache {
-    const kernels = this.transformer.kernels;
-    return new KVCache(this.config, capacity, (n) => kernels.f32(n));
+    return new KVCache(this.config, capacity, this.kvPool);
   }
 
   /** Stops the kernels' worker threads. */
@@ -67,7 +75,10 @@ export class Model {
 
   /** Logits [ids.length, vocab] of a fresh sequence (or of `cache`'s continuation). */
   forward(ids: readonly number[], opts: ForwardOptions & { cache?: KVCache } = {}): Float32Array {
-    return this.transformer.forward(ids, opts.cache ?? this.newCache(), opts);
+    if (opts.cache) return this.transformer.forward(ids, opts.cache, opts);
+    this.scratchCache ??= this.newCache(ids.length);
+    this.scratchCache.truncate(0);
+    return this.transformer.forward(ids, this.scratchCache, opts);
   }
 
   encodePrompt(prompt: string | readonly number[]): number[] {
@@ -95,19 +106,23 @@ export class Model {
       fail(`max tokens must be a whole number >= 0, got ${maxTokens}`);
     const stops = opts.stopAtEos === false ? [] : this.tokenizer.eosIds;
     const cache = this.newCache(ids.length + maxTokens);
-    const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true, context: ids });
-    let logits = this.transformer.forward(ids, cache, { lastOnly: true });
-    for (let n = 0; n < maxTokens && !opts.signal?.aborted; n++) {
-      const id = sampler.sample(logits);
-      if (stops.includes(id)) break;
-      yield { id, text: decoder.push(id) };
-      if (cache.length >= this.config.maxPositions) break;
-      // Let the event loop run (a server notices a client that went away).
-      await new Promise((resolve) => setImmediate(resolve));
-      logits = this.transformer.forward([id], cache, { lastOnly: true });
+    try {
+      const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true, context: ids });
+      let logits = this.transformer.forward(ids, cache, { lastOnly: true });
+      for (let n = 0; n < maxTokens && !opts.signal?.aborted; n++) {
+        const id = sampler.sample(logits);
+        if (stops.includes(id)) break;
+        yield { id, text: decoder.push(id) };
+        if (cache.length >= this.config.maxPositions) break;
+        // Let the event loop run (a server notices a client that went away).
+        await new Promise((resolve) => setImmediate(resolve));
+        logits = this.transformer.forward([id], cache, { lastOnly: true });
+      }
+      const rest = decoder.flush();
+      if (rest) yield { id: -1, text: rest };
+    } finally {
+      cache.release();
     }
-    const rest = decoder.flush();
-    if (rest) yield { id: -1, text: rest };
   }
 }
 

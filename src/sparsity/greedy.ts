@@ -114,5 +114,6 @@ export function greedyAllocation(
     trace.push(layerTrace);
     o.onProgress?.(l + 1, layers);
   }
+  cache.release();
   return { allocation, trace };
 }
