@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 out=${OUT:-results}
 mkdir -p "$out"
 tasks=tinystories,hellaswag,piqa,arc_easy,arc_challenge,openbookqa,copa,siqa,boolq
-grid=(--methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200)
+grid=(--methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 100)
 for model in stories260K tinystories-656k; do
   ./bin/wina.js eval --model "$model" --tasks "$tasks" "${grid[@]}" --md "$out/$model.md" --out "$out/$model.json"
   ./bin/wina.js eval --model "$model" --tasks "$tasks" "${grid[@]}" --transform --md "$out/$model-transform.md" --out "$out/$model-transform.json"
 done
+# Full WikiText-2 on stories260K (lm-eval's rolling windows), and the MODEL_CARD protocol on llama-28m-mixed.
+./bin/wina.js eval --model stories260K --tasks wikitext2 --methods dense --md "$out/stories260K-wikitext2.md" --out "$out/stories260K-wikitext2.json"
+./bin/wina.js eval --model llama-28m-mixed --tasks wikitext2 --protocol chunked --methods dense --md "$out/llama-28m-wikitext2.md" --out "$out/llama-28m-wikitext2.json"
