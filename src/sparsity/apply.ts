@@ -8,7 +8,8 @@ import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
 import { type SparsityConfig, sparsityOf, validateSparsityConfig } from './config.js';
-import { keepAboveThreshold, keepAdaptive, keepTopK } from './masks.js';
+import * as ref from '../kernels/reference.js';
+import { keepAdaptive } from './masks.js';
 import { computeScores, scoreNorms } from './scores.js';
 
 /** Inputs kept and seen, counted per layer and projection (achieved sparsity is measured, not assumed). */
@@ -89,18 +90,16 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   }
   const keep = (layer: number, proj: Projection, row: Float32Array, s: number, out: Int32Array): number => {
     const d = row.length;
-    // O(d) selection in the kernels when the row lives there; the reference path sorts.
-    if (out === keptList && mask !== 'adaptive') {
-      const n = kernelNorms.get(`${layer}.${proj}`);
-      if (mask === 'threshold')
-        return kernels.selectThreshold(row, n, config.thresholds![layer]![proj]!, out);
-      return kernels.selectTopK(row, n, Math.floor(d * (1 - s)), out);
+    if (mask === 'adaptive') {
+      if (scores.length < d) scores = new Float64Array(d);
+      computeScores(row, norms.get(`${layer}.${proj}`), scores);
+      return keepAdaptive(scores, d, config.adaptive!, out);
     }
-    if (scores.length < d) scores = new Float64Array(d);
-    computeScores(row, norms.get(`${layer}.${proj}`), scores);
-    if (mask === 'threshold') return keepAboveThreshold(scores, d, config.thresholds![layer]![proj]!, out);
-    if (mask === 'adaptive') return keepAdaptive(scores, d, config.adaptive!, out);
-    return keepTopK(scores, d, Math.floor(d * (1 - s)), out);
+    // O(d) selection in the kernels when the row lives there (CATS's SiLU(gate) row does not).
+    const select = out === keptList ? kernels : ref;
+    const n = out === keptList ? kernelNorms.get(`${layer}.${proj}`) : norms.get(`${layer}.${proj}`);
+    if (mask === 'threshold') return select.selectThreshold(row, n, config.thresholds![layer]![proj]!, out);
+    return select.selectTopK(row, n, Math.floor(d * (1 - s)), out);
   };
 
   /** Dense matmul over x with the dropped inputs zeroed: the exact semantics of skipping their columns. */

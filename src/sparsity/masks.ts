@@ -1,6 +1,6 @@
 /**
- * Which inputs of one token to keep, given their scores. Reference implementations (plain TypeScript); kept
- * indices come out in ascending order.
+ * Mask modes. Top-k and threshold selection are kernels (`selectTopK`, `selectThreshold`); the adaptive mask,
+ * which sorts, is plain TypeScript. Kept indices come out in ascending order.
  */
 
 export type MaskMode = 'topk' | 'threshold' | 'adaptive';
@@ -20,23 +20,6 @@ function writeAscending(indices: number[], kept: Int32Array): number {
   indices.sort((a, b) => a - b);
   kept.set(indices);
   return indices.length;
-}
-
-/** The k highest scores; ties go to the lower index. */
-export function keepTopK(scores: Float64Array, d: number, k: number, kept: Int32Array): number {
-  return writeAscending(sortedDescending(scores, d).slice(0, k), kept);
-}
-
-/** Every score above the calibrated threshold. */
-export function keepAboveThreshold(
-  scores: Float64Array,
-  d: number,
-  threshold: number,
-  kept: Int32Array,
-): number {
-  let n = 0;
-  for (let i = 0; i < d; i++) if (scores[i]! > threshold) kept[n++] = i;
-  return n;
 }
 
 /**
