@@ -50,6 +50,22 @@ export interface AppliedSparsity {
   remove(): void;
 }
 
+const normCopies = new WeakMap<Kernels, WeakMap<Float64Array, Float64Array>>();
+
+/** A copy of column norms in the kernels' memory, made once per kernels and norms. */
+function inKernels(kernels: Kernels, norms: Float64Array): Float64Array {
+  let copies = normCopies.get(kernels);
+  if (!copies) normCopies.set(kernels, (copies = new WeakMap()));
+  let copy = copies.get(norms);
+  if (!copy) {
+    const bytes = kernels.alloc(norms.length * 8);
+    copy = new Float64Array(bytes.buffer, bytes.byteOffset, norms.length);
+    copy.set(norms);
+    copies.set(norms, copy);
+  }
+  return copy;
+}
+
 const inputMajorCopies = new WeakMap<Kernels, WeakMap<Tensor, Tensor>>();
 
 /** The input-major form of a weight: the weight itself when loaded so, else a copy made once. */
@@ -82,12 +98,7 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   // Decode reads only the kept inputs' weights: input-major copies, selection and matvec in the kernels' memory.
   const keptList = kernels.i32(Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim));
   const kernelNorms = new Map<string, Float64Array>();
-  for (const [key, n] of norms) {
-    const bytes = kernels.alloc(n.length * 8);
-    const copy = new Float64Array(bytes.buffer, bytes.byteOffset, n.length);
-    copy.set(n);
-    kernelNorms.set(key, copy);
-  }
+  for (const [key, n] of norms) kernelNorms.set(key, inKernels(kernels, n));
   const keep = (layer: number, proj: Projection, row: Float32Array, s: number, out: Int32Array): number => {
     const d = row.length;
     if (mask === 'adaptive') {
