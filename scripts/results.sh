@@ -14,3 +14,4 @@ done
 # Full WikiText-2 on stories260K (lm-eval's rolling windows), and the MODEL_CARD protocol on llama-28m-mixed.
 ./bin/wina.js eval --model stories260K --tasks wikitext2 --methods dense --md "$out/stories260K-wikitext2.md" --out "$out/stories260K-wikitext2.json"
 ./bin/wina.js eval --model llama-28m-mixed --tasks wikitext2 --protocol chunked --methods dense --md "$out/llama-28m-wikitext2.md" --out "$out/llama-28m-wikitext2.json"
+node scripts/summarize-results.mjs "$out"
