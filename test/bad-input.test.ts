@@ -309,3 +309,33 @@ test('unknown command exits 2', () => {
   assert.match(r.stderr, /unknown command "frobnicate"/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
+
+describe('bad input to calibrate, eval, bench, synth, transform and the sparsity options', () => {
+  const sample = sharedPath('data', 'tinystories', 'tinystories_sample.txt');
+  const cases: [string[], string | RegExp][] = [
+    [['calibrate', '--model', STORIES, '--data', '/nonexistent/data.txt'], 'does not exist'],
+    [['calibrate', '--model', STORIES, '--data', sample, '--method', 'magic'], '--method must be one of'],
+    [['calibrate', '--model', STORIES, '--data', sample, '--sparsity', '1'], '--sparsity must be in [0, 1)'],
+    [['eval', '--model', STORIES, '--tasks', 'nope'], 'unknown task "nope"'],
+    [['bench', '--model', STORIES, '--sparsity', '1.5'], 'is not a sparsity in [0, 1)'],
+    [['synth', '--out', os.tmpdir(), '--shape', 'nope'], 'unknown --shape nope'],
+    [['transform', '--model', STORIES], '--out is required'],
+    [['generate', '--model', STORIES, '--method', 'magic', '--sparsity', '0.5'], 'unknown method "magic"'],
+    [['generate', '--model', STORIES, '--method', 'wina'], '--method wina needs --sparsity'],
+    [
+      ['generate', '--model', STORIES, '--method', 'wina', '--sparsity', '0.5', '--mask', 'threshold'],
+      'needs calibrated thresholds',
+    ],
+    [['generate', '--model', STORIES, '--profile', '/nonexistent/profile.json'], 'cannot read profile'],
+    [
+      ['generate', '--model', STORIES, '--prefill', 'sometimes', '--sparsity', '0.5'],
+      '--prefill must be all, none or paper',
+    ],
+    [['generate', '--model', STORIES, '--layout', 'diagonal'], 'layout must be row or input-major'],
+  ];
+  for (const [args, phrase] of cases) {
+    test(args.slice(0, 1).concat(args.slice(3)).join(' '), () => {
+      assertUserError(args, phrase);
+    });
+  }
+});
