@@ -1,20 +1,9 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
 // [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
 // chunk's scratch.
-import { bf16Even, bf16Odd, bf16Scalar, f16Even, f16High, f16Odd, f16Scalar, hsum4, madd } from './simd';
+import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, F32, BF16, F16 } from './simd';
 
-const BF16: i32 = 1;
-const F16: i32 = 2;
 
-@inline
-function even(kind: i32, w: v128): v128 {
-  return kind == BF16 ? bf16Even(w) : f16Even(w);
-}
-
-@inline
-function odd(kind: i32, w: v128): v128 {
-  return kind == BF16 ? bf16Odd(w) : f16Odd(w);
-}
 
 @inline
 function scalar(kind: i32, bits: u16): f32 {
@@ -86,14 +75,14 @@ function dot4Half(kind: i32, r0: usize, r1: usize, r2: usize, r3: usize, xp: usi
     const w1 = v128.load(r1 + wo);
     const w2 = v128.load(r2 + wo);
     const w3 = v128.load(r3 + wo);
-    e0 = madd(even(kind, w0), xe, e0);
-    o0 = madd(odd(kind, w0), xd, o0);
-    e1 = madd(even(kind, w1), xe, e1);
-    o1 = madd(odd(kind, w1), xd, o1);
-    e2 = madd(even(kind, w2), xe, e2);
-    o2 = madd(odd(kind, w2), xd, o2);
-    e3 = madd(even(kind, w3), xe, e3);
-    o3 = madd(odd(kind, w3), xd, o3);
+    e0 = madd(widenEven(kind, w0), xe, e0);
+    o0 = madd(widenOdd(kind, w0), xd, o0);
+    e1 = madd(widenEven(kind, w1), xe, e1);
+    o1 = madd(widenOdd(kind, w1), xd, o1);
+    e2 = madd(widenEven(kind, w2), xe, e2);
+    o2 = madd(widenOdd(kind, w2), xd, o2);
+    e3 = madd(widenEven(kind, w3), xe, e3);
+    o3 = madd(widenOdd(kind, w3), xd, o3);
   }
   let s = hsum4(f32x4.add(e0, o0), f32x4.add(e1, o1), f32x4.add(e2, o2), f32x4.add(e3, o3));
   if (vecEnd < n) {

@@ -92,3 +92,19 @@ export function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
+
+// Weight dtypes as the kernels receive them.
+export const F32: i32 = 0;
+export const BF16: i32 = 1;
+export const F16: i32 = 2;
+
+// Even / odd halves of eight 16-bit weights as F32, for either 16-bit dtype.
+@inline
+export function widenEven(kind: i32, w: v128): v128 {
+  return kind == BF16 ? bf16Even(w) : f16Even(w);
+}
+
+@inline
+export function widenOdd(kind: i32, w: v128): v128 {
+  return kind == BF16 ? bf16Odd(w) : f16Odd(w);
+}

@@ -3,21 +3,9 @@
 // kept list into chunks [begin, end), each accumulating its own partial y (at partial + slot * stride);
 // sparseReduce adds the partials in chunk order, so results do not depend on which thread ran a chunk.
 // 16-bit partials are kept in even/odd order within each block of 8 outputs.
-import { bf16Even, bf16Odd, bf16Scalar, f16Even, f16Odd, f16Scalar, madd } from './simd';
+import { bf16Scalar, f16Scalar, madd, widenEven, widenOdd, F32, BF16, F16 } from './simd';
 
-const F32: i32 = 0;
-const BF16: i32 = 1;
-const F16: i32 = 2;
 
-@inline
-function even(kind: i32, w: v128): v128 {
-  return kind == BF16 ? bf16Even(w) : f16Even(w);
-}
-
-@inline
-function odd(kind: i32, w: v128): v128 {
-  return kind == BF16 ? bf16Odd(w) : f16Odd(w);
-}
 
 @inline
 function weight(kind: i32, p: usize, o: i32): f32 {
@@ -47,17 +35,17 @@ function add4Half(kind: i32, a: usize, wo: usize, p0: usize, p1: usize, p2: usiz
   let e = v128.load(a);
   let d = v128.load(a, 16);
   let w = v128.load(p0 + wo);
-  e = madd(even(kind, w), x0, e);
-  d = madd(odd(kind, w), x0, d);
+  e = madd(widenEven(kind, w), x0, e);
+  d = madd(widenOdd(kind, w), x0, d);
   w = v128.load(p1 + wo);
-  e = madd(even(kind, w), x1, e);
-  d = madd(odd(kind, w), x1, d);
+  e = madd(widenEven(kind, w), x1, e);
+  d = madd(widenOdd(kind, w), x1, d);
   w = v128.load(p2 + wo);
-  e = madd(even(kind, w), x2, e);
-  d = madd(odd(kind, w), x2, d);
+  e = madd(widenEven(kind, w), x2, e);
+  d = madd(widenOdd(kind, w), x2, d);
   w = v128.load(p3 + wo);
-  e = madd(even(kind, w), x3, e);
-  d = madd(odd(kind, w), x3, d);
+  e = madd(widenEven(kind, w), x3, e);
+  d = madd(widenOdd(kind, w), x3, d);
   v128.store(a, e);
   v128.store(a, d, 16);
 }
@@ -134,8 +122,8 @@ function pass1(kind: i32, acc: usize, wT: usize, x: usize, kept: usize, j: i32, 
     for (let o = 0; o < vecEnd; o += 8) {
       const w = v128.load(p + (<usize>o << 1));
       const a = acc + (<usize>o << 2);
-      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(even(kind, w), xj)));
-      v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(odd(kind, w), xj)), 16);
+      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(widenEven(kind, w), xj)));
+      v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(widenOdd(kind, w), xj)), 16);
     }
   }
   const xs = f32x4.extract_lane(xj, 0);
