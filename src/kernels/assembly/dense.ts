@@ -1,7 +1,7 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
 // [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
 // chunk's scratch.
-import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, F32, BF16, F16 } from './simd';
+import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16 } from './simd';
 
 
 
