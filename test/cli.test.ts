@@ -56,6 +56,7 @@ describe('generate on stories260K', () => {
     const out = json(['generate', ...greedyArgs]);
     assert.deepEqual(Object.keys(out).sort(), [
       'achievedSparsity',
+      'gflopsPerToken',
       'promptTokens',
       'text',
       'tokenIds',
@@ -67,6 +68,14 @@ describe('generate on stories260K', () => {
     assert.equal(typeof out.tokensPerSecond, 'number');
     assert.ok((out.tokensPerSecond as number) > 0, `tokensPerSecond ${out.tokensPerSecond}`);
     assert.equal(out.achievedSparsity, 0);
+    // Dense stories260K (dim 64, FFN 172, 5 layers, 8 heads of 8, 4 KV heads, vocab 512) over 41 positions:
+    // 2 x projection parameters + 4 x layers x heads x headDim x mean context (21) + 2 x vocab x dim.
+    const projections = 5 * (64 * 64 * 2 + 32 * 64 * 2 + 3 * 172 * 64);
+    const expected = (2 * projections + 4 * 5 * 8 * 8 * 21 + 2 * 512 * 64) / 1e9;
+    assert.ok(
+      Math.abs((out.gflopsPerToken as number) - expected) < 1e-12,
+      `${out.gflopsPerToken} vs ${expected}`,
+    );
     assert.deepEqual(out.tokenIds, reference.slice(1));
     assert.equal(out.text, tokenizer.decode(reference, { skipSpecial: true }));
   });

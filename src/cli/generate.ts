@@ -1,3 +1,4 @@
+import { computeShape, gflopsPerToken } from '../eval/compute.js';
 import { loadModel } from '../model/model.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { applySparsityOptions, SPARSITY_OPTIONS, SPARSITY_USAGE } from './sparsity-options.js';
@@ -40,7 +41,7 @@ export async function generate(argv: string[]): Promise<number> {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
   });
-  const sparsity = applySparsityOptions(o, model);
+  const { sparsity, extraFlopsPerToken } = applySparsityOptions(o, model);
   const prompt = o.prompt as string;
   const promptIds = model.encodePrompt(prompt);
 
@@ -60,6 +61,14 @@ export async function generate(argv: string[]): Promise<number> {
   const decodeSeconds = (ended - firstTokenAt) / 1000;
   const tokensPerSecond = ids.length > 1 && decodeSeconds > 0 ? (ids.length - 1) / decodeSeconds : 0;
   const achievedSparsity = sparsity?.achieved() ?? 0;
+  // Over every position processed (prompt and generated), each attending to itself and all before it.
+  const positions = promptIds.length + ids.length;
+  const usage = { tokens: positions, attended: (positions * (positions + 1)) / 2 };
+  const counts = {
+    kept: Object.fromEntries(sparsity?.stats.kept ?? []),
+    total: Object.fromEntries(sparsity?.stats.total ?? []),
+  };
+  const gflops = gflopsPerToken(computeShape(model, extraFlopsPerToken), counts, usage);
   if (o.json) {
     const result = {
       text,
@@ -67,13 +76,15 @@ export async function generate(argv: string[]): Promise<number> {
       promptTokens: promptIds.length,
       tokensPerSecond,
       achievedSparsity,
+      gflopsPerToken: gflops,
     };
     process.stdout.write(`${JSON.stringify({ ...result, tokenIds: ids })}\n`);
   } else {
     process.stdout.write('\n');
     say(
       `${ids.length} tokens, prompt ${promptIds.length} tokens, prefill ${((firstTokenAt - started) / 1000).toFixed(3)} s, ` +
-        `decode ${tokensPerSecond.toFixed(1)} tokens/s, achieved sparsity ${(achievedSparsity * 100).toFixed(1)}%`,
+        `decode ${tokensPerSecond.toFixed(1)} tokens/s, achieved sparsity ${(achievedSparsity * 100).toFixed(1)}%, ` +
+        `${gflops.toPrecision(3)} GFLOPs/token`,
     );
   }
   return 0;

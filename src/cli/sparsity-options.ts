@@ -68,12 +68,18 @@ export function sparsityConfigFrom(o: Values, model: Model): SparsityConfig | un
   return config;
 }
 
-/** Applies the options' sparsity to the model; undefined when the run is dense. */
-export function applySparsityOptions(o: Values, model: Model): AppliedSparsity | undefined {
+/**
+ * Applies the options' transform and sparsity to the model. `sparsity` is undefined for a dense run;
+ * `extraFlopsPerToken` counts the transform's shortcut rotations.
+ */
+export function applySparsityOptions(
+  o: Values,
+  model: Model,
+): { sparsity: AppliedSparsity | undefined; extraFlopsPerToken: number } {
   // The transform changes the weights the column norms are computed from, so it comes first.
-  if (o.transform) orthogonalTransform(model);
+  const extraFlopsPerToken = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
   const config = sparsityConfigFrom(o, model);
-  return config ? applyWina(model, config) : undefined;
+  return { sparsity: config ? applyWina(model, config) : undefined, extraFlopsPerToken };
 }
 
 /**
