@@ -5,7 +5,7 @@ import path from 'node:path';
 
 const dir = process.argv[2] ?? 'results';
 const head = fs.readFileSync(process.argv[3] ?? 'scripts/results-head.md', 'utf8');
-const models = ['stories260K', 'tinystories-656k'];
+const models = ['stories260K', 'tinystories-656k', 'llama-28m-mc'];
 const extra = ['stories260K-wikitext2', 'llama-28m-wikitext2'];
 const mc = ['hellaswag', 'piqa', 'arc_easy', 'arc_challenge', 'openbookqa', 'copa', 'siqa', 'boolq'];
 let out = head;
@@ -19,14 +19,19 @@ for (const model of models) {
     const cell = (task, metric, s) =>
       rows.find((r) => r.task === task && r.metric === metric && `${r.method}|${r.sparsity}` === s);
     out += `\n## ${model}${variant ? ', orthogonal transform' : ''}\n\n\`${report.command}\`\n\n`;
-    out += `| method | sparsity | achieved | GFLOPs/token | tinystories ppl | ${mc.join(' | ')} |\n|---|---:|---:|---:|---:|${mc.map(() => '---:').join('|')}|\n`;
+    const tasks = mc.filter((t) => rows.some((r) => r.task === t));
+    const withPpl = rows.some((r) => r.task === 'tinystories');
+    const any = (s) => rows.find((r) => `${r.method}|${r.sparsity}` === s);
+    out += `| method | sparsity | achieved | GFLOPs/token |${withPpl ? ' tinystories ppl |' : ''} ${tasks.join(' | ')} |\n`;
+    out += `|---|---:|---:|---:|${withPpl ? '---:|' : ''}${tasks.map(() => '---:').join('|')}|\n`;
     for (const s of settings) {
       const [method, sparsity] = s.split('|');
-      const ppl = cell('tinystories', 'token_perplexity', s);
-      const accs = mc.map((t) => cell(t, 'acc', s)).map((r) => (r ? r.value.toFixed(3) : '-'));
-      out += `| ${method} | ${sparsity} | ${ppl.achievedSparsity.toFixed(3)} | ${ppl.gflopsPerToken.toPrecision(3)} | ${ppl.value.toFixed(3)} | ${accs.join(' | ')} |\n`;
+      const first = cell('tinystories', 'token_perplexity', s) ?? any(s);
+      const ppl = withPpl ? ` ${cell('tinystories', 'token_perplexity', s).value.toFixed(3)} |` : '';
+      const accs = tasks.map((t) => cell(t, 'acc', s)).map((r) => (r ? r.value.toFixed(3) : '-'));
+      out += `| ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} |${ppl} ${accs.join(' | ')} |\n`;
     }
-    out += `\nacc with --limit 100 items per task (stderr about 0.05); acc_norm, stderr and the other perplexities are in \`${model}${variant}.md\` below. Wall time ${report.seconds.toFixed(0)} s.\n`;
+    out += `\nacc on the first --limit items of each task (stderr about 0.05 at 100 items); acc_norm, stderr and the other perplexities are in \`${model}${variant}.md\` below. Wall time ${report.seconds.toFixed(0)} s.\n`;
   }
 }
 out += '\n# Full reports\n';
