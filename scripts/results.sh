@@ -14,4 +14,6 @@ done
 # Full WikiText-2 on stories260K (lm-eval's rolling windows), and the MODEL_CARD protocol on llama-28m-mixed.
 ./bin/wina.js eval --model stories260K --tasks wikitext2 --methods dense --md "$out/stories260K-wikitext2.md" --out "$out/stories260K-wikitext2.json"
 ./bin/wina.js eval --model llama-28m-mixed --tasks wikitext2 --protocol chunked --methods dense --md "$out/llama-28m-wikitext2.md" --out "$out/llama-28m-wikitext2.json"
+# llama-28m-mixed: the multiple-choice tasks of issue 5 without the transform (with 200 items each).
+./bin/wina.js eval --model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200 --md "$out/llama-28m-mc.md" --out "$out/llama-28m-mc.json"
 node scripts/summarize-results.mjs "$out"
