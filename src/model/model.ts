@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
+import { readJsonObject } from '../io/json.js';
 import { Llama2cCheckpoint } from '../io/llama2c.js';
 import { type ModelLocation, resolveModel } from '../io/resolve.js';
 import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
@@ -166,30 +167,13 @@ export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<M
   }
 }
 
-function readJson(file: string): Record<string, unknown> {
-  let raw: string;
-  try {
-    raw = fs.readFileSync(file, 'utf8');
-  } catch {
-    fail(`cannot read ${file}`);
-  }
-  try {
-    const value = JSON.parse(raw);
-    if (typeof value !== 'object' || value === null || Array.isArray(value))
-      fail(`${file} is not a JSON object`);
-    return value;
-  } catch {
-    fail(`${file} is not valid JSON`);
-  }
-}
-
 function loadHf(dir: string, opts: LoadOptions & { kernels: Kernels }): Model {
-  const raw = readJson(path.join(dir, 'config.json'));
+  const raw = readJsonObject(path.join(dir, 'config.json'), 'config');
   const { name, arch } = architectureOf(raw);
   const config = arch.parseConfig(raw);
   const genFile = path.join(dir, 'generation_config.json');
   if (fs.existsSync(genFile)) {
-    const gen = readJson(genFile);
+    const gen = readJsonObject(genFile, 'generation config');
     if (gen.eos_token_id !== undefined) config.eosIds = [gen.eos_token_id].flat() as number[];
     if (typeof gen.bos_token_id === 'number') config.bosId = gen.bos_token_id;
   }

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WinaError } from '../io/errors.js';
+import { readJsonObject } from '../io/json.js';
 import type { SpecialIds, TextTokenizer } from './tokenizer.js';
 
 type Json = Record<string, unknown>;
@@ -29,8 +30,8 @@ export class HfTokenizer implements TextTokenizer {
   static fromFolder(dir: string, ids: SpecialIds = {}): HfTokenizer {
     const tokenizerFile = path.join(dir, 'tokenizer.json');
     const configFile = path.join(dir, 'tokenizer_config.json');
-    const tokenizerJson = readJsonObject(tokenizerFile);
-    const config = existsSync(configFile) ? readJsonObject(configFile) : {};
+    const tokenizerJson = readJsonObject(tokenizerFile, 'tokenizer file') as Json;
+    const config = existsSync(configFile) ? (readJsonObject(configFile, 'tokenizer file') as Json) : {};
     try {
       return new HfTokenizer(tokenizerJson, config, ids);
     } catch (err) {
@@ -64,25 +65,6 @@ function maxId(ids: Iterable<number>): number {
   let max = -1;
   for (const id of ids) max = Math.max(max, id);
   return max;
-}
-
-function readJsonObject(file: string): Json {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new WinaError(`cannot read tokenizer file ${file}: ${(err as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new WinaError(`invalid JSON in ${file}: ${(err as Error).message}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new WinaError(`invalid tokenizer file ${file}: expected a JSON object`);
-  }
-  return value as Json;
 }
 
 /** bos_token / eos_token are either the token text or an AddedToken object with `content`. */
