@@ -44,3 +44,19 @@ export {
 export { jsonResults, markdownReport, textTable } from './eval/report.js';
 export { chunkedWindows, rollingWindows, Scorer, type ScoringModel, type Window } from './eval/scoring.js';
 export { type Protocol, type TaskOptions, TASK_NAMES } from './eval/tasks.js';
+export { type RunningServer, type ServeOptions, startServer } from './server/server.js';
+export {
+  barChart,
+  type ChartSpec,
+  heatmapChart,
+  histogramChart,
+  lineChart,
+  registerReportKind,
+  renderReport,
+  type ReportKind,
+  type ReportSource,
+  readReportSource,
+  scatterChart,
+  type Section,
+  writeReport,
+} from './report/index.js';

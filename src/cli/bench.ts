@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { fail } from '../io/errors.js';
 import { bench } from '../eval/bench.js';
 import { loadModel } from '../model/model.js';
@@ -8,7 +10,7 @@ import { Progress } from './progress.js';
 import { parseList, SPARSITY_OPTIONS, SPARSITY_USAGE, sweepSettings } from './sparsity-options.js';
 
 const USAGE = `usage: wina bench --model M [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
-                  [--new-tokens N] [--repeats R] [--layout row|input-major] [--json]
+                  [--new-tokens N] [--repeats R] [--layout row|input-major] [--out results.json] [--json]
                   ${SPARSITY_USAGE}`;
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -23,6 +25,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'new-tokens': { type: 'string' },
       repeats: { type: 'string' },
       json: { type: 'boolean' },
+      out: { type: 'string', short: 'o' },
       layout: { type: 'string' },
     },
     USAGE,
@@ -37,6 +40,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const repeats = integer(o.repeats, '--repeats') ?? 3;
   if (promptTokens < 1 || newTokens < 1 || repeats < 1)
     fail('--prompt-tokens, --new-tokens and --repeats must be >= 1');
+  if (typeof o.out === 'string' && !fs.existsSync(path.dirname(path.resolve(o.out))))
+    fail(`--out: folder ${path.dirname(path.resolve(o.out))} does not exist`);
   const model = await loadModel(requireString(o.model, '--model'), {
     layout: o.layout as 'row' | 'input-major' | undefined,
   });
@@ -61,10 +66,20 @@ export async function benchCommand(argv: string[]): Promise<number> {
   });
   progress.finish();
   model.close();
+  // --out writes the --json document (what `wina report` reads), atomically.
+  const document = `${JSON.stringify({
+    command: ['wina', 'bench', ...argv].join(' '),
+    model: model.info.source,
+    kernels: model.transformer.kernels.name,
+    results,
+  })}\n`;
+  if (typeof o.out === 'string') {
+    const tmp = `${o.out}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, document);
+    fs.renameSync(tmp, o.out);
+  }
   if (o.json) {
-    process.stdout.write(
-      `${JSON.stringify({ model: model.info.source, kernels: model.transformer.kernels.name, results })}\n`,
-    );
+    process.stdout.write(document);
     return 0;
   }
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -5,8 +5,10 @@ import { calibrateCommand } from './calibrate.js';
 import { evalCommand } from './eval.js';
 import { generate } from './generate.js';
 import { info } from './info.js';
+import { serve } from './serve.js';
 import { synth } from './synth.js';
 import { transformCommand } from './transform.js';
+import { reportCommand } from './report.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   generate: { run: generate, summary: 'generate text from a prompt, streamed as it is produced' },
@@ -19,6 +21,11 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   transform: { run: transformCommand, summary: 'save the orthogonally transformed model as a checkpoint' },
   eval: { run: evalCommand, summary: 'lm-eval tasks (accuracy, perplexity) over a method x sparsity grid' },
   synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
+  serve: { run: serve, summary: 'OpenAI-compatible API server and web playground' },
+  report: {
+    run: reportCommand,
+    summary: 'self-contained HTML report (charts) of eval, bench and calibrate results',
+  },
 };
 
 function usage(): string {

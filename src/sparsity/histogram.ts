@@ -2,8 +2,8 @@
  * A log-scale histogram of scores with bounded memory: 64 bins per octave over [2^-32, 2^24), plus a count of
  * zeros. Quantiles interpolate inside a bin (about 1% resolution), which is all a threshold needs.
  */
-const BINS_PER_OCTAVE = 64;
-const MIN_LOG2 = -32;
+export const BINS_PER_OCTAVE = 64;
+export const MIN_LOG2 = -32;
 const MAX_LOG2 = 24;
 const BINS = (MAX_LOG2 - MIN_LOG2) * BINS_PER_OCTAVE;
 

@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fail } from '../io/errors.js';
+import { loadModel } from '../model/model.js';
+import { DEFAULT_MAX_BODY_BYTES, startServer } from '../server/server.js';
+import { integer, parse, requireString, say } from './args.js';
+import { applySparsityOptions, SPARSITY_OPTIONS, SPARSITY_USAGE } from './sparsity-options.js';
+
+const USAGE = `usage: wina serve --model M [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
+                  [--max-body-bytes N] [--tokenizer PATH] [--layout row|input-major] [--json]
+                  ${SPARSITY_USAGE}
+OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models), /health, /metrics, playground at /.
+The sparsity options set the default; a request may choose its own ("wina": {"method", "sparsity"}).
+--json prints {"url", "model"} on stdout once listening. SIGINT / SIGTERM: finish the running generation, stop.`;
+
+export async function serve(argv: string[]): Promise<number> {
+  const o = parse(
+    argv,
+    {
+      model: { type: 'string', short: 'm' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      'chat-template': { type: 'string' },
+      name: { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      tokenizer: { type: 'string' },
+      layout: { type: 'string' },
+      json: { type: 'boolean' },
+      ...SPARSITY_OPTIONS,
+    },
+    USAGE,
+  );
+  if (o.help) {
+    say(USAGE);
+    return 0;
+  }
+  const modelSpec = requireString(o.model, '--model');
+  const port = integer(o.port, '--port')!;
+  if (port < 0 || port > 65535) fail(`--port must be in 0..65535, got ${port}`);
+  const maxBodyBytes = integer(o['max-body-bytes'], '--max-body-bytes') ?? DEFAULT_MAX_BODY_BYTES;
+  if (maxBodyBytes < 1) fail(`--max-body-bytes must be at least 1, got ${maxBodyBytes}`);
+  const chatTemplate = readChatTemplate(o['chat-template'] as string | undefined);
+
+  const model = await loadModel(modelSpec, {
+    tokenizer: o.tokenizer as string | undefined,
+    layout: o.layout as 'row' | 'input-major' | undefined,
+  });
+  try {
+    const { sparsity } = applySparsityOptions(o, model);
+    const modelName = (o.name as string | undefined) ?? servedName(modelSpec);
+    const server = await startServer(model, {
+      host: o.host as string,
+      port,
+      modelName,
+      sparsity,
+      chatTemplate,
+      maxBodyBytes,
+    });
+    const setting = sparsity ? `${sparsity.config.method} ${sparsity.config.globalSparsity}` : 'dense';
+    say(`wina serve: ${modelName} (${setting}) listening on ${server.url}  (playground: ${server.url}/)`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ url: server.url, model: modelName })}\n`);
+
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        say(`wina serve: ${signal}: finishing the running generation, then stopping (again to stop at once)`);
+        process.once(signal, () => process.exit(130));
+        server.close().then(resolve, resolve);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    say('wina serve: stopped');
+    return 0;
+  } finally {
+    model.close();
+  }
+}
+
+/** The id clients see: a shared name or hub id as given, a path's last part otherwise. */
+function servedName(spec: string): string {
+  if (!fs.existsSync(spec)) return spec;
+  return path.basename(path.resolve(spec)).replace(/\.bin$/, '');
+}
+
+function readChatTemplate(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    fail(`cannot read the chat template ${file}`);
+  }
+}
