@@ -109,6 +109,34 @@ describe('calibration (stories260K)', async () => {
     const thresholds = thresholdsFor(calibration.histograms, (l, p) => allocation[l]![p]!, layers);
     const achieved = achievedOn(model, other, allocation, thresholds);
     assert.ok(Math.abs(achieved - 0.5) <= 0.02, `achieved ${achieved}`);
+
+    // The profile's trace serves lower sparsities: its allocation at the target, a measured 0.25 below it.
+    const profile = buildProfile(model, calibration, {
+      sparsity: 0.5,
+      allocation,
+      data: 'tinystories',
+      seqLen: 128,
+      transform: false,
+      greedy: trace,
+    });
+    assert.deepEqual(profileConfig(profile, { sparsity: 0.5 }).layers, allocation);
+    const at25 = profileConfig(profile, { sparsity: 0.25 });
+    const lower = at25.layers!;
+    assert.ok(
+      Object.values(lower[0]!).some((s, _, all) => s !== all[0]),
+      'greedy, not uniform',
+    );
+    assert.ok(Object.values(lower[0]!).every((s, i) => s <= Object.values(allocation[0]!)[i]!));
+    // Steps of 0.2 overshoot: the allocation aims at the mean effective sparsity of the chosen steps.
+    const aimed =
+      trace.reduce((sum, t) => sum + t.find((s) => s.effectiveSparsity >= 0.25)!.effectiveSparsity, 0) /
+      layers;
+    assert.ok(aimed >= 0.25 && aimed < 0.35, `aimed ${aimed}`);
+    const achieved25 = achievedOn(model, other, lower, at25.thresholds!);
+    assert.ok(Math.abs(achieved25 - aimed) <= 0.02, `achieved ${achieved25}, aimed ${aimed}`);
+    // A trace that stops at 0.5 cannot serve 0.65: uniform instead.
+    const at65 = profileConfig(profile, { sparsity: 0.65 }).layers!;
+    assert.ok(Object.values(at65[0]!).every((s) => s === 0.65));
   });
 
   test('profile files round-trip and drive applyWina', () => {

@@ -135,27 +135,40 @@ export function readProfile(file: string, model?: Model): Profile {
   } catch {
     fail(`cannot read profile ${file}`);
   }
-  let p: Profile;
+  let p: unknown;
   try {
     p = JSON.parse(raw);
   } catch {
     fail(`profile ${file} is not valid JSON`);
   }
-  if (p?.format !== 'wina-profile') fail(`${file} is not a wina profile (no "format": "wina-profile")`);
-  if (p.version !== 1) fail(`profile ${file} has version ${p.version}; this wina reads version 1`);
+  if ((p as { format?: unknown })?.format === 'wina-amp-profile')
+    fail(
+      `${file} is a WINA-AMP profile (cluster profiles + router): generate and eval route prompts with it`,
+    );
+  return checkProfile(p, `profile ${file}`, model);
+}
+
+/**
+ * Checks a parsed profile (`where` names it in errors, e.g. "profile p.json" or "cluster 2 of amp.json"); with a
+ * model, also that it was made for that model.
+ */
+export function checkProfile(value: unknown, where: string, model?: Model): Profile {
+  const p = value as Profile;
+  if (p?.format !== 'wina-profile') fail(`${where} is not a wina profile (no "format": "wina-profile")`);
+  if (p.version !== 1) fail(`${where} has version ${p.version}; this wina reads version 1`);
   if (!(METHODS as readonly string[]).includes(p.method))
-    fail(`profile ${file} has unknown method ${JSON.stringify(p.method)}`);
+    fail(`${where} has unknown method ${JSON.stringify(p.method)}`);
   if (
     typeof p.allocation !== 'object' ||
     typeof p.thresholds !== 'object' ||
     typeof p.histograms !== 'object'
   ) {
-    fail(`profile ${file} is incomplete: it needs allocation, thresholds and histograms`);
+    fail(`${where} is incomplete: it needs allocation, thresholds and histograms`);
   }
   if (model) {
     if (p.model?.fingerprint !== fingerprint(model)) {
       fail(
-        `profile ${file} was made for another model (${p.model?.architecture ?? 'unknown'}, fingerprint ${p.model?.fingerprint}), not ${model.info.source}`,
+        `${where} was made for another model (${p.model?.architecture ?? 'unknown'}, fingerprint ${p.model?.fingerprint}), not ${model.info.source}`,
       );
     }
   }
@@ -185,13 +198,36 @@ export function profileConfig(
       prefill: overrides.prefill,
     };
   }
-  const uniform = uniformAllocation({ method: p.method, globalSparsity: overrides.sparsity }, layers);
+  const allocation =
+    greedyAllocationAt(p, overrides.sparsity) ??
+    uniformAllocation({ method: p.method, globalSparsity: overrides.sparsity }, layers);
   return {
     method: p.method,
     globalSparsity: overrides.sparsity,
-    layers: uniform,
+    layers: allocation,
     mask: 'threshold',
-    thresholds: thresholdsFor(histogramsOf(p), (l, q) => uniform[l]?.[q] ?? 0, layers),
+    thresholds: thresholdsFor(histogramsOf(p), (l, q) => allocation[l]?.[q] ?? 0, layers),
     prefill: overrides.prefill,
   };
+}
+
+/**
+ * The greedy search passes through every lower sparsity on its way to the target (TEAL records them all): the
+ * allocation at `sparsity` is, per layer, the first step of the trace whose effective sparsity reaches it. One
+ * greedy profile calibrated at 0.65 thus serves 0.25, 0.4 and 0.5 too. Undefined without a trace that gets there.
+ */
+export function greedyAllocationAt(p: Profile, sparsity: number): PerLayer | undefined {
+  const trace = p.greedy;
+  if (!trace || trace.length !== p.model.numLayers) return undefined;
+  const allocation: PerLayer = {};
+  for (const [l, steps] of trace.entries()) {
+    if (sparsity <= 0) {
+      allocation[l] = {};
+      continue;
+    }
+    const step = steps.find((s) => s.effectiveSparsity >= sparsity - 1e-9);
+    if (!step) return undefined;
+    allocation[l] = { ...step.sparsities };
+  }
+  return allocation;
 }
