@@ -49,7 +49,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     fail(`--prompt-tokens + --new-tokens exceed the context window of ${model.config.maxPositions}`);
   }
   // The transform's shortcut rotations are part of the measured speed.
-  if (o.transform) orthogonalTransform(model);
+  const extraFlopsPerToken = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
   const settings = sweepSettings(o, model, sparsities);
   const progress = new Progress('bench', 1);
   const results = bench(model, {
@@ -59,6 +59,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     promptTokens,
     newTokens,
     repeats,
+    extraFlopsPerToken,
     onProgress: (done, total) => {
       progress.total = total;
       progress.update(done);
@@ -88,12 +89,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
   );
   const dense = results.find((r) => r.method === 'dense');
   process.stdout.write(
-    '| method | sparsity | achieved | decode tok/s | vs dense | prefill tok/s | peak RSS MiB |\n|---|---|---|---|---|---|---|\n',
+    '| method | sparsity | achieved | decode tok/s | vs dense | decode GFLOPs/token | prefill tok/s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n',
   );
   for (const r of results) {
     const ratio = dense ? (r.decodeTokensPerSecond / dense.decodeTokensPerSecond).toFixed(2) : '-';
     process.stdout.write(
-      `| ${r.method} | ${r.sparsity} | ${r.achievedSparsity.toFixed(3)} | ${r.decodeTokensPerSecond.toFixed(2)} | ${ratio}x | ` +
+      `| ${r.method} | ${r.sparsity} | ${r.achievedSparsity.toFixed(3)} | ${r.decodeTokensPerSecond.toFixed(2)} | ${ratio}x | ${r.decodeGflopsPerToken.toFixed(4)} | ` +
         `${r.prefillTokensPerSecond.toFixed(1)} | ${(r.peakMemoryBytes / 2 ** 20).toFixed(0)} |\n`,
     );
   }

@@ -5,6 +5,7 @@
 import type { Model } from '../model/model.js';
 import { applyWina } from '../sparsity/apply.js';
 import type { Method, SparsityConfig } from '../sparsity/config.js';
+import { computeShape, gflopsPerToken, type KeptCounts } from './compute.js';
 
 /** One measured setting; `config` (e.g. from a profile via the shared sparsity options) wins over the method. */
 export interface BenchSetting {
@@ -21,6 +22,8 @@ export interface BenchOptions {
   promptTokens: number;
   newTokens: number;
   repeats: number;
+  /** FLOPs per token outside the projections, e.g. the orthogonal transform's shortcut products. */
+  extraFlopsPerToken?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -30,6 +33,8 @@ export interface BenchResult {
   achievedSparsity: number;
   decodeTokensPerSecond: number;
   prefillTokensPerSecond: number;
+  /** Of a decoded token, from the kept inputs counted during decode (as `wina eval` counts them). */
+  decodeGflopsPerToken: number;
   peakMemoryBytes: number;
 }
 
@@ -39,8 +44,13 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * Repeats run round-robin over the settings (repeat 1 of every setting, then repeat 2, ...), so a machine whose
+ * bandwidth drifts during the run shifts every setting alike and the ratios to dense stay honest.
+ */
 export function bench(model: Model, o: BenchOptions): BenchResult[] {
   const vocab = model.config.vocabSize;
+  const transformer = model.transformer;
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => (i * 7919 + 13) % vocab);
   const grid: BenchSetting[] =
     o.settings ??
@@ -50,40 +60,68 @@ export function bench(model: Model, o: BenchOptions): BenchResult[] {
         sparsity,
       })),
     );
-  const results: BenchResult[] = [];
-  let peak = process.memoryUsage().rss;
-  grid.forEach(({ method, sparsity, config }, g) => {
+  // Each setting is applied once (column norms, input-major copies) and its LinearFn kept to switch to.
+  const dense = transformer.linear;
+  const prepared = grid.map(({ method, sparsity, config }) => {
+    transformer.linear = dense;
     const applied = config
       ? applyWina(model, config)
       : method === 'dense'
         ? undefined
         : applyWina(model, { method, globalSparsity: sparsity });
-    const run = () => {
-      const cache = model.newCache(o.promptTokens + o.newTokens);
-      let t0 = performance.now();
-      model.forward(prompt, { cache, lastOnly: true });
-      const prefill = (performance.now() - t0) / 1000;
-      applied?.stats.reset();
-      t0 = performance.now();
-      for (let i = 0; i < o.newTokens; i++)
-        model.forward([(i * 104729 + 7) % vocab], { cache, lastOnly: true });
-      const decode = (performance.now() - t0) / 1000;
-      cache.release();
-      peak = Math.max(peak, process.memoryUsage().rss);
-      return { prefill, decode };
-    };
-    run(); // warm-up: JIT tiers, caches, page faults
-    const runs = Array.from({ length: o.repeats }, run);
-    results.push({
+    return { applied, linear: transformer.linear, runs: [] as { prefill: number; decode: number }[] };
+  });
+  const shape = computeShape(model, o.extraFlopsPerToken ?? 0);
+  const counts = prepared.map(() => ({ kept: {}, total: {} }) as KeptCounts);
+  let peak = process.memoryUsage().rss;
+  const run = (g: number, record: boolean) => {
+    const { applied, linear, runs } = prepared[g]!;
+    transformer.linear = linear;
+    const cache = model.newCache(o.promptTokens + o.newTokens);
+    let t0 = performance.now();
+    model.forward(prompt, { cache, lastOnly: true });
+    const prefill = (performance.now() - t0) / 1000;
+    applied?.stats.reset();
+    t0 = performance.now();
+    for (let i = 0; i < o.newTokens; i++)
+      model.forward([(i * 104729 + 7) % vocab], { cache, lastOnly: true });
+    const decode = (performance.now() - t0) / 1000;
+    cache.release();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    if (record) runs.push({ prefill, decode });
+    if (applied) {
+      counts[g] = {
+        kept: Object.fromEntries(applied.stats.kept),
+        total: Object.fromEntries(applied.stats.total),
+      };
+    }
+  };
+  const total = grid.length * (o.repeats + 1);
+  let done = 0;
+  try {
+    for (let r = 0; r <= o.repeats; r++) {
+      // Repeat 0 is the warm-up: JIT tiers, caches, page faults.
+      for (let g = 0; g < grid.length; g++) {
+        run(g, r > 0);
+        o.onProgress?.(++done, total);
+      }
+    }
+  } finally {
+    transformer.linear = dense;
+  }
+  // Decoded positions attend to the prompt and the tokens before them.
+  const attended = o.newTokens * o.promptTokens + (o.newTokens * (o.newTokens + 1)) / 2;
+  const usage = { tokens: o.newTokens, attended };
+  return grid.map(({ method, sparsity }, g) => {
+    const { applied, runs } = prepared[g]!;
+    return {
       method,
       sparsity,
-      achievedSparsity: applied ? applied.stats.achieved() : 0,
+      achievedSparsity: applied ? applied.achieved() : 0,
       decodeTokensPerSecond: median(runs.map((r) => o.newTokens / r.decode)),
       prefillTokensPerSecond: median(runs.map((r) => o.promptTokens / r.prefill)),
+      decodeGflopsPerToken: gflopsPerToken(shape, counts[g]!, usage),
       peakMemoryBytes: peak,
-    });
-    applied?.remove();
-    o.onProgress?.(g + 1, grid.length);
+    };
   });
-  return results;
 }

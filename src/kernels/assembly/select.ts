@@ -40,6 +40,23 @@ function digit(k: u64, shift: u64): i32 {
   return <i32>((k >> shift) & <u64>(BUCKETS - 1));
 }
 
+const FEW: i32 = 48;
+
+/** The need-th highest key among the candidates (insertion sort, descending; count <= FEW). */
+function nthHighest(keys: usize, candidates: usize, count: i32, need: i32): u64 {
+  for (let j = 1; j < count; j++) {
+    const c = load<i32>(candidates + (<usize>j << 2));
+    const kc = load<u64>(keys + (<usize>c << 3));
+    let m = j - 1;
+    while (m >= 0 && load<u64>(keys + (<usize>load<i32>(candidates + (<usize>m << 2)) << 3)) < kc) {
+      store<i32>(candidates + (<usize>(m + 1) << 2), load<i32>(candidates + (<usize>m << 2)));
+      m--;
+    }
+    store<i32>(candidates + (<usize>(m + 1) << 2), c);
+  }
+  return load<u64>(keys + (<usize>load<i32>(candidates + (<usize>(need - 1) << 2)) << 3));
+}
+
 /**
  * Keeps the k highest scores, ties going to the lower index (as a stable sort would). A radix select over
  * the 64-bit keys, 11 bits at a time from the top, finds the k-th highest key; after the first digit only
@@ -85,6 +102,17 @@ export function selectTopK(x: usize, norms: usize, normsKind: i32, d: i32, k: i3
       }
     }
     count = n;
+    // Few candidates left: sorting them beats more passes, each of which clears and walks 2048 buckets (the
+    // per-call cost that dominated small models).
+    if (count <= FEW) {
+      threshold = nthHighest(keys, candidates, count, need);
+      let above = 0; // candidates strictly above the threshold: all of them are kept
+      for (let j = 0; j < count; j++) {
+        if (load<u64>(keys + (<usize>load<i32>(candidates + (<usize>j << 2)) << 3)) > threshold) above++;
+      }
+      need -= above;
+      break;
+    }
   }
   let n = 0;
   for (let i = 0; i < d; i++) {
