@@ -30,7 +30,7 @@ function candidatesBytes(d: i32): usize {
   return ((<usize>d << 2) + 63) & ~63;
 }
 
-/** Bytes of scratch selectTopK needs for d inputs. */
+/** Bytes of scratch selectTopK needs for d inputs; its first BUCKETS * 4 bytes must be zero on the first call. */
 export function selectScratchBytes(d: i32): usize {
   return keysBytes(d) + candidatesBytes(d) + (<usize>BUCKETS << 2);
 }
@@ -68,28 +68,36 @@ export function selectTopK(x: usize, norms: usize, normsKind: i32, d: i32, k: i3
     for (let i = 0; i < d; i++) store<i32>(kept + (<usize>i << 2), i);
     return d;
   }
-  const keys = scratch;
+  // The histogram comes first, at a fixed place whatever d is: zero on entry (fresh memory) and left zero.
+  const hist = scratch;
+  const keys = hist + (<usize>BUCKETS << 2);
   const candidates = keys + keysBytes(d);
-  const hist = candidates + candidatesBytes(d);
   for (let i = 0; i < d; i++) store<u64>(keys + (<usize>i << 3), key(score(x, norms, normsKind, i)));
   let threshold: u64 = 0;
   let need = k; // how many keys equal to or below the prefix found so far are still to be kept
   let count = d; // candidates: all keys at first, then those in the chosen bucket
   for (let shift: i64 = 64 - <i64>DIGIT_BITS; ; shift -= <i64>DIGIT_BITS) {
     const s = <u64>max<i64>(shift, 0);
-    memory.fill(hist, 0, <usize>BUCKETS << 2);
+    // Only the buckets in [lo, hi] are touched: walk and clear just those (keys of real scores share a few
+    // exponents, so this is a handful, where a full pass over 2048 buckets cost more than a small matvec).
+    let lo = BUCKETS;
+    let hi = -1;
     for (let j = 0; j < count; j++) {
       const i = shift == 64 - <i64>DIGIT_BITS ? j : load<i32>(candidates + (<usize>j << 2));
-      const h = hist + (<usize>digit(load<u64>(keys + (<usize>i << 3)), s) << 2);
+      const g = digit(load<u64>(keys + (<usize>i << 3)), s);
+      if (g < lo) lo = g;
+      if (g > hi) hi = g;
+      const h = hist + (<usize>g << 2);
       store<i32>(h, load<i32>(h) + 1);
     }
-    let b = BUCKETS - 1;
+    let b = hi;
     for (;;) {
       const c = load<i32>(hist + (<usize>b << 2));
       if (c >= need) break;
       need -= c;
       b--;
     }
+    memory.fill(hist + (<usize>lo << 2), 0, <usize>(hi - lo + 1) << 2);
     threshold |= <u64>b << s;
     if (s == 0) break;
     // Keep only the candidates in bucket b (the list shrinks in place).
