@@ -139,6 +139,31 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
       }
     });
 
+    test('gatherMatvec equals the reference (F32, BF16, F16; any row count; other rows zero; bias)', () => {
+      for (const dtype of ['F32', 'BF16', 'F16'] as const) {
+        for (let trial = 0; trial < 6; trial++) {
+          const outDim = trial < 2 ? int(1, 20) : int(100, 1500);
+          const inDim = trial < 2 ? int(1, 40) : int(100, 500);
+          const w = randomWeights(k, dtype, [outDim, inDim]);
+          const count = trial === 0 ? 0 : int(1, outDim);
+          const rows = k.i32(outDim);
+          const order = Array.from({ length: outDim }, (_, i) => i).sort(() => random() - 0.5);
+          rows.set(order.slice(0, count).sort((a, b) => a - b));
+          const x = fillRandom(k.f32(inDim));
+          const bias = random() < 0.5 ? fillRandom(k.f32(outDim)) : undefined;
+          const y = poisoned(k, outDim);
+          k.gatherMatvec(w, x, rows, count, y, bias);
+          const expected = new Float32Array(outDim).fill(Number.NaN);
+          ref.gatherMatvec(w, heap(x), rows.slice(), count, expected, bias && heap(bias));
+          assertClose(y, expected, `gatherMatvec ${dtype} [${outDim}, ${inDim}] keeping ${count} rows`);
+        }
+      }
+      const rows = k.i32(2);
+      rows.set([3, 8]);
+      const w = randomWeights(k, 'F32', [8, 16]);
+      assert.throws(() => k.gatherMatvec(w, k.f32(16), rows, 2, k.f32(8)), /rows\[1\] = 8/);
+    });
+
     test('sparseMatvec gives bit-identical results on every run (chunks are summed in order)', () => {
       const wT = k.toInputMajor(randomWeights(k, 'BF16', [300, 800]));
       const kept = k.i32(800);

@@ -21,6 +21,8 @@ export interface Kernels {
   i32(n: number): Int32Array;
   toInputMajor: typeof ref.toInputMajor;
   sparseMatvec: typeof ref.sparseMatvec;
+  /** Row-gather matvec: only the listed rows (CATS's up_proj). */
+  gatherMatvec: typeof ref.gatherMatvec;
   selectTopK: typeof ref.selectTopK;
   selectThreshold: typeof ref.selectThreshold;
   close(): void;
@@ -40,6 +42,7 @@ export const referenceKernels: Kernels = {
   i32: (n) => new Int32Array(n),
   toInputMajor: ref.toInputMajor,
   sparseMatvec: ref.sparseMatvec,
+  gatherMatvec: ref.gatherMatvec,
   selectTopK: ref.selectTopK,
   selectThreshold: ref.selectThreshold,
   close: () => {},

@@ -222,6 +222,30 @@ export function sparseMatvec(
   for (let o = 0; o < outDim; o++) y[o] = acc[o]! + (bias ? bias[o]! : 0);
 }
 
+/**
+ * Row-gather y[rows[j]] = W[rows[j], :] . x (+ bias) for j < count on row-major W [out, in], every other y zero:
+ * only the listed rows' weights are read (CATS's up_proj). Accumulates in double.
+ */
+export function gatherMatvec(
+  w: Tensor,
+  x: Float32Array,
+  rows: Int32Array,
+  count: number,
+  y: Float32Array,
+  bias?: Float32Array,
+): void {
+  const [outDim, inDim] = w.shape as [number, number];
+  const row = new Float32Array(inDim);
+  y.fill(0, 0, outDim);
+  for (let j = 0; j < count; j++) {
+    const o = rows[j]!;
+    widen(w, o * inDim, row);
+    let acc = 0;
+    for (let i = 0; i < inDim; i++) acc += row[i]! * x[i]!;
+    y[o] = acc + (bias ? bias[o]! : 0);
+  }
+}
+
 /** score_i = |x_i| * norms_i (|x_i| without norms), in double. */
 function selectionScores(x: Float32Array, norms: Float32Array | Float64Array | undefined): Float64Array {
   const scores = new Float64Array(x.length);

@@ -16,7 +16,7 @@ const build = (name: string) => readFileSync(new URL(`../../kernels/${name}`, im
  * V8's baseline code (Liftoff) runs these loops at about half speed until it tiers up, and a call in progress
  * never switches: compile every function with the optimizing compiler (TurboFan) up front instead.
  */
-function compileOptimized(bytes: Uint8Array): WasmModule {
+export function compileOptimized(bytes: Uint8Array): WasmModule {
   const given = process.execArgv.join(' ');
   v8.setFlagsFromString('--no-liftoff');
   v8.setFlagsFromString('--no-wasm-lazy-compilation');

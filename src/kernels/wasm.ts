@@ -235,6 +235,36 @@ export class WasmKernels implements Kernels {
     this.wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, wT.dtype === 'F32' ? 0 : 1);
   }
 
+  /** y[rows[j]] = W[rows[j], :] . x (+ bias) for j < count, other rows zero, as reference.gatherMatvec. */
+  gatherMatvec(
+    w: Tensor,
+    x: Float32Array,
+    rows: Int32Array,
+    count: number,
+    y: Float32Array,
+    bias?: Float32Array,
+  ): void {
+    const [outDim, inDim] = w.shape as [number, number];
+    const h = this.heap;
+    const wp = h.address(w.data, outDim * inDim, 'weight');
+    const xp = h.address(x, inDim, 'x');
+    const rp = h.address(rows, count, 'rows');
+    const yp = h.address(y, outDim, 'y');
+    const bp = bias ? h.address(bias, outDim, 'bias') : 0;
+    const bad = this.wasm.firstInvalidIndex(rp, count, outDim);
+    if (bad >= 0) throw new RangeError(`rows[${bad}] = ${rows[bad]} is not a row index below ${outDim}`);
+    y.fill(0, 0, outDim);
+    const traffic = count * inDim * BYTES_PER_ELEMENT[w.dtype];
+    if (w.dtype === 'F32') {
+      this.parallel('gatherF32', count, 4, traffic, wp, xp, rp, yp, bp, inDim);
+    } else {
+      const permuted = h.scratchAddress('x-even-odd', inDim * 4);
+      this.wasm.permuteEvenOdd(xp, permuted, inDim);
+      const kernel = w.dtype === 'BF16' ? 'gatherBF16' : 'gatherF16';
+      this.parallel(kernel, count, 4, traffic, wp, permuted, rp, yp, bp, inDim);
+    }
+  }
+
   /**
    * Keeps the k highest scores |x_i| * norms_i (computed in double; norms F32 or F64, omitted: |x_i|), ties
    * to the lower index, indices ascending in `kept`; returns the count. Equals reference.selectTopK.
@@ -412,6 +442,9 @@ export class WasmKernels implements Kernels {
     }
     for (const k of ['sparseF32', 'sparseBF16', 'sparseF16'] as const) {
       this.parallel(k, 16, 8, ALWAYS, zeros, zeros, zeros, 16, out, 128);
+    }
+    for (const k of ['gatherF32', 'gatherBF16', 'gatherF16'] as const) {
+      this.parallel(k, 8, 4, ALWAYS, zeros, zeros, zeros, out, 0, 16);
     }
     this.parallel('attention', 2, 1, ALWAYS, out, zeros, zeros, zeros, 1, 0, 2, 1, 16, 0, scratch);
     this.parallel('transpose', 32, 16, ALWAYS, zeros, out, 16, 32, 4);

@@ -78,13 +78,21 @@ function inputMajor(kernels: Kernels, w: Tensor): Tensor {
   return t;
 }
 
-export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity {
+/**
+ * `stats`: count into these instead of fresh ones (WINA-AMP installs one config per cluster and counts them all
+ * together).
+ */
+export function applyWina(
+  model: Model,
+  config: SparsityConfig,
+  opts: { stats?: SparsityStats } = {},
+): AppliedSparsity {
   const cfg = model.config;
   validateSparsityConfig(config, cfg.numLayers);
   const transformer = model.transformer;
   const dense = transformer.linear;
   const kernels = transformer.kernels;
-  const stats = new SparsityStats();
+  const stats = opts.stats ?? new SparsityStats();
   const norms = scoreNorms(model, config.method);
   const mask = config.mask ?? 'topk';
   const prefill = config.prefill ?? 'all';
@@ -94,6 +102,9 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   // CATS: the mask found on silu(gate) of the current layer, per token, reused by up and down.
   let catsMask: Int32Array[] = [];
   let catsCounts: number[] = [];
+  // Decode's SiLU(gate) row and kept list, in the kernels' memory so the selection runs there.
+  let catsAct = kernels.f32(0);
+  let catsKept = kernels.i32(0);
 
   // Decode reads only the kept inputs' weights: input-major copies, selection and matvec in the kernels' memory.
   const keptList = kernels.i32(Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim));
@@ -106,9 +117,10 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
       computeScores(row, norms.get(`${layer}.${proj}`), scores);
       return keepAdaptive(scores, d, config.adaptive!, out);
     }
-    // O(d) selection in the kernels when the row lives there (CATS's SiLU(gate) row does not).
-    const select = out === keptList ? kernels : ref;
-    const n = out === keptList ? kernelNorms.get(`${layer}.${proj}`) : norms.get(`${layer}.${proj}`);
+    // O(d) selection in the kernels when the row lives there (CATS's prefill SiLU(gate) rows do not).
+    const inKernelMemory = out === keptList || out === catsKept;
+    const select = inKernelMemory ? kernels : ref;
+    const n = inKernelMemory ? kernelNorms.get(`${layer}.${proj}`) : norms.get(`${layer}.${proj}`);
     if (mask === 'threshold') return select.selectThreshold(row, n, config.thresholds![layer]![proj]!, out);
     return select.selectTopK(row, n, Math.floor(d * (1 - s)), out);
   };
@@ -170,6 +182,20 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
       stats.add(layer, proj, d * tokens, d * tokens);
       return;
     }
+    if (
+      config.method === 'cats' &&
+      proj === 'up' &&
+      s > 0 &&
+      tokens === 1 &&
+      lin.weight.layout !== 'input-major'
+    ) {
+      // Decode reads only the up_proj rows the mask keeps; the others would be multiplied by zero.
+      const [outDim, d] = lin.weight.shape as [number, number];
+      const n = copyCats(0);
+      kernels.gatherMatvec(lin.weight, x.subarray(0, d), keptList, n, y.subarray(0, outDim), lin.bias);
+      stats.add(layer, proj, n, outDim);
+      return;
+    }
     if (s === 0 || denseTokens === tokens || (config.method === 'cats' && proj === 'up')) {
       dense(layer, proj, lin, x, tokens, y);
       if (config.method === 'cats' && proj === 'up' && s > 0) {
@@ -210,6 +236,14 @@ export function applyWina(model: Model, config: SparsityConfig): AppliedSparsity
   const findCatsMask = (layer: number, gate: Float32Array, tokens: number, ff: number, s: number) => {
     catsMask = [];
     catsCounts = [];
+    if (tokens === 1 && s > 0) {
+      if (catsAct.length < ff) [catsAct, catsKept] = [kernels.f32(ff), kernels.i32(ff)];
+      const act = catsAct.subarray(0, ff);
+      for (let i = 0; i < ff; i++) act[i] = gate[i]! / (1 + Math.exp(-gate[i]!));
+      catsCounts.push(keep(layer, 'up', act, s, catsKept));
+      catsMask.push(catsKept);
+      return;
+    }
     const act = new Float32Array(ff);
     for (let t = 0; t < tokens; t++) {
       for (let i = 0; i < ff; i++) {

@@ -175,6 +175,66 @@ export function matvecF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize,
   matvecHalf(F16, begin, end, w, xp, y, bias, inDim);
 }
 
+// Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), four listed rows at a time;
+// the other rows of y are the caller's (zeroed). CATS reads only the up_proj rows its mask keeps.
+@inline
+function listedRow(w: usize, rowBytes: usize, rows: usize, j: i32, r: i32, n: i32): usize {
+  return w + <usize>load<i32>(rows + (<usize>(r < n ? j + r : j) << 2)) * rowBytes;
+}
+
+@inline
+function storeListed(y: usize, bias: usize, rows: usize, j: i32, n: i32, s: v128): void {
+  for (let r = 0; r < n; r++) {
+    const off = <usize>load<i32>(rows + (<usize>(j + r) << 2)) << 2;
+    let v = lane(s, r);
+    if (bias) v += load<f32>(bias + off);
+    store<f32>(y + off, v);
+  }
+}
+
+export function gatherF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+  const rowBytes = <usize>inDim << 2;
+  for (let j = begin; j < end; j += 4) {
+    const n = min(4, end - j);
+    const s = dot4F32(
+      listedRow(w, rowBytes, rows, j, 0, n),
+      listedRow(w, rowBytes, rows, j, 1, n),
+      listedRow(w, rowBytes, rows, j, 2, n),
+      listedRow(w, rowBytes, rows, j, 3, n),
+      x,
+      inDim,
+    );
+    storeListed(y, bias, rows, j, n, s);
+  }
+}
+
+@inline
+function gatherHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+  const rowBytes = <usize>inDim << 1;
+  for (let j = begin; j < end; j += 4) {
+    const n = min(4, end - j);
+    const s = dot4Half(
+      kind,
+      listedRow(w, rowBytes, rows, j, 0, n),
+      listedRow(w, rowBytes, rows, j, 1, n),
+      listedRow(w, rowBytes, rows, j, 2, n),
+      listedRow(w, rowBytes, rows, j, 3, n),
+      xp,
+      inDim,
+    );
+    storeListed(y, bias, rows, j, n, s);
+  }
+}
+
+/** Row-gather with BF16 weights; xp is x after permuteEvenOdd. */
+export function gatherBF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+  gatherHalf(BF16, begin, end, w, xp, rows, y, bias, inDim);
+}
+
+export function gatherF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+  gatherHalf(F16, begin, end, w, xp, rows, y, bias, inDim);
+}
+
 /** Reorders each block of 8 floats as its 4 even then its 4 odd elements (the order 16-bit widening yields). */
 export function permuteEvenOdd(src: usize, dst: usize, n: i32): void {
   const vecEnd = n & ~7;

@@ -2,6 +2,9 @@
 // that src/kernels/wasm.ts manages, and parallel kernels take their thread's share as (begin, end, thread).
 export { attention, attentionScratchBytes } from './attention';
 export {
+  gatherBF16,
+  gatherF16,
+  gatherF32,
   matmulBF16,
   matmulF16,
   matmulF32,
