@@ -16,11 +16,11 @@ done
 ./bin/wina.js eval --model llama-28m-mixed --tasks wikitext2 --protocol chunked --methods dense --md "$out/llama-28m-wikitext2.md" --out "$out/llama-28m-wikitext2.json"
 # llama-28m-mixed: the multiple-choice tasks of issue 5 without the transform (with 200 items each).
 ./bin/wina.js eval --model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200 --md "$out/llama-28m-mc.md" --out "$out/llama-28m-mc.json"
-# llama-28m-mixed perplexity: WikiText-2 and the corpus held-out set per domain (MODEL_CARD's chunks, 12 spread
+# llama-28m-mixed perplexity: WikiText-2 and the corpus held-out set per domain (MODEL_CARD's chunks, 8 spread
 # chunks per task), dense / teal / wina / wina-paper, then with the transform, then with greedy allocation (one
 # greedy profile per method calibrated on the training sample up to 0.65; its trace serves the lower sparsities).
 held=../shared/data/corpus/heldout
-ppl=(--tasks "wikitext2,$held/books,$held/code,$held/docs,$held/math,$held/reference" --protocol chunked --limit 12 --subset spread)
+ppl=(--tasks "wikitext2,$held/books,$held/code,$held/docs,$held/math,$held/reference" --protocol chunked --limit 8 --subset spread)
 ./bin/wina.js eval --model llama-28m-mixed "${ppl[@]}" --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --md "$out/llama-28m-ppl.md" --out "$out/llama-28m-ppl.json"
 for method in teal wina wina-paper; do
   profile="$out/llama-28m-greedy-$method.json"
