@@ -8,7 +8,7 @@ import type { Sample } from '../io/datasets.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import { applyWina } from './apply.js';
-import type { Method } from './config.js';
+import type { Method, SparsityConfig } from './config.js';
 import type { Histogram } from './histogram.js';
 import { type GreedyStep, type PerLayer, thresholdsFor } from './profile.js';
 
@@ -50,6 +50,20 @@ export function greedyAllocation(
   }
 
   const cache = model.newCache(Math.max(...samples.map((s) => s.ids.length)));
+  // Applied once, its config rewritten per trial (applyWina reads it on every call): applying per trial would
+  // allocate kernel buffers thousands of times, and the 4 GiB WebAssembly memory never gives them back.
+  const transformer = model.transformer;
+  const dense = transformer.linear;
+  const trialConfig: SparsityConfig = {
+    method: o.method,
+    globalSparsity: 0,
+    layers: {},
+    mask: 'threshold',
+    thresholds: thresholdsFor(histograms, () => 0, layers),
+  };
+  applyWina(model, trialConfig);
+  const sparse = transformer.linear;
+  transformer.linear = dense;
   const allocation: PerLayer = {};
   const trace: GreedyStep[][] = [];
   for (let l = 0; l < layers; l++) {
@@ -64,25 +78,23 @@ export function greedyAllocation(
     const errorAt = (unitSparsity: number[]): number => {
       const perProj: Partial<Record<Projection, number>> = {};
       units.forEach((u, i) => u.forEach((p) => (perProj[p] = unitSparsity[i]!)));
-      const thresholds = thresholdsFor(
+      trialConfig.layers = { [l]: perProj };
+      trialConfig.thresholds = thresholdsFor(
         histograms,
         (layer, p) => (layer === l ? (perProj[p] ?? 0) : 0),
         layers,
       );
-      const applied = applyWina(model, {
-        method: o.method,
-        globalSparsity: 0,
-        layers: { [l]: perProj },
-        mask: 'threshold',
-        thresholds,
-      });
       let err = 0;
-      inputs[l]!.forEach((x, s) => {
-        const out = model.transformer.runBlock(l, x, cache);
-        const from = Math.floor((x.length / d) * (1 - lastFraction)) * d;
-        for (let i = from; i < out.length; i++) err += (out[i]! - targets[s]![i]!) ** 2;
-      });
-      applied.remove();
+      transformer.linear = sparse;
+      try {
+        inputs[l]!.forEach((x, s) => {
+          const out = transformer.runBlock(l, x, cache);
+          const from = Math.floor((x.length / d) * (1 - lastFraction)) * d;
+          for (let i = from; i < out.length; i++) err += (out[i]! - targets[s]![i]!) ** 2;
+        });
+      } finally {
+        transformer.linear = dense;
+      }
       return Math.sqrt(err);
     };
     const effective = (u: number[]) => u.reduce((a, s, i) => a + s * sizes[i]!, 0) / total;
