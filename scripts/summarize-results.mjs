@@ -34,6 +34,39 @@ for (const model of models) {
     out += `\nacc on the first --limit items of each task (stderr about 0.05 at 100 items); acc_norm, stderr and the other perplexities are in \`${model}${variant}.md\` below. Wall time ${report.seconds.toFixed(0)} s.\n`;
   }
 }
+// llama-28m-mixed perplexity: one table over the variants (uniform top-k, greedy allocation, transform).
+const pplVariants = [
+  ['llama-28m-ppl', 'top-k'],
+  ['llama-28m-ppl-greedy-teal', 'greedy'],
+  ['llama-28m-ppl-greedy-wina', 'greedy'],
+  ['llama-28m-ppl-greedy-wina-paper', 'greedy'],
+  ['llama-28m-ppl-transform', 'top-k + transform'],
+].filter(([name]) => fs.existsSync(path.join(dir, `${name}.json`)));
+if (pplVariants.length > 0) {
+  const reports = pplVariants.map(([name, variant]) => ({
+    variant,
+    report: JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')),
+  }));
+  const label = (task) => (task.includes('/') ? `${path.basename(task)} (held-out)` : task);
+  const tasks = [...new Set(reports.flatMap(({ report }) => report.results.map((r) => r.task)))];
+  out += `\n## llama-28m-mixed perplexity: WikiText-2 and the corpus held-out set per domain\n\n`;
+  out += `Token perplexity, MODEL_CARD's chunked protocol (BOS + 1023 tokens), 8 chunks spread over each task. "greedy": `;
+  out += `per-layer allocation from one greedy search per method up to 0.65 on the corpus training sample (threshold masks `;
+  out += `from the same calibration); "transform": the orthogonal transform, dense outputs unchanged. Commands:\n\n`;
+  for (const { report } of reports) out += `- \`${report.command}\` (${report.seconds.toFixed(0)} s)\n`;
+  out += `\n| variant | method | sparsity | achieved | GFLOPs/token | ${tasks.map(label).join(' | ')} |\n`;
+  out += `|---|---|---:|---:|---:|${tasks.map(() => '---:').join('|')}|\n`;
+  for (const { variant, report } of reports) {
+    const rows = report.results.filter((r) => r.metric === 'token_perplexity');
+    for (const s of [...new Set(rows.map((r) => `${r.method}|${r.sparsity}`))]) {
+      const [method, sparsity] = s.split('|');
+      const at = (t) => rows.find((r) => r.task === t && `${r.method}|${r.sparsity}` === s);
+      const first = rows.find((r) => `${r.method}|${r.sparsity}` === s);
+      const cells = tasks.map((t) => (at(t) ? at(t).value.toFixed(2) : '-'));
+      out += `| ${variant} | ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} | ${cells.join(' | ')} |\n`;
+    }
+  }
+}
 out += '\n# Full reports\n';
 for (const name of extra) {
   const file = path.join(dir, `${name}.md`);

@@ -60,3 +60,13 @@ export {
   type Section,
   writeReport,
 } from './report/index.js';
+export {
+  type AmpProfile,
+  applyAmp,
+  isAmpProfileFile,
+  readAmpProfile,
+  routeConfig,
+  routePrompt,
+  writeAmpProfile,
+} from './amp/amp-profile.js';
+export { type AmpOptions, type AmpReport, type AmpRun, runAmp } from './amp/experiment.js';

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { readAmpProfile } from '../amp/amp-profile.js';
 import { evaluate } from '../eval/harness.js';
 import { jsonResults, markdownReport, textTable } from '../eval/report.js';
 import { PROTOCOLS, type Protocol, type Subset, SUBSETS } from '../eval/tasks.js';
@@ -7,7 +8,13 @@ import { fail } from '../io/errors.js';
 import { loadModel } from '../model/model.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
-import { parseList, SPARSITY_OPTIONS, sweepSettings } from './sparsity-options.js';
+import {
+  ampSweepSettings,
+  isAmpProfile,
+  parseList,
+  SPARSITY_OPTIONS,
+  sweepSettings,
+} from './sparsity-options.js';
 
 const USAGE = `usage: wina eval --model M --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
                  [--profile P] [--mask topk|threshold|adaptive] [--prefill all|none|paper] [--transform]
@@ -19,7 +26,8 @@ tasks: wikitext2, tinystories, hellaswag, piqa, arc_easy, arc_challenge, openboo
        mmlu (57 subjects; mmlu_<subject> for one), gsm8k, or the path of a text file / .jsonl / folder
 methods: dense, teal, wina, wina-paper, cats (dense runs once; with --profile the default is dense + its method)
 --shots applies to mmlu (dev examples, default 0) and gsm8k (train exemplars, default 5)
---limit N keeps N items per task (per MMLU subject); a value below 1 keeps that fraction`;
+--limit N keeps N items per task (per MMLU subject); a value below 1 keeps that fraction
+--profile may be a WINA-AMP profile (amp.json of wina amp run): each prompt is routed to its cluster's profile`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const o = parse(
@@ -54,7 +62,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
     .map((t) => t.trim())
     .filter(Boolean);
   if (tasks.length === 0) fail('--tasks is empty');
-  const sparsities = parseList((o.sparsity as string | undefined) ?? '0.25,0.4,0.5,0.65', '--sparsity');
+  // An AMP profile defaults to its own sparsity (its cluster profiles as calibrated).
+  const amp = isAmpProfile(o) ? readAmpProfile(o.profile as string) : undefined;
+  const sparsities = parseList(
+    (o.sparsity as string | undefined) ?? (amp ? String(amp.sparsity) : '0.25,0.4,0.5,0.65'),
+    '--sparsity',
+  );
   const protocol = (o.protocol ?? 'rolling') as Protocol;
   if (!(PROTOCOLS as readonly string[]).includes(protocol))
     fail(`--protocol must be ${PROTOCOLS.join(' or ')}, got ${protocol}`);
@@ -75,7 +88,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
 
   const model = await loadModel(requireString(o.model, '--model'));
   try {
-    const settings = sweepSettings(o, model, sparsities);
+    const settings = amp ? ampSweepSettings(o, model, sparsities) : sweepSettings(o, model, sparsities);
     const progress = new Progress('eval', 1, 'items');
     const report = await evaluate(model, {
       tasks,

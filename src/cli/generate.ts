@@ -41,9 +41,10 @@ export async function generate(argv: string[]): Promise<number> {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
   });
-  const { sparsity, extraFlopsPerToken } = applySparsityOptions(o, model);
   const prompt = o.prompt as string;
   const promptIds = model.encodePrompt(prompt);
+  // An AMP profile routes the prompt to its cluster's profile.
+  const { sparsity, extraFlopsPerToken, cluster } = applySparsityOptions(o, model, promptIds);
 
   const ids: number[] = [];
   let text = '';
@@ -77,6 +78,7 @@ export async function generate(argv: string[]): Promise<number> {
       tokensPerSecond,
       achievedSparsity,
       gflopsPerToken: gflops,
+      ...(cluster === undefined ? {} : { cluster }),
     };
     process.stdout.write(`${JSON.stringify({ ...result, tokenIds: ids })}\n`);
   } else {
@@ -84,7 +86,7 @@ export async function generate(argv: string[]): Promise<number> {
     say(
       `${ids.length} tokens, prompt ${promptIds.length} tokens, prefill ${((firstTokenAt - started) / 1000).toFixed(3)} s, ` +
         `decode ${tokensPerSecond.toFixed(1)} tokens/s, achieved sparsity ${(achievedSparsity * 100).toFixed(1)}%, ` +
-        `${gflops.toPrecision(3)} GFLOPs/token`,
+        `${gflops.toPrecision(3)} GFLOPs/token${cluster === undefined ? '' : `, AMP cluster ${cluster}`}`,
     );
   }
   return 0;

@@ -1,6 +1,7 @@
 import { WinaError } from '../io/errors.js';
 import { say } from './args.js';
 import { benchCommand } from './bench.js';
+import { ampCommand } from './amp.js';
 import { calibrateCommand } from './calibrate.js';
 import { evalCommand } from './eval.js';
 import { generate } from './generate.js';
@@ -21,6 +22,10 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   transform: { run: transformCommand, summary: 'save the orthogonally transformed model as a checkpoint' },
   eval: { run: evalCommand, summary: 'lm-eval tasks (accuracy, perplexity) over a method x sparsity grid' },
   synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
+  amp: {
+    run: ampCommand,
+    summary: 'WINA-AMP: cluster inputs by activation profile, a profile per cluster, routing',
+  },
   serve: { run: serve, summary: 'OpenAI-compatible API server and web playground' },
   report: {
     run: reportCommand,

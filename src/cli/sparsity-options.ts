@@ -2,6 +2,10 @@
  * One vocabulary of sparsity options for generate, eval, bench and serve: --method, --sparsity, --mask,
  * --prefill, --transform, --profile, and the adaptive mask's --tolerance / --min-sparsity / --max-sparsity.
  */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { applyAmp, isAmpProfileFile, readAmpProfile, routePrompt } from '../amp/amp-profile.js';
+import type { Setting } from '../eval/harness.js';
 import { fail } from '../io/errors.js';
 import type { Model } from '../model/model.js';
 import { applyWina, type AppliedSparsity } from '../sparsity/apply.js';
@@ -75,11 +79,70 @@ export function sparsityConfigFrom(o: Values, model: Model): SparsityConfig | un
 export function applySparsityOptions(
   o: Values,
   model: Model,
-): { sparsity: AppliedSparsity | undefined; extraFlopsPerToken: number } {
+  promptIds?: readonly number[],
+): { sparsity: AppliedSparsity | undefined; extraFlopsPerToken: number; cluster?: number } {
   // The transform changes the weights the column norms are computed from, so it comes first.
   const extraFlopsPerToken = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
+  if (isAmpProfile(o)) {
+    // WINA-AMP: the prompt is routed to its cluster, whose profile then applies.
+    if (!promptIds) fail('an AMP profile routes prompts: this command has none (use a single profile)');
+    const amp = readAmpOptions(o, model);
+    const cluster = routePrompt(amp, model, promptIds);
+    const config = profileConfig(amp.clusters[cluster]!.profile, ampOverrides(o, amp.sparsity));
+    return { sparsity: applyWina(model, config), extraFlopsPerToken, cluster };
+  }
   const config = sparsityConfigFrom(o, model);
   return { sparsity: config ? applyWina(model, config) : undefined, extraFlopsPerToken };
+}
+
+/** Whether --profile names a WINA-AMP profile (cluster profiles + router) rather than a single profile. */
+export function isAmpProfile(o: Values): boolean {
+  return typeof o.profile === 'string' && isAmpProfileFile(o.profile);
+}
+
+function readAmpOptions(o: Values, model: Model) {
+  const amp = readAmpProfile(o.profile as string, model);
+  if (o.method !== undefined && o.method !== amp.method)
+    fail(`--method ${o.method} differs from the AMP profile's method ${amp.method}`);
+  if (o.mask !== undefined && o.mask !== 'threshold')
+    fail(`--mask ${o.mask}: an AMP profile's cluster profiles use calibrated thresholds`);
+  return amp;
+}
+
+function ampOverrides(o: Values, own: number): { sparsity?: number; prefill: PrefillPolicy } {
+  const sparsity = number(o.sparsity, '--sparsity');
+  const prefill = (o.prefill ?? 'all') as PrefillPolicy;
+  if (!['all', 'none', 'paper'].includes(prefill))
+    fail(`--prefill must be all, none or paper, got ${prefill}`);
+  return { sparsity: sparsity === own ? undefined : sparsity, prefill };
+}
+
+/**
+ * eval's grid with an AMP profile: dense (unless --methods leaves it out) and, at each sparsity, every prompt
+ * routed to its cluster's profile (re-derived from the cluster's histograms at sparsities other than its own).
+ */
+export function ampSweepSettings(o: Values, model: Model, sparsities: readonly number[]): Setting[] {
+  if (o.transform) fail('--transform changes the weights an AMP profile was calibrated on');
+  const amp = readAmpOptions(o, model);
+  const methods = ((o.methods as string | undefined) ?? `dense,${amp.method}`).split(',');
+  for (const m of methods)
+    if (m !== 'dense' && m !== amp.method)
+      fail(`--methods: with an AMP profile only dense and ${amp.method} (routed) apply, got ${m}`);
+  const digest = createHash('sha256')
+    .update(fs.readFileSync(o.profile as string))
+    .digest('hex')
+    .slice(0, 24);
+  const settings: Setting[] = methods.includes('dense') ? [{ method: 'dense', sparsity: 0 }] : [];
+  if (!methods.includes(amp.method)) return settings;
+  for (const sparsity of new Set(sparsities.filter((s) => s > 0))) {
+    const overrides = ampOverrides({ ...o, sparsity: String(sparsity) }, amp.sparsity);
+    settings.push({
+      method: `${amp.method}-amp`,
+      sparsity,
+      custom: { key: { amp: digest, ...overrides }, apply: (m) => applyAmp(m, amp, overrides) },
+    });
+  }
+  return settings;
 }
 
 /**

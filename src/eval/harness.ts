@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { fail } from '../io/errors.js';
 import type { Model } from '../model/model.js';
-import { applyWina } from '../sparsity/apply.js';
+import { type AppliedSparsity, applyWina } from '../sparsity/apply.js';
 import { METHODS, type Method, type SparsityConfig, validateSparsityConfig } from '../sparsity/config.js';
 import { fingerprint } from '../sparsity/profile.js';
 import { orthogonalTransform } from '../sparsity/transform.js';
@@ -29,6 +29,11 @@ export interface Setting {
   method: string;
   sparsity: number;
   config?: SparsityConfig;
+  /**
+   * Sparsity that one config cannot express (WINA-AMP: each prompt routed to its cluster's profile): installed by
+   * `apply`, identified in the result cache by `key`.
+   */
+  custom?: { key: unknown; apply: (model: Model) => AppliedSparsity };
 }
 
 export interface EvalResult {
@@ -151,7 +156,7 @@ export async function evaluate(model: Model, o: EvalOptions): Promise<EvalReport
       version: CACHE_VERSION,
       model: print,
       transform: Boolean(o.transform),
-      config: setting.config ?? null,
+      config: setting.config ?? (setting.custom ? { custom: setting.custom.key } : null),
       unit: unitKey,
     });
     const todo = units.filter((u) => {
@@ -164,7 +169,11 @@ export async function evaluate(model: Model, o: EvalOptions): Promise<EvalReport
       return false;
     });
     if (todo.length === 0) continue;
-    const applied = setting.config ? applyWina(model, setting.config) : undefined;
+    const applied = setting.custom
+      ? setting.custom.apply(model)
+      : setting.config
+        ? applyWina(model, setting.config)
+        : undefined;
     try {
       for (const unit of todo) {
         applied?.stats.reset();
@@ -225,7 +234,7 @@ export async function evaluate(model: Model, o: EvalOptions): Promise<EvalReport
         metric,
         value,
         stderr: stderr !== null && Number.isFinite(stderr) ? stderr : null,
-        achievedSparsity: setting.config ? achievedSparsity(shape.sizes, c) : 0,
+        achievedSparsity: setting.config || setting.custom ? achievedSparsity(shape.sizes, c) : 0,
         gflopsPerToken: gflopsPerToken(shape, c, u),
         n,
       });

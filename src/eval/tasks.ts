@@ -110,7 +110,7 @@ export interface Task {
   group?: boolean;
 }
 
-const MC_TASKS: Record<string, { file: string; suffix?: string }> = {
+export const MC_TASKS: Record<string, { file: string; suffix?: string }> = {
   piqa: { file: 'piqa.jsonl', suffix: 'Answer:' },
   arc_easy: { file: 'arc_easy.jsonl', suffix: '\nAnswer:' },
   arc_challenge: { file: 'arc_challenge.jsonl', suffix: '\nAnswer:' },

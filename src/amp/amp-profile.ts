@@ -1,0 +1,215 @@
+/**
+ * WINA-AMP profile files: one WINA profile per cluster plus the router that picks a cluster from a prompt. What
+ * `wina amp run` writes (amp.json) and generate / eval (and, through `routeConfig`, the server) load with
+ * --profile, routing each prompt to its cluster's profile at run time.
+ */
+import fs from 'node:fs';
+import { fail } from '../io/errors.js';
+import type { Model } from '../model/model.js';
+import { applyWina, type AppliedSparsity, SparsityStats } from '../sparsity/apply.js';
+import type { SparsityConfig } from '../sparsity/config.js';
+import { checkProfile, fingerprint, type Profile, profileConfig } from '../sparsity/profile.js';
+import {
+  type FeatureSource,
+  parseFeatureSource,
+  promptFeatures,
+  route,
+  type Router,
+  ROUTER_KINDS,
+} from './router.js';
+
+export const AMP_PROFILE_FORMAT = 'wina-amp-profile';
+
+export interface AmpCluster {
+  id: number;
+  /** Training samples in the cluster, and how many of each label. */
+  size: number;
+  labels: Record<string, number>;
+  profile: Profile;
+}
+
+export interface AmpProfile {
+  format: typeof AMP_PROFILE_FORMAT;
+  version: 1;
+  model: Profile['model'];
+  method: Profile['method'];
+  /** Target sparsity the cluster profiles were calibrated for. */
+  sparsity: number;
+  router: Router;
+  clusters: AmpCluster[];
+  /** Where it came from (training data, options). */
+  calibration: { data: string; samples: number; seqLen: number };
+}
+
+export function writeAmpProfile(file: string, p: AmpProfile): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(p));
+  fs.renameSync(tmp, file);
+}
+
+/** Whether a file is an AMP profile (its "format"), without judging it otherwise. */
+export function isAmpProfileFile(file: string): boolean {
+  try {
+    const head = fs.readFileSync(file, 'utf8').slice(0, 200);
+    return /^\s*\{\s*"format"\s*:\s*"wina-amp-profile"/.test(head);
+  } catch {
+    return false;
+  }
+}
+
+const isNumberArray = (v: unknown, n: number) =>
+  Array.isArray(v) &&
+  v.length === n &&
+  v.every((x) => typeof x === 'number' && (Number.isFinite(x) || x === Infinity));
+
+/** Reads and checks an AMP profile; with a model, also that it (and every cluster profile) was made for it. */
+export function readAmpProfile(file: string, model?: Model): AmpProfile {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch {
+    fail(`cannot read AMP profile ${file}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    fail(`AMP profile ${file} is not valid JSON`);
+  }
+  return checkAmpProfile(value, file, model);
+}
+
+export function checkAmpProfile(value: unknown, file: string, model?: Model): AmpProfile {
+  const p = value as AmpProfile;
+  const where = `AMP profile ${file}`;
+  if (p?.format !== AMP_PROFILE_FORMAT)
+    fail(`${file} is not an AMP profile (no "format": "${AMP_PROFILE_FORMAT}")`);
+  if (p.version !== 1) fail(`${where} has version ${p.version}; this wina reads version 1`);
+  if (!Array.isArray(p.clusters) || p.clusters.length === 0) fail(`${where} has no clusters`);
+  const r = p.router;
+  if (typeof r !== 'object' || r === null) fail(`${where} has no router`);
+  if (!(ROUTER_KINDS as readonly string[]).includes(r.kind))
+    fail(`${where}: router kind must be one of ${ROUTER_KINDS.join(', ')}, got ${JSON.stringify(r.kind)}`);
+  if (r.clusters !== p.clusters.length)
+    fail(`${where}: the router chooses among ${r.clusters} clusters but the file has ${p.clusters.length}`);
+  const d = Array.isArray(r.mean) ? r.mean.length : 0;
+  if (d === 0 || !isNumberArray(r.mean, d) || !isNumberArray(r.std, d))
+    fail(`${where}: router mean and std must be equal-length lists of numbers`);
+  if (
+    r.kind === 'centroid' &&
+    !(
+      Array.isArray(r.centroids) &&
+      r.centroids.length === r.clusters &&
+      r.centroids.every((c) => isNumberArray(c, d))
+    )
+  )
+    fail(`${where}: a centroid router needs ${r.clusters} centroids of ${d} numbers`);
+  if (
+    r.kind === 'softmax' &&
+    !(
+      Array.isArray(r.weights) &&
+      r.weights.length === r.clusters &&
+      r.weights.every((w) => isNumberArray(w, d)) &&
+      isNumberArray(r.bias, r.clusters)
+    )
+  )
+    fail(
+      `${where}: a softmax router needs ${r.clusters} weight rows of ${d} numbers and ${r.clusters} biases`,
+    );
+  if (model) {
+    if (p.model?.fingerprint !== fingerprint(model))
+      fail(
+        `${where} was made for another model (${p.model?.architecture ?? 'unknown'}, fingerprint ${p.model?.fingerprint}), not ${model.info.source}`,
+      );
+    const source = parseFeatureSource(String(r.source), model.config.numLayers);
+    if (d !== model.config.hiddenSize)
+      fail(
+        `${where}: router features have ${d} numbers, the model's hidden size is ${model.config.hiddenSize}`,
+      );
+    r.source = source;
+  }
+  p.clusters.forEach((c, i) => {
+    if (c?.id !== i) fail(`${where}: cluster ${i} has id ${JSON.stringify(c?.id)}`);
+    checkProfile(c.profile, `cluster ${i} of ${where}`, model);
+  });
+  return p;
+}
+
+/** The cluster a prompt routes to. */
+export function routePrompt(amp: AmpProfile, model: Model, promptIds: readonly number[]): number {
+  return route(amp.router, promptFeatures(model, promptIds, amp.router.source as FeatureSource));
+}
+
+/** The config of each cluster (its profile's, or re-derived at another sparsity from its histograms). */
+export function clusterConfigs(
+  amp: AmpProfile,
+  overrides: { sparsity?: number; prefill?: SparsityConfig['prefill'] } = {},
+): SparsityConfig[] {
+  return amp.clusters.map((c) => profileConfig(c.profile, overrides));
+}
+
+/**
+ * The sparsity config for one prompt: its cluster's profile. What a server calls per request before applyWina.
+ */
+export function routeConfig(
+  amp: AmpProfile,
+  model: Model,
+  promptIds: readonly number[],
+  overrides: { sparsity?: number; prefill?: SparsityConfig['prefill'] } = {},
+): SparsityConfig {
+  return profileConfig(amp.clusters[routePrompt(amp, model, promptIds)]!.profile, overrides);
+}
+
+export interface AppliedAmp extends AppliedSparsity {
+  /** Clusters chosen so far, one per sequence started. */
+  routed: number[];
+}
+
+/**
+ * Routes every new sequence (a forward from an empty cache: a prompt, a perplexity window) to its cluster's
+ * config; continuations of that sequence (decode steps, choices after a shared context) keep it. Every cluster's
+ * sparse projections are installed once and count into one set of stats.
+ */
+export function applyAmp(
+  model: Model,
+  amp: AmpProfile,
+  overrides: { sparsity?: number; prefill?: SparsityConfig['prefill'] } = {},
+): AppliedAmp {
+  const transformer = model.transformer;
+  const dense = transformer.linear;
+  const stats = new SparsityStats();
+  const configs = clusterConfigs(amp, overrides);
+  const linears = configs.map((config) => {
+    const applied = applyWina(model, config, { stats });
+    const fn = transformer.linear;
+    applied.remove();
+    return fn;
+  });
+  const sizes = new Map<string, number>();
+  transformer.weights.layers.forEach((layer, l) => {
+    for (const [p, lin] of Object.entries(layer.proj)) sizes.set(`${l}.${p}`, lin.weight.data.length);
+  });
+  let current = 0;
+  const routed: number[] = [];
+  transformer.linear = (...args) => linears[current]!(...args);
+  const forward = transformer.forward;
+  const ownForward = Object.prototype.hasOwnProperty.call(transformer, 'forward');
+  transformer.forward = function (ids, cache, opts) {
+    if (cache.length === 0) {
+      current = routePrompt(amp, model, ids);
+      routed.push(current);
+    }
+    return forward.call(transformer, ids, cache, opts);
+  };
+  return {
+    config: configs[0]!,
+    stats,
+    routed,
+    achieved: () => stats.achieved((key) => sizes.get(key) ?? 0),
+    remove: () => {
+      transformer.linear = dense;
+      if (ownForward) transformer.forward = forward;
+      else delete (transformer as { forward?: unknown }).forward;
+    },
+  };
+}
