@@ -4,7 +4,7 @@
  * file, run-time routing in generate / eval, and bad input.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -550,6 +550,57 @@ describe('wina amp run (CLI), and --profile amp.json in generate and eval', () =
     const rows = JSON.parse(e.stdout).results as { method: string; achievedSparsity: number }[];
     assert.deepEqual([...new Set(rows.map((x) => x.method))], ['dense', 'wina-amp']);
     assert.ok(rows.filter((x) => x.method === 'wina-amp').every((x) => x.achievedSparsity > 0.3));
+  });
+
+  test('serve routes each prompt with amp.json as generate does', async () => {
+    const amp = path.join(out, 'amp.json');
+    const prompts = ['Once upon a time', 'def main():\n    return', 'The sun was hot and the dog'];
+    const expected = prompts.map((prompt) => {
+      const g = wina([
+        'generate',
+        ...['--model', 'stories260K', '--profile', amp, '--prompt', prompt],
+        ...['--max-tokens', '8', '--temperature', '0', '--json'],
+      ]);
+      assert.equal(g.status, 0, g.stderr);
+      return JSON.parse(g.stdout) as { text: string; achievedSparsity: number; cluster: number };
+    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--model', 'stories260K', '--profile', amp, '--port', '0', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let stdout = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+          if (stdout.includes('\n')) resolve(JSON.parse(stdout).url);
+        });
+        child.on('exit', () => reject(new Error(`wina serve exited: ${stderr}`)));
+      });
+      const clusters = new Set(expected.map((e) => e.cluster));
+      assert.ok(clusters.size > 1, `the prompts should reach different clusters: ${[...clusters]}`);
+      // In an order that switches clusters between requests.
+      for (const i of [0, 1, 2, 0]) {
+        const res = await fetch(`${url}/v1/completions`, {
+          method: 'POST',
+          body: JSON.stringify({ prompt: prompts[i], max_tokens: 8, temperature: 0 }),
+        });
+        assert.equal(res.status, 200);
+        const body = (await res.json()) as {
+          choices: { text: string }[];
+          wina: { achieved_sparsity: number };
+        };
+        assert.equal(body.choices[0]!.text, expected[i]!.text, `prompt ${i}`);
+        assert.equal(body.wina.achieved_sparsity, expected[i]!.achievedSparsity, `prompt ${i}`);
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   test('bad input: one clear line and exit code 2', () => {

@@ -163,6 +163,11 @@ export function routeConfig(
 export interface AppliedAmp extends AppliedSparsity {
   /** Clusters chosen so far, one per sequence started. */
   routed: number[];
+  /**
+   * Routes `promptIds` now and returns the cluster: for callers that install the sparse projections themselves
+   * (the server switches LinearFns per request) instead of relying on the forward hook.
+   */
+  route(promptIds: readonly number[]): number;
 }
 
 /**
@@ -194,17 +199,20 @@ export function applyAmp(
   transformer.linear = (...args) => linears[current]!(...args);
   const forward = transformer.forward;
   const ownForward = Object.prototype.hasOwnProperty.call(transformer, 'forward');
+  const routeNow = (ids: readonly number[]) => {
+    current = routePrompt(amp, model, ids);
+    routed.push(current);
+    return current;
+  };
   transformer.forward = function (ids, cache, opts) {
-    if (cache.length === 0) {
-      current = routePrompt(amp, model, ids);
-      routed.push(current);
-    }
+    if (cache.length === 0) routeNow(ids);
     return forward.call(transformer, ids, cache, opts);
   };
   return {
     config: configs[0]!,
     stats,
     routed,
+    route: routeNow,
     achieved: () => stats.achieved((key) => sizes.get(key) ?? 0),
     remove: () => {
       transformer.linear = dense;

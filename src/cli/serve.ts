@@ -4,7 +4,13 @@ import { fail } from '../io/errors.js';
 import { loadModel } from '../model/model.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../server/server.js';
 import { integer, parse, requireString, say } from './args.js';
-import { applySparsityOptions, SPARSITY_OPTIONS, SPARSITY_USAGE } from './sparsity-options.js';
+import {
+  applyAmpOptions,
+  applySparsityOptions,
+  isAmpProfile,
+  SPARSITY_OPTIONS,
+  SPARSITY_USAGE,
+} from './sparsity-options.js';
 
 const USAGE = `usage: wina serve --model M [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
                   [--max-body-bytes N] [--tokenizer PATH] [--layout row|input-major] [--json]
@@ -46,7 +52,7 @@ export async function serve(argv: string[]): Promise<number> {
     layout: o.layout as 'row' | 'input-major' | undefined,
   });
   try {
-    const { sparsity } = applySparsityOptions(o, model);
+    const { sparsity } = isAmpProfile(o) ? applyAmpOptions(o, model) : applySparsityOptions(o, model);
     const modelName = (o.name as string | undefined) ?? servedName(modelSpec);
     const server = await startServer(model, {
       host: o.host as string,
@@ -56,7 +62,11 @@ export async function serve(argv: string[]): Promise<number> {
       chatTemplate,
       maxBodyBytes,
     });
-    const setting = sparsity ? `${sparsity.config.method} ${sparsity.config.globalSparsity}` : 'dense';
+    const setting = isAmpProfile(o)
+      ? `WINA-AMP ${sparsity?.config.method}, each prompt routed to its cluster's profile`
+      : sparsity
+        ? `${sparsity.config.method} ${sparsity.config.globalSparsity}`
+        : 'dense';
     say(`wina serve: ${modelName} (${setting}) listening on ${server.url}  (playground: ${server.url}/)`);
     if (o.json) process.stdout.write(`${JSON.stringify({ url: server.url, model: modelName })}\n`);
 

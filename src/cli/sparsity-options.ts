@@ -4,7 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { applyAmp, isAmpProfileFile, readAmpProfile, routePrompt } from '../amp/amp-profile.js';
+import {
+  type AppliedAmp,
+  applyAmp,
+  isAmpProfileFile,
+  readAmpProfile,
+  routePrompt,
+} from '../amp/amp-profile.js';
 import type { Setting } from '../eval/harness.js';
 import { fail } from '../io/errors.js';
 import type { Model } from '../model/model.js';
@@ -93,6 +99,19 @@ export function applySparsityOptions(
   }
   const config = sparsityConfigFrom(o, model);
   return { sparsity: config ? applyWina(model, config) : undefined, extraFlopsPerToken };
+}
+
+/**
+ * For a long-running command (serve): installs every cluster's profile of the AMP profile in --profile; each new
+ * prompt is routed to its cluster.
+ */
+export function applyAmpOptions(
+  o: Values,
+  model: Model,
+): { sparsity: AppliedAmp; extraFlopsPerToken: number } {
+  const extraFlopsPerToken = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
+  const amp = readAmpOptions(o, model);
+  return { sparsity: applyAmp(model, amp, ampOverrides(o, amp.sparsity)), extraFlopsPerToken };
 }
 
 /** Whether --profile names a WINA-AMP profile (cluster profiles + router) rather than a single profile. */

@@ -51,7 +51,7 @@ export async function generate(
     if (piece) onText(piece, stats());
   };
   try {
-    sparsity = sparsitySwitch.install(request.sparsity);
+    sparsity = sparsitySwitch.install(request.sparsity, request.promptIds);
     const tokenStream = model.generate(request.promptIds, {
       maxTokens: request.maxTokens,
       temperature: request.temperature,

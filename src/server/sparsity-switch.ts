@@ -7,10 +7,15 @@
  * application's config (the LinearFn reads the config's sparsities on every call, through sparsityOf). After
  * the generation the model is dense again; the next request installs what it asks for.
  */
+import type { AppliedAmp } from '../amp/amp-profile.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
 import { type AppliedSparsity, applyWina } from '../sparsity/apply.js';
 import { type Method, type PrefillPolicy, validateSparsityConfig } from '../sparsity/config.js';
+
+function isRouted(a: AppliedSparsity): a is AppliedAmp {
+  return typeof (a as Partial<AppliedAmp>).route === 'function';
+}
 
 /** What a request asks for: the server's default, dense, or a method at a uniform top-k sparsity. */
 export type SparsityChoice = { method: 'dense' } | { method: Exclude<Method, 'dense'>; sparsity: number };
@@ -45,10 +50,15 @@ export class SparsitySwitch {
    * Installs `choice` (undefined: the server's default) with fresh statistics and returns its application
    * (undefined when dense). Call restore() when the generation ends.
    */
-  install(choice: SparsityChoice | undefined): AppliedSparsity | undefined {
+  install(
+    choice: SparsityChoice | undefined,
+    promptIds: readonly number[] = [],
+  ): AppliedSparsity | undefined {
     const transformer = this.model.transformer;
     transformer.linear = this.dense;
     let setting = this.defaultSetting;
+    // A WINA-AMP default routes each prompt to its cluster's sparse projections.
+    if (!choice && setting && isRouted(setting.applied)) setting.applied.route(promptIds);
     if (choice) {
       if (choice.method === 'dense') return undefined;
       setting = this.forMethod(choice.method);
