@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'src/kernels/assembly/'] },
+  { ignores: ['dist/', 'node_modules/', 'src/kernels/assembly/', 'src/linalg/assembly/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

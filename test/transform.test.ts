@@ -150,3 +150,14 @@ test('a model is transformed once', async () => {
   orthogonalTransform(model);
   assert.throws(() => orthogonalTransform(model), /already/);
 });
+
+test('a transform whose F32 weights cannot fit in WebAssembly memory fails before any work', async () => {
+  const model = await loadModel(fixtureDir('llama3'));
+  const kernels = model.transformer.kernels;
+  const before = model.transformer.weights.layers[0]!.proj.k.weight;
+  // Fill the 4 GiB address space but the last 64 KiB (pages never touched cost no RAM).
+  const top = kernels.alloc(0).byteOffset;
+  kernels.alloc(4 * 2 ** 30 - top - (64 << 10));
+  assert.throws(() => orthogonalTransform(model), /more than the 4 GiB of WebAssembly memory/);
+  assert.equal(model.transformer.weights.layers[0]!.proj.k.weight, before, 'nothing rotated');
+});

@@ -8,12 +8,9 @@ import { fail } from '../io/errors.js';
 import { loadModel } from '../model/model.js';
 import type { Method } from '../sparsity/config.js';
 import { writeProfile } from '../sparsity/profile.js';
-import { ampKind } from '../report/amp.js';
-import { registerReportKind, writeReport } from '../report/index.js';
+import { writeReport } from '../report/index.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
-
-registerReportKind(ampKind);
 
 const USAGE = `usage: wina amp run --model M --train DATA [--test DATA] [--out DIR] [--clusters auto|K] [--max-clusters 8]
                    [--sparsity 0.5] [--method wina|wina-paper|teal] [--allocation uniform|greedy]

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
 import { readJsonObject } from '../io/json.js';
+import { ampKind } from './amp.js';
 import { benchKind } from './bench.js';
 import type { Section } from './charts.js';
 import { evalKind } from './eval.js';
@@ -14,6 +15,7 @@ import { renderPage } from './html.js';
 import { type ReportKind, reportKinds, type ReportSource } from './kinds.js';
 import { profileKind } from './profile.js';
 
+export { ampKind } from './amp.js';
 export * from './charts.js';
 export { benchKind, benchSections, type BenchDocument } from './bench.js';
 export { evalKind, evalSections, type EvalDocument, methodSeries } from './eval.js';
@@ -28,11 +30,12 @@ export {
 } from './kinds.js';
 export { histogramBins, profileKind, profileSections } from './profile.js';
 
-/** The kinds every report knows; WINA-AMP results join here (or through registerReportKind). */
+/** The kinds every report knows; others join through registerReportKind. */
 export const BUILT_IN_KINDS: readonly ReportKind[] = [
   profileKind as ReportKind,
   evalKind as ReportKind,
   benchKind as ReportKind,
+  ampKind as ReportKind,
 ];
 
 export interface ReportOptions {

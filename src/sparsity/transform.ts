@@ -13,18 +13,25 @@
  * Row-vector convention throughout: a linear is y = x W^T with W [out, in]; a shortcut S is stored as the
  * [out, in] matrix the forward pass applies (x <- x S^T), so S = Q_to^T Q_from.
  *
- * Q comes from the symmetric eigendecomposition of the Gram matrix W^T W (float64, ml-matrix), eigenvectors
- * sorted by decreasing eigenvalue: the same V as the SVD W = U S V^T, with the null space of a short matrix
- * (k_proj has fewer rows than columns under GQA) completed to a full orthonormal basis.
+ * Q comes from the symmetric eigendecomposition of the Gram matrix W^T W (both float64, src/linalg: our own
+ * WebAssembly, since ml-matrix's EVD took 474 s for one d = 4096 matrix), eigenvectors sorted by decreasing
+ * eigenvalue: the same V as the SVD W = U S V^T, with the null space of a short matrix (k_proj has fewer rows
+ * than columns under GQA) completed to a full orthonormal basis. The rotations themselves (W Q, Q^T W and
+ * the shortcuts) are float32 matrix products there too, threads and SIMD: they round like the forward pass
+ * does, far inside the 1e-4 that dense logits must keep.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { EVD, Matrix } from 'ml-matrix';
 import { fail } from '../io/errors.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
 import type { Tensor } from '../io/tensor.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { widen } from '../kernels/reference.js';
+import { WasmKernels } from '../kernels/wasm.js';
+import { MAX_PAGES } from '../kernels/wasm-heap.js';
+import { eigh } from '../linalg/eigh.js';
+import { gramMatrix, matmulAB, matmulABt, type Operand, operand } from '../linalg/gemm.js';
+import { Linalg } from '../linalg/runtime.js';
 import type { ModelConfig, Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import { type LayerWeights, type Linear, parameterCount } from '../model/weights.js';
@@ -37,7 +44,7 @@ export interface TransformOptions {
 export interface TransformReport {
   /** Wall time of the whole transform. */
   seconds: number;
-  /** Of which the Gram matrices and their eigendecompositions (float64, ml-matrix). */
+  /** Of which the Gram matrices and their eigendecompositions (float64, src/linalg). */
   decompositionSeconds: number;
   /** The two d x d shortcut products per layer the forward pass now does: 2 * 2 * d * d * numLayers. */
   extraFlopsPerToken: number;
@@ -47,7 +54,7 @@ export interface TransformReport {
 /** Marker written into config.json of a saved transformed checkpoint. */
 export const TRANSFORM_MARKER = 'wina_transform';
 
-/** A d x d orthonormal basis, row-major: column c is the c-th basis vector (singular values decreasing). */
+/** A d x d orthonormal basis, row-major: row c is the c-th basis vector (singular values decreasing). */
 type Basis = Float64Array;
 
 /**
@@ -57,6 +64,14 @@ type Basis = Float64Array;
  * WINA's column norms are read from the weights when sparsity is applied.
  */
 export function orthogonalTransform(model: Model, opts: TransformOptions = {}): TransformReport {
+  try {
+    return transform(model, opts);
+  } finally {
+    Linalg.close(); // its workers and memory (a few hundred MB at d = 2048) are not needed afterwards
+  }
+}
+
+function transform(model: Model, opts: TransformOptions): TransformReport {
   const started = performance.now();
   const cfg = model.config;
   const w = model.transformer.weights;
@@ -69,6 +84,7 @@ export function orthogonalTransform(model: Model, opts: TransformOptions = {}): 
   if (w.layers.some((layer) => Object.values(layer.proj).some((p) => p.weight.layout === 'input-major'))) {
     fail('the orthogonal transform needs row-major weights: load the model without --layout input-major');
   }
+  checkCapacity(model);
   const fusedQkv = isFused(model, ['q', 'k', 'v']);
   const fusedGateUp = isFused(model, ['gate', 'up']);
   const attnSource: Projection[] = fusedQkv ? ['q', 'k', 'v'] : ['k'];
@@ -144,53 +160,75 @@ export function orthogonalTransform(model: Model, opts: TransformOptions = {}): 
   };
 }
 
+/**
+ * The F32 weights are new allocations beside the loaded ones (the kernels' allocator frees nothing): find out
+ * now, not after minutes of work, whether they fit in WebAssembly's 4 GiB.
+ */
+function checkCapacity(model: Model): void {
+  const kernels = model.transformer.kernels;
+  // Unshared (single-thread) memory reserves its whole size up front: its length says nothing of its use.
+  if (!(kernels instanceof WasmKernels) || !(kernels.memory.buffer instanceof SharedArrayBuffer)) return;
+  const w = model.transformer.weights;
+  const d = model.config.hiddenSize;
+  const tied = w.lmHead.weight === w.embed;
+  const shortcuts = (2 * model.config.numLayers - 1) * d * d;
+  const added = 4 * (parameterCount(w) + (tied ? w.embed.data.length : 0) + shortcuts);
+  const used = kernels.memory.buffer.byteLength;
+  if (used + added > MAX_PAGES * 65536) {
+    const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
+    fail(
+      `the transformed model needs ${gib(added)} GiB of F32 weights beside the ${gib(used)} GiB already loaded, ` +
+        'more than the 4 GiB of WebAssembly memory: transform it in JavaScript memory with the reference ' +
+        'kernels (WINA_KERNELS=reference)',
+    );
+  }
+}
+
 function isFused(model: Model, group: Projection[]): boolean {
   return model.info.fused.some((g) => g.length === group.length && g.every((p, i) => p === group[i]));
 }
 
-/** Row `r` of a [rows, cols] tensor as float64, times g (elementwise) when given. */
-function readRow(t: Tensor, r: number, f32: Float32Array, out: Float64Array, g?: Float32Array): void {
-  widen(t, r * f32.length, f32);
-  if (g) for (let i = 0; i < f32.length; i++) out[i] = f32[i]! * g[i]!;
-  else for (let i = 0; i < f32.length; i++) out[i] = f32[i]!;
+/** A [rows, cols] tensor (any dtype) as a float32 operand of the linear-algebra products. */
+function tensorOperand(t: Tensor): Operand {
+  const [rows, cols] = t.shape as [number, number];
+  return { rows, cols, read: (first, out) => widen(t, first * cols, out) };
+}
+
+/** Row-stacked tensors [W_1; W_2; ...] as one operand. */
+function stacked(parts: Tensor[]): Operand {
+  if (parts.length === 1) return tensorOperand(parts[0]!);
+  const ops = parts.map(tensorOperand);
+  const cols = ops[0]!.cols;
+  const rows = ops.reduce((n, o) => n + o.rows, 0);
+  return {
+    rows,
+    cols,
+    read(first, out) {
+      let at = 0; // first row of the current part
+      let done = 0; // rows written
+      const want = out.length / cols;
+      for (const o of ops) {
+        const lo = Math.max(first + done, at);
+        const hi = Math.min(first + want, at + o.rows);
+        if (lo < hi) {
+          o.read(lo - at, out.subarray(done * cols, (done + hi - lo) * cols));
+          done += hi - lo;
+        }
+        at += o.rows;
+      }
+    },
+  };
 }
 
 /**
- * V of the row-stacked matrix [W_1; W_2; ...] diag(g): eigenvectors of its Gram matrix sorted by decreasing
- * eigenvalue (= squared singular value), a full d x d orthonormal basis.
+ * V of the row-stacked matrix [W_1; W_2; ...] diag(g): eigenvectors of its Gram matrix (float64) sorted by
+ * decreasing eigenvalue (= squared singular value), a full d x d orthonormal basis with the null space of a
+ * short matrix completed. Row-major with row c the c-th basis vector (column c of V).
  */
 export function principalBasis(parts: Tensor[], g: Float32Array | undefined, d: number): Basis {
-  const gram = new Float64Array(d * d);
-  const f32 = new Float32Array(d);
-  const row = new Float64Array(d);
-  for (const t of parts) {
+  for (const t of parts)
     if (t.shape[1] !== d) fail(`principal basis: expected ${d} columns, got [${t.shape}]`);
-    for (let r = 0; r < t.shape[0]!; r++) {
-      readRow(t, r, f32, row, g);
-      // Upper triangle only; mirrored below.
-      for (let i = 0; i < d; i++) {
-        const a = row[i]!;
-        if (a === 0) continue;
-        const base = i * d;
-        for (let j = i; j < d; j++) gram[base + j]! += a * row[j]!;
-      }
-    }
-  }
-  const rows: Float64Array[] = [];
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j < i; j++) gram[i * d + j] = gram[j * d + i]!;
-    rows.push(gram.subarray(i * d, (i + 1) * d));
-  }
-  const evd = new EVD(new Matrix(rows), { assumeSymmetric: true });
-  const values = evd.realEigenvalues;
-  const vectors = evd.eigenvectorMatrix;
-  const order = Array.from({ length: d }, (_, i) => i).sort((a, b) => values[b]! - values[a]! || a - b);
-  const q = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) {
-    const src = vectors.getRow(i);
-    for (let c = 0; c < d; c++) q[i * d + c] = src[order[c]!]!;
-  }
-  return q;
+  return eigh(gramMatrix(stacked(parts), g), d).vectors;
 }
 
 function allocF32(kernels: Kernels, n: number): Float32Array {
@@ -199,8 +237,9 @@ function allocF32(kernels: Kernels, n: number): Float32Array {
 }
 
 /**
- * W' = W diag(g) Q for each [rows, d] tensor (the readers of a rotated stream). With `fused`, the results are
- * row views of one array, as the loader gives Phi-3's fused projections.
+ * W' = W diag(g) Q for each [rows, d] tensor (the readers of a rotated stream): W' = W B^T with
+ * B = Q^T diag(g) (row c of B is basis vector c scaled by g). With `fused`, the results are row views of one
+ * array, as the loader gives Phi-3's fused projections.
  */
 function rotateInputs(
   kernels: Kernels,
@@ -210,43 +249,17 @@ function rotateInputs(
   fused = false,
 ): Tensor[] {
   const d = Math.sqrt(q.length);
+  const b = new Float32Array(d * d);
+  for (let c = 0; c < d; c++) for (let i = 0; i < d; i++) b[c * d + i] = q[c * d + i]! * g[i]!;
   const rowsOf = tensors.map((t) => t.shape[0]!);
   const separate = (n: number) => allocF32(kernels, n * d);
-  const whole = fused ? separate(rowsOf.reduce((a, b) => a + b, 0)) : undefined;
-  const f32 = new Float32Array(d);
-  // Four rows at a time: each row of Q is loaded once per four output rows.
-  const x = Array.from({ length: 4 }, () => new Float64Array(d));
-  const acc = Array.from({ length: 4 }, () => new Float64Array(d));
-  const [x0, x1, x2, x3] = x as [Float64Array, Float64Array, Float64Array, Float64Array];
-  const [y0, y1, y2, y3] = acc as [Float64Array, Float64Array, Float64Array, Float64Array];
+  const whole = fused ? separate(rowsOf.reduce((a, r) => a + r, 0)) : undefined;
   let first = 0;
   return tensors.map((t, n) => {
     const rows = rowsOf[n]!;
     const out = whole ? whole.subarray(first * d, (first + rows) * d) : separate(rows);
     first += rows;
-    for (let r0 = 0; r0 < rows; r0 += 4) {
-      const count = Math.min(4, rows - r0);
-      for (let k = 0; k < 4; k++) {
-        if (k < count) readRow(t, r0 + k, f32, x[k]!, g);
-        else x[k]!.fill(0);
-        acc[k]!.fill(0);
-      }
-      for (let i = 0; i < d; i++) {
-        const a0 = x0[i]!;
-        const a1 = x1[i]!;
-        const a2 = x2[i]!;
-        const a3 = x3[i]!;
-        const base = i * d;
-        for (let j = 0; j < d; j++) {
-          const v = q[base + j]!;
-          y0[j]! += a0 * v;
-          y1[j]! += a1 * v;
-          y2[j]! += a2 * v;
-          y3[j]! += a3 * v;
-        }
-      }
-      for (let k = 0; k < count; k++) out.set(acc[k]!, (r0 + k) * d);
-    }
+    matmulABt(tensorOperand(t), operand(b, d, d), out);
     return { dtype: 'F32', shape: [rows, d], data: out };
   });
 }
@@ -255,34 +268,14 @@ function rotateInputs(
 function rotateOutputs(kernels: Kernels, lin: Linear, q: Basis): Linear {
   const [d, inDim] = lin.weight.shape as [number, number];
   const out = allocF32(kernels, d * inDim);
-  const f32 = new Float32Array(inDim);
-  const block = 256;
-  const rows: Float64Array[] = Array.from({ length: d }, () => new Float64Array(inDim));
-  // Whole rows are read once; accumulation in float64 over column blocks keeps the working set small.
-  for (let i = 0; i < d; i++) {
-    widen(lin.weight, i * inDim, f32);
-    rows[i]!.set(f32);
-  }
-  const acc = new Float64Array(d * block);
-  for (let c0 = 0; c0 < inDim; c0 += block) {
-    const width = Math.min(block, inDim - c0);
-    acc.fill(0);
-    for (let i = 0; i < d; i++) {
-      const src = rows[i]!;
-      for (let j = 0; j < d; j++) {
-        const a = q[i * d + j]!;
-        const base = j * block - c0;
-        for (let c = c0; c < c0 + width; c++) acc[base + c]! += a * src[c]!;
-      }
-    }
-    for (let j = 0; j < d; j++) out.set(acc.subarray(j * block, j * block + width), j * inDim + c0);
-  }
+  // Row j of Q^T is basis vector j.
+  matmulAB(operand(q, d, d), tensorOperand(lin.weight), out);
   const weight: Tensor = { dtype: 'F32', shape: [d, inDim], data: out };
   if (!lin.bias) return { weight };
   const bias = allocF32(kernels, d);
   for (let j = 0; j < d; j++) {
     let s = 0;
-    for (let i = 0; i < d; i++) s += q[i * d + j]! * lin.bias[i]!;
+    for (let i = 0; i < d; i++) s += q[j * d + i]! * lin.bias[i]!;
     bias[j] = s;
   }
   return { weight, bias };
@@ -291,16 +284,8 @@ function rotateOutputs(kernels: Kernels, lin: Linear, q: Basis): Linear {
 /** The shortcut from basis `from` to basis `to` as the [out, in] matrix the forward pass applies: to^T from. */
 function change(kernels: Kernels, from: Basis, to: Basis, d: number): Tensor {
   const out = allocF32(kernels, d * d);
-  const acc = new Float64Array(d);
-  for (let j = 0; j < d; j++) {
-    acc.fill(0);
-    for (let i = 0; i < d; i++) {
-      const a = to[i * d + j]!;
-      const base = i * d;
-      for (let k = 0; k < d; k++) acc[k]! += a * from[base + k]!;
-    }
-    out.set(acc, j * d);
-  }
+  // (to^T from)[j, k] = to_j . from_k, the basis vectors being rows.
+  matmulABt(operand(to, d, d), operand(from, d, d), out);
   return { dtype: 'F32', shape: [d, d], data: out };
 }
 

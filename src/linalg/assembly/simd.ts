@@ -1,0 +1,66 @@
+// Fused multiply-add where relaxed SIMD is compiled in (linalg.wasm), else exact multiply then add
+// (linalg-baseline.wasm). Either way every product and sum is a float64 (float32 for the f32 GEMM) operation.
+
+// a * b + c
+@inline
+export function fma2(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_madd(a, b, c);
+  return f64x2.add(f64x2.mul(a, b), c);
+}
+
+// c - a * b
+@inline
+export function fnma2(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_nmadd(a, b, c);
+  return f64x2.sub(c, f64x2.mul(a, b));
+}
+
+@inline
+export function fma4(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+@inline
+export function hsum2(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+// Lane i of the result = sum of the lanes of ai.
+@inline
+export function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
+// sum x[j] * y[j] for j < m (any alignment).
+@inline
+export function dot(x: usize, y: usize, m: i32): f64 {
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let j = 0;
+  for (; j + 4 <= m; j += 4) {
+    const o = <usize>j << 3;
+    s0 = fma2(v128.load(x + o), v128.load(y + o), s0);
+    s1 = fma2(v128.load(x + o, 16), v128.load(y + o, 16), s1);
+  }
+  let s = hsum2(f64x2.add(s0, s1));
+  for (; j < m; j++) s += load<f64>(x + (<usize>j << 3)) * load<f64>(y + (<usize>j << 3));
+  return s;
+}
+
+// y[j] -= a * x[j] for j < m.
+@inline
+export function axpyNeg(a: f64, x: usize, y: usize, m: i32): void {
+  const av = f64x2.splat(a);
+  let j = 0;
+  for (; j + 2 <= m; j += 2) {
+    const o = <usize>j << 3;
+    v128.store(y + o, fnma2(av, v128.load(x + o), v128.load(y + o)));
+  }
+  if (j < m) {
+    const o = <usize>j << 3;
+    store<f64>(y + o, load<f64>(y + o) - a * load<f64>(x + o));
+  }
+}
