@@ -53,7 +53,7 @@ if (pplVariants.length > 0) {
   out += `Token perplexity, MODEL_CARD's chunked protocol (BOS + 1023 tokens), 8 chunks spread over each task. "greedy": `;
   out += `per-layer allocation from one greedy search per method up to 0.65 on the corpus training sample (threshold masks `;
   out += `from the same calibration); "transform": the orthogonal transform, dense outputs unchanged. Commands:\n\n`;
-  for (const { report } of reports) out += `- \`${report.command}\` (${report.seconds.toFixed(0)} s)\n`;
+  for (const { report } of reports) out += `- \`${report.command}\`\n`;
   out += `\n| variant | method | sparsity | achieved | GFLOPs/token | ${tasks.map(label).join(' | ')} |\n`;
   out += `|---|---|---:|---:|---:|${tasks.map(() => '---:').join('|')}|\n`;
   for (const { variant, report } of reports) {
@@ -66,6 +66,24 @@ if (pplVariants.length > 0) {
       out += `| ${variant} | ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} | ${cells.join(' | ')} |\n`;
     }
   }
+  out += `\nGreedy profiles overshoot the target by up to 2 points of achieved sparsity (steps of 0.1 of an o_proj, thresholds `;
+  out += `calibrated on other text): compare rows at equal achieved sparsity and GFLOPs/token, not at equal target.\n`;
+}
+// WINA-AMP (scripts/amp.sh): each experiment's answers here, its whole report under the full reports.
+const ampRuns = [
+  ['amp-text', 'a) text: corpus domains, perplexity'],
+  ['amp-tasks', 'b) tasks: hellaswag, piqa, arc_easy, copa, gsm8k; accuracy'],
+  ['amp-text-k5', "a') text with k = 5 clusters"],
+].filter(([name]) => fs.existsSync(path.join(dir, name, 'report.md')));
+const ampReport = (name) => fs.readFileSync(path.join(dir, name, 'report.md'), 'utf8');
+if (ampRuns.length > 0) {
+  out += '\n## WINA-AMP on llama-28m-mixed (`scripts/amp.sh`)\n';
+  for (const [name, title] of ampRuns) {
+    const md = ampReport(name);
+    const command = md.match(/^`wina amp run[^`]*`/m)?.[0] ?? '';
+    const answers = md.split(/^## Answers\n/m)[1]?.split(/^## /m)[0]?.trim() ?? '';
+    out += `\n### ${title}\n\n${command}\n\n${answers}\n`;
+  }
 }
 out += '\n# Full reports\n';
 for (const name of extra) {
@@ -77,6 +95,9 @@ for (const model of models) {
     const file = path.join(dir, `${model}${variant}.md`);
     if (fs.existsSync(file)) out += `\n${fs.readFileSync(file, 'utf8').replace(/^## /m, '### ')}`;
   }
+}
+for (const [name, title] of ampRuns) {
+  out += `\n### WINA-AMP ${title}\n\n${ampReport(name).replace(/^# .*\n/, '').replace(/^(#+) /gm, '$1## ')}`;
 }
 const tmp = `RESULTS.md.${process.pid}.tmp`;
 fs.writeFileSync(tmp, out);
