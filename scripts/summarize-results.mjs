@@ -81,7 +81,11 @@ if (ampRuns.length > 0) {
   for (const [name, title] of ampRuns) {
     const md = ampReport(name);
     const command = md.match(/^`wina amp run[^`]*`/m)?.[0] ?? '';
-    const answers = md.split(/^## Answers\n/m)[1]?.split(/^## /m)[0]?.trim() ?? '';
+    const answers =
+      md
+        .split(/^## Answers\n/m)[1]
+        ?.split(/^## /m)[0]
+        ?.trim() ?? '';
     out += `\n### ${title}\n\n${command}\n\n${answers}\n`;
   }
 }
@@ -97,7 +101,9 @@ for (const model of models) {
   }
 }
 for (const [name, title] of ampRuns) {
-  out += `\n### WINA-AMP ${title}\n\n${ampReport(name).replace(/^# .*\n/, '').replace(/^(#+) /gm, '$1## ')}`;
+  out += `\n### WINA-AMP ${title}\n\n${ampReport(name)
+    .replace(/^# .*\n/, '')
+    .replace(/^(#+) /gm, '$1## ')}`;
 }
 const tmp = `RESULTS.md.${process.pid}.tmp`;
 fs.writeFileSync(tmp, out);
