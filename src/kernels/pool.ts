@@ -104,3 +104,75 @@ export class Job {
     );
   }
 }
+
+/**
+ * How long an idle worker polls before sleeping. Waking a sleeping thread costs 50-200 µs here (more the longer
+ * it slept), so the poll covers the serial work between a token's kernels and between tokens.
+ */
+const SPIN_MS = 10;
+
+/**
+ * A worker's life: wait for each job posted in the slot at `slot`, claim and run its chunks, until STOP.
+ * `notifyDone`: wake a main thread that sleeps while waiting for chunks (the linear-algebra runtime does).
+ * `seen`: the generation the worker has already seen (a worker started after jobs began joins the current one).
+ */
+export function serveJobs(
+  buffer: ArrayBufferLike,
+  slot: number,
+  kernels: KernelFn[],
+  o: { name: string; notifyDone: boolean; seen: number },
+): void {
+  const ctl = new Int32Array(buffer, slot, SLOT_BYTES / 4);
+  const args = new Float64Array(buffer, slot + ARGS_BYTE_OFFSET, ARG_COUNT);
+  const job = new Job();
+
+  const waitForJob = (seen: number): number => {
+    let spins = 0;
+    let since = performance.now();
+    for (;;) {
+      const gen = Atomics.load(ctl, GEN);
+      if (gen !== seen) return gen;
+      if (++spins % 1024 !== 0) continue;
+      if (performance.now() - since < SPIN_MS) continue;
+      // The main thread only notifies when it sees a sleeper; Atomics.wait rechecks GEN, so no wake-up is lost.
+      Atomics.add(ctl, SLEEPERS, 1);
+      Atomics.wait(ctl, GEN, seen);
+      Atomics.sub(ctl, SLEEPERS, 1);
+      since = performance.now();
+    }
+  };
+
+  /** Claims chunks of job `gen` until none are left; returns the generation of the last job it looked at. */
+  const work = (gen: number): number => {
+    job.read(ctl, args);
+    for (;;) {
+      const chunk = Atomics.add(ctl, NEXT, 1);
+      const now = Atomics.load(ctl, GEN);
+      if (now !== gen) {
+        // This thread was slow: the job it read has ended and another began, which the claim belongs to (or,
+        // if made before that job opened, is void). No job ends while a claim on it is unfinished.
+        gen = now;
+        job.read(ctl, args);
+        if (job.kernel === STOP) return gen;
+        if (chunk >= job.chunks) continue;
+      } else if (chunk >= job.chunks) {
+        return gen;
+      }
+      try {
+        job.run(kernels[job.kernel]!, chunk);
+      } catch (err) {
+        console.error(`${o.name}:`, err);
+        Atomics.store(ctl, FAILED, 1);
+      }
+      Atomics.add(ctl, DONE, 1);
+      if (o.notifyDone) Atomics.notify(ctl, DONE);
+    }
+  };
+
+  let seen = o.seen;
+  while (Atomics.load(ctl, KERNEL) !== STOP) {
+    seen = waitForJob(seen);
+    if (Atomics.load(ctl, KERNEL) === STOP) break;
+    seen = work(seen);
+  }
+}
