@@ -9,6 +9,7 @@
  * index as their scratch slot, and per-chunk partial results are combined in chunk order, so results do not
  * depend on which thread ran which chunk.
  */
+import type { WasmMemory, WasmModule } from './wasm-api.js';
 
 export const SLOT_BYTES = 320;
 // Int32 indices. NEXT and DONE have cache lines of their own: every thread writes them.
@@ -50,6 +51,14 @@ export const PARALLEL_KERNELS = [
 export type ParallelKernel = (typeof PARALLEL_KERNELS)[number];
 
 export type KernelFn = (begin: number, end: number, slot: number, ...args: number[]) => void;
+
+/** What a worker (kernel or linear algebra) is started with: the module, the shared memory and its job slot. */
+export interface WorkerData {
+  module: WasmModule;
+  memory: WasmMemory;
+  slot: number;
+  thread: number;
+}
 
 /** Chunk `chunk` [begin, end) of `total` items split into `chunks` pieces cut at multiples of `align`. */
 export function chunkRange(total: number, align: number, chunks: number, chunk: number): [number, number] {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { type WasmModule, WebAssemblyApi } from './wasm-api.js';
-import type { WorkerData } from './worker.js';
+import type { WorkerData } from './pool.js';
 
 const build = (name: string) => readFileSync(new URL(`../../kernels/${name}`, import.meta.url));
 

@@ -3,15 +3,8 @@
  * job posted in the slot (see pool.ts) until told to stop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { GEN, type KernelFn, PARALLEL_KERNELS, serveJobs } from './pool.js';
-import { type WasmMemory, type WasmModule, WebAssemblyApi } from './wasm-api.js';
-
-export interface WorkerData {
-  module: WasmModule;
-  memory: WasmMemory;
-  slot: number;
-  thread: number;
-}
+import { GEN, type KernelFn, PARALLEL_KERNELS, serveJobs, type WorkerData } from './pool.js';
+import { WebAssemblyApi } from './wasm-api.js';
 
 const { module, memory, slot, thread } = workerData as WorkerData;
 const exports = new WebAssemblyApi.Instance(module, { env: { memory } }).exports;

@@ -31,6 +31,7 @@ import {
   SLOT_BYTES,
   STOP,
   TOTAL,
+  type WorkerData,
 } from '../kernels/pool.js';
 import { type WasmMemory, type WasmModule, WebAssemblyApi } from '../kernels/wasm-api.js';
 import { compileOptimized } from '../kernels/wasm-module.js';
@@ -118,13 +119,6 @@ export interface LinalgExports extends Record<LinalgKernel, KernelFn> {
     maxRotations: number,
   ): number;
   mirrorLower(g: number, n: number): void;
-}
-
-export interface WorkerData {
-  module: WasmModule;
-  memory: WasmMemory;
-  slot: number;
-  thread: number;
 }
 
 const PAGE = 65536;

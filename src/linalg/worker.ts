@@ -3,9 +3,9 @@
  * of every job posted in the slot (the protocol of src/kernels/pool.ts) until told to stop.
  */
 import { workerData } from 'node:worker_threads';
-import { GEN, type KernelFn, serveJobs } from '../kernels/pool.js';
+import { GEN, type KernelFn, serveJobs, type WorkerData } from '../kernels/pool.js';
 import { WebAssemblyApi } from '../kernels/wasm-api.js';
-import { LINALG_KERNELS, type WorkerData } from './runtime.js';
+import { LINALG_KERNELS } from './runtime.js';
 
 const { module, memory, slot, thread } = workerData as WorkerData;
 const exports = new WebAssemblyApi.Instance(module, { env: { memory } }).exports;
