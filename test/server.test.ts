@@ -145,7 +145,12 @@ describe('wina serve on stories260K (dense by default)', () => {
 
   before(async () => {
     model = await loadModel(STORIES);
-    server = await startServer(model, { port: 0, modelName: 'stories260K', log: (l) => logged.push(l) });
+    server = await startServer(model, {
+      port: 0,
+      modelName: 'stories260K',
+      allowedOrigins: ['http://app.example'],
+      log: (l) => logged.push(l),
+    });
     base = server.url;
   });
   after(async () => {
@@ -361,6 +366,40 @@ describe('wina serve on stories260K (dense by default)', () => {
     const html = await page.text();
     assert.match(html, /<title>wina playground<\/title>/);
     assert.doesNotMatch(html, /<(script|link)[^>]+(src|href)=/, 'the page loads nothing from elsewhere');
+  });
+
+  test('CORS: an allowed origin gets its preflight and headers, another origin gets neither', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${base}/v1/completions`, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: origin,
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'content-type, authorization',
+        },
+      });
+    const allowed = await preflight('http://app.example');
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'http://app.example');
+    assert.equal(allowed.headers.get('access-control-allow-methods'), 'POST');
+    assert.equal(allowed.headers.get('access-control-allow-headers'), 'content-type, authorization');
+    const other = await preflight('http://elsewhere.example');
+    assert.equal(other.status, 405);
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+
+    const call = (origin: string) =>
+      fetch(`${base}/v1/completions`, {
+        method: 'POST',
+        headers: { Origin: origin, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ prompt: 'Once', max_tokens: 2, temperature: 0 }),
+      });
+    const fromApp = await call('http://app.example');
+    assert.equal(fromApp.status, 200);
+    assert.equal(fromApp.headers.get('access-control-allow-origin'), 'http://app.example');
+    assert.equal(((await fromApp.json()) as Json).object, 'text_completion');
+    const fromOther = await call('http://elsewhere.example');
+    assert.equal(fromOther.headers.get('access-control-allow-origin'), null);
+    await fromOther.body?.cancel();
   });
 
   test('chat on a model without a chat template: 400 naming the way out', async () => {
@@ -848,6 +887,7 @@ describe('wina serve (the command)', () => {
       [['--port', '70000'], '--port must be in 0..65535'],
       [['--port', 'x'], '--port must be a number'],
       [['--chat-template', '/nonexistent/t.jinja'], 'cannot read the chat template'],
+      [['--cors', 'http://app.example/path'], '--cors takes origins'],
       [['--method', 'magic', '--sparsity', '0.5'], 'unknown method'],
     ] as const) {
       const r = spawnSync(process.execPath, [BIN, 'serve', '--model', STORIES, ...args], {

@@ -14,9 +14,11 @@ import {
 
 const USAGE = `usage: wina serve --model M [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
                   [--max-body-bytes N] [--tokenizer PATH] [--layout row|input-major] [--json]
+                  [--cors ORIGIN[,ORIGIN...]|*]
                   ${SPARSITY_USAGE}
 OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models), /health, /metrics, playground at /.
 The sparsity options set the default; a request may choose its own ("wina": {"method", "sparsity"}).
+--cors lets web pages from those origins call the API from a browser (default: none).
 --json prints {"url", "model"} on stdout once listening. SIGINT / SIGTERM: finish the running generation, stop.`;
 
 export async function serve(argv: string[]): Promise<number> {
@@ -32,6 +34,7 @@ export async function serve(argv: string[]): Promise<number> {
       tokenizer: { type: 'string' },
       layout: { type: 'string' },
       json: { type: 'boolean' },
+      cors: { type: 'string' },
       ...SPARSITY_OPTIONS,
     },
     USAGE,
@@ -46,6 +49,7 @@ export async function serve(argv: string[]): Promise<number> {
   const maxBodyBytes = integer(o['max-body-bytes'], '--max-body-bytes') ?? DEFAULT_MAX_BODY_BYTES;
   if (maxBodyBytes < 1) fail(`--max-body-bytes must be at least 1, got ${maxBodyBytes}`);
   const chatTemplate = readChatTemplate(o['chat-template'] as string | undefined);
+  const allowedOrigins = parseOrigins(o.cors as string | undefined);
 
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
@@ -61,6 +65,7 @@ export async function serve(argv: string[]): Promise<number> {
       sparsity,
       chatTemplate,
       maxBodyBytes,
+      allowedOrigins,
     });
     const setting = isAmpProfile(o)
       ? `WINA-AMP ${sparsity?.config.method}, each prompt routed to its cluster's profile`
@@ -90,6 +95,26 @@ export async function serve(argv: string[]): Promise<number> {
 function servedName(spec: string): string {
   if (!fs.existsSync(spec)) return spec;
   return path.basename(path.resolve(spec)).replace(/\.bin$/, '');
+}
+
+/** `*`, or origins as browsers send them: scheme://host[:port], nothing after. */
+function parseOrigins(list: string | undefined): string[] {
+  if (list === undefined) return [];
+  const origins = list.split(',').map((o) => o.trim());
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || parsed.origin !== origin)
+      fail(
+        `--cors takes origins such as http://localhost:3000 (scheme, host, port; no path), or *; got "${origin}"`,
+      );
+  }
+  return origins;
 }
 
 function readChatTemplate(file: string | undefined): string | undefined {

@@ -28,6 +28,12 @@ export interface ServeOptions {
   /** A jinja chat template that replaces the tokenizer's. */
   chatTemplate?: string;
   maxBodyBytes?: number;
+  /**
+   * Origins whose web pages may call the API from a browser (CORS): exact origins such as
+   * `http://localhost:3000`, or `*` for any. Default none: only same-origin pages (the playground) and clients
+   * that are not browsers.
+   */
+  allowedOrigins?: string[];
   /** One line per request (default: stderr). */
   log?: (line: string) => void;
 }
@@ -57,6 +63,7 @@ export async function startServer(model: Model, opts: ServeOptions): Promise<Run
   const queue = new GenerationQueue();
   const metrics = new Metrics(queue);
   const sparsitySwitch = new SparsitySwitch(model, opts.sparsity);
+  const allowedOrigins = opts.allowedOrigins ?? [];
   const created = Math.floor(Date.now() / 1000);
   const defaultConfig = sparsitySwitch.defaultConfig;
   const defaults = {
@@ -119,6 +126,24 @@ export async function startServer(model: Model, opts: ServeOptions): Promise<Run
     if (!methods) {
       req.resume();
       throw new ApiError(404, `unknown URL ${req.method} ${path}`, null, 'unknown_url');
+    }
+    const origin = req.headers.origin;
+    const corsAllowed =
+      origin !== undefined && (allowedOrigins.includes('*') || allowedOrigins.includes(origin));
+    if (corsAllowed) {
+      res.setHeader('Access-Control-Allow-Origin', allowedOrigins.includes('*') ? '*' : origin);
+      res.setHeader('Vary', 'Origin');
+    }
+    if (req.method === 'OPTIONS' && corsAllowed && req.headers['access-control-request-method']) {
+      // A browser's preflight before a cross-origin POST with a JSON body (or an Authorization header).
+      req.resume();
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': methods.join(', '),
+        'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Content-Type',
+        'Access-Control-Max-Age': '600',
+      });
+      res.end();
+      return;
     }
     if (!methods.includes(req.method ?? '')) {
       req.resume();
