@@ -798,43 +798,52 @@ describe('wina serve: chat template, queue and disconnects on llama-28m-mixed', 
   });
 });
 
+/** `wina serve ... --port 0 --json` as a user runs it; resolves once it listens. */
+async function spawnServe(args: string[]) {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out);
+    });
+    child.on('exit', () => reject(new Error(`wina serve exited: ${stderr}`)));
+  });
+  const { url, model } = JSON.parse(line) as { url: string; model: string };
+  return {
+    url,
+    model,
+    /** SIGTERM; resolves to the exit code and everything written to stderr. */
+    stop: async () => {
+      child.kill('SIGTERM');
+      return { code: await exited, stderr };
+    },
+  };
+}
+
 describe('wina serve (the command)', () => {
   test('serves the default sparsity, a --chat-template, and stops cleanly on SIGTERM', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-serve-'));
     const template = path.join(dir, 'chat.jinja');
     fs.writeFileSync(template, "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}");
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--model',
-        STORIES,
-        '--port',
-        '0',
-        '--method',
-        'teal',
-        '--sparsity',
-        '0.4',
-        '--chat-template',
-        template,
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const served = await spawnServe([
+      '--model',
+      STORIES,
+      '--method',
+      'teal',
+      '--sparsity',
+      '0.4',
+      '--chat-template',
+      template,
+    ]);
+    let stopped: { code: number | null; stderr: string } | undefined;
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => {
-          out += d;
-          if (out.includes('\n')) resolve(out);
-        });
-        child.on('exit', () => reject(new Error(`wina serve exited: ${stderr}`)));
-      });
-      const { url, model } = JSON.parse(line);
+      const { url, model } = served;
       assert.equal(model, 'stories260K');
       const expected = winaGenerate([
         '--model',
@@ -874,12 +883,88 @@ describe('wina serve (the command)', () => {
       assert.equal(chat.json.usage.prompt_tokens, expected.promptTokens);
       assert.equal(chat.json.choices[0].message.content, expected.text);
     } finally {
-      child.kill('SIGTERM');
+      stopped = await served.stop();
     }
-    assert.equal(await exited, 0, stderr);
-    assert.match(stderr, /SIGTERM: finishing the running generation/);
-    assert.match(stderr, /wina serve: stopped\n$/);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stderr, /SIGTERM: finishing the running generation/);
+    assert.match(stopped.stderr, /wina serve: stopped\n$/);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a calibrated --profile as the default: its thresholds come back after a per-request top-k', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-serve-profile-'));
+    const profile = path.join(dir, 'profile.json');
+    const sample = sharedPath('data/tinystories/tinystories_sample.txt');
+    const made = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'calibrate',
+        '--model',
+        STORIES,
+        '--data',
+        sample,
+        '--samples',
+        '4',
+        '--seq-len',
+        '64',
+        '--method',
+        'wina',
+        '--sparsity',
+        '0.5',
+        '--out',
+        profile,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const served = await spawnServe(['--model', STORIES, '--profile', profile]);
+    try {
+      const ask = (extra: Json = {}) =>
+        post(`${served.url}/v1/completions`, {
+          prompt: 'Sue found',
+          max_tokens: 30,
+          temperature: 0.7,
+          seed: 3,
+          ...extra,
+        });
+      const cli = (extra: string[]) =>
+        winaGenerate([
+          '--model',
+          STORIES,
+          '--prompt',
+          'Sue found',
+          '--max-tokens',
+          '30',
+          '--temperature',
+          '0.7',
+          '--top-p',
+          '1',
+          '--seed',
+          '3',
+          ...extra,
+        ]);
+      const models = (await (await fetch(`${served.url}/v1/models`)).json()) as Json;
+      assert.deepEqual([models.data[0].wina.method, models.data[0].wina.sparsity], ['wina', 0.5]);
+      const first = await ask();
+      const topk = await ask({ wina: { method: 'wina', sparsity: 0.3 } });
+      const again = await ask();
+      const expectedProfile = cli(['--profile', profile]);
+      const expectedTopk = cli(['--method', 'wina', '--sparsity', '0.3']);
+      for (const r of [first, again]) {
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.choices[0].text, expectedProfile.text);
+        assert.equal(r.json.wina.achieved_sparsity, expectedProfile.achievedSparsity);
+      }
+      assert.equal(topk.json.choices[0].text, expectedTopk.text);
+      assert.equal(topk.json.wina.achieved_sparsity, expectedTopk.achievedSparsity);
+      // Thresholds vary per token; top-k at 0.3 keeps exactly floor(0.7 d) inputs: the two must differ.
+      assert.notEqual(expectedProfile.achievedSparsity, expectedTopk.achievedSparsity);
+    } finally {
+      const { code, stderr } = await served.stop();
+      assert.equal(code, 0, stderr);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('bad options: one line, exit code 2', () => {
