@@ -249,6 +249,35 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
       }
     });
 
+    test('maskRows keeps per row exactly the reference kept set, zeros elsewhere, and counts it', () => {
+      for (let trial = 0; trial < 24; trial++) {
+        const d = trial < 4 ? int(1, 9) : int(10, 1500);
+        const tokens = int(1, 40);
+        const x = k.f32(tokens * d);
+        const levels = pick([4, 16, 1 << 20]);
+        for (let i = 0; i < x.length; i++)
+          x[i] = (Math.floor(random() * levels) / levels) * (random() < 0.5 ? -1 : 1);
+        const norms = random() < 0.3 ? undefined : k.f32(d);
+        for (let i = 0; norms && i < d; i++) norms[i] = random();
+        const rule =
+          random() < 0.6
+            ? { topK: pick([0, 1, d, int(0, d), int(0, d), Math.floor(d / 2) + 0.5]) }
+            : { threshold: random() * 0.5 };
+        const out = poisoned(k, tokens * d);
+        const counts = k.i32(tokens).fill(-1);
+        k.maskRows(x, tokens, norms, rule, out, counts);
+        const expected = new Float32Array(tokens * d);
+        const expectedCounts = new Int32Array(tokens);
+        ref.maskRows(heap(x), tokens, norms?.slice(), rule, expected, expectedCounts);
+        const what = `d ${d} x ${tokens}, ${JSON.stringify(rule)}, seed ${SEED}`;
+        assert.deepEqual(Array.from(counts), Array.from(expectedCounts), what);
+        assert.ok(
+          out.every((v, i) => Object.is(v, expected[i])),
+          what,
+        );
+      }
+    });
+
     test('rmsnorm, swiglu and addInPlace equal the reference', () => {
       for (let trial = 0; trial < 6; trial++) {
         const d = int(1, 300);

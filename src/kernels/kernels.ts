@@ -25,6 +25,8 @@ export interface Kernels {
   gatherMatvec: typeof ref.gatherMatvec;
   selectTopK: typeof ref.selectTopK;
   selectThreshold: typeof ref.selectThreshold;
+  /** Prefill: every token's row masked at once (selection as selectTopK / selectThreshold). */
+  maskRows: typeof ref.maskRows;
   close(): void;
 }
 
@@ -45,6 +47,7 @@ export const referenceKernels: Kernels = {
   gatherMatvec: ref.gatherMatvec,
   selectTopK: ref.selectTopK,
   selectThreshold: ref.selectThreshold,
+  maskRows: ref.maskRows,
   close: () => {},
 };
 

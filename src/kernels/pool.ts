@@ -47,6 +47,8 @@ export const PARALLEL_KERNELS = [
   'attention',
   'transpose',
   'readSum',
+  'maskTopK',
+  'maskThreshold',
 ] as const;
 export type ParallelKernel = (typeof PARALLEL_KERNELS)[number];
 

@@ -282,3 +282,32 @@ export function selectThreshold(
   for (let i = 0; i < scores.length; i++) if (scores[i]! > threshold) kept[n++] = i;
   return n;
 }
+
+/** Which inputs a masked row keeps: the `topK` highest scores, or those above `threshold`. */
+export type MaskRule = { topK: number } | { threshold: number };
+
+/**
+ * Prefill's masked inputs, row by row (`tokens` rows of x.length / tokens): out's row keeps the inputs that
+ * selectTopK or selectThreshold keeps and is zero elsewhere; counts[t] = how many row t kept.
+ */
+export function maskRows(
+  x: Float32Array,
+  tokens: number,
+  norms: Float32Array | Float64Array | undefined,
+  rule: MaskRule,
+  out: Float32Array,
+  counts: Int32Array,
+): void {
+  const d = x.length / tokens;
+  const kept = new Int32Array(d);
+  for (let t = 0; t < tokens; t++) {
+    const row = x.subarray(t * d, (t + 1) * d);
+    const n =
+      'topK' in rule
+        ? selectTopK(row, norms, rule.topK, kept)
+        : selectThreshold(row, norms, rule.threshold, kept);
+    out.fill(0, t * d, (t + 1) * d);
+    for (let j = 0; j < n; j++) out[t * d + kept[j]!] = row[kept[j]!]!;
+    counts[t] = n;
+  }
+}

@@ -69,6 +69,7 @@ interface Exports extends Record<ParallelKernel, KernelFn> {
     threshold: number,
     kept: number,
   ): number;
+  maskScratchBytes(d: number): number;
   attentionScratchBytes(heads: number, positions: number, headDim: number): number;
   rmsnorm(out: number, x: number, weight: number, eps: number, d: number, tokens: number): void;
   rope(
@@ -285,6 +286,33 @@ export class WasmKernels implements Kernels {
     const [np, kind] = this.normsAddress(norms, d);
     const xp = this.heap.address(x, d, 'x');
     return this.wasm.selectThreshold(xp, np, kind, d, threshold, this.heap.address(kept, d, 'kept'));
+  }
+
+  /** As reference.maskRows: threads split the tokens, each selecting and masking its rows. */
+  maskRows(
+    x: Float32Array,
+    tokens: number,
+    norms: Norms,
+    rule: ref.MaskRule,
+    out: Float32Array,
+    counts: Int32Array,
+  ): void {
+    const d = x.length / tokens;
+    const h = this.heap;
+    const [np, kind] = this.normsAddress(norms, d);
+    const xp = h.address(x, tokens * d, 'x');
+    const op = h.address(out, tokens * d, 'out');
+    const cp = h.address(counts, tokens, 'counts');
+    // Selection is compute, not traffic: weigh it as the bytes a matvec would move in the same time.
+    const work = tokens * d * 64;
+    if ('topK' in rule) {
+      const k = Math.max(0, Math.min(d, Math.floor(rule.topK)));
+      // One region per width: a chunk's histogram must stay where the last call left it zeroed.
+      const scratch = h.scratchAddress(`mask-${d}`, this.wasm.maskScratchBytes(d) * this.maxChunks);
+      this.parallel('maskTopK', tokens, 1, work, xp, np, kind, d, k, op, cp, scratch);
+    } else {
+      this.parallel('maskThreshold', tokens, 1, work, xp, np, kind, d, rule.threshold, op, cp);
+    }
   }
 
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, eps: number, tokens: number): void {

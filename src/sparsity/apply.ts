@@ -125,19 +125,33 @@ export function applyWina(
     return select.selectTopK(row, n, Math.floor(d * (1 - s)), out);
   };
 
+  let keptCounts = kernels.i32(0);
   /** Dense matmul over x with the dropped inputs zeroed: the exact semantics of skipping their columns. */
   const maskedMatmul: LinearFn = (layer, proj, lin, x, tokens, y) => {
     const d = lin.weight.shape[1]!;
     if (masked.length < tokens * d) masked = kernels.f32(tokens * d);
-    masked.fill(0, 0, tokens * d);
     const s = sparsityOf(config, layer, proj);
     let total = 0;
-    for (let t = 0; t < tokens; t++) {
-      const row = x.subarray(t * d, (t + 1) * d);
-      const n =
-        proj === 'down' && config.method === 'cats' ? copyCats(t) : keep(layer, proj, row, s, keptList);
-      for (let j = 0; j < n; j++) masked[t * d + keptList[j]!] = row[keptList[j]!]!;
-      total += n;
+    if (mask !== 'adaptive' && !(proj === 'down' && config.method === 'cats')) {
+      // Every token's selection and masking in one parallel kernel call.
+      if (keptCounts.length < tokens) keptCounts = kernels.i32(tokens);
+      const rule =
+        mask === 'threshold'
+          ? { threshold: config.thresholds![layer]![proj]! }
+          : { topK: Math.floor(d * (1 - s)) };
+      const counts = keptCounts.subarray(0, tokens);
+      const key = `${layer}.${proj}`;
+      kernels.maskRows(x.subarray(0, tokens * d), tokens, kernelNorms.get(key), rule, masked, counts);
+      for (let t = 0; t < tokens; t++) total += counts[t]!;
+    } else {
+      masked.fill(0, 0, tokens * d);
+      for (let t = 0; t < tokens; t++) {
+        const row = x.subarray(t * d, (t + 1) * d);
+        const n =
+          proj === 'down' && config.method === 'cats' ? copyCats(t) : keep(layer, proj, row, s, keptList);
+        for (let j = 0; j < n; j++) masked[t * d + keptList[j]!] = row[keptList[j]!]!;
+        total += n;
+      }
     }
     stats.add(layer, proj, total, d * tokens);
     matmulAny(kernels, lin.weight, masked, tokens, y, lin.bias);

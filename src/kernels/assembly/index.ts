@@ -16,7 +16,7 @@ export {
 } from './dense';
 export { addInPlace, rmsnorm, rope, swiglu } from './layers';
 export { readSum, transpose } from './layout';
-export { selectScratchBytes, selectThreshold, selectTopK } from './select';
+export { maskScratchBytes, maskThreshold, maskTopK, selectScratchBytes, selectThreshold, selectTopK } from './select';
 export { firstInvalidIndex, sparseBF16, sparseF16, sparseF32, sparseReduce, sparseSlotBytes } from './sparse';
 
 /** First byte past the module's static data: the host allocates from here. */

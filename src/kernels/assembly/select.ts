@@ -144,3 +144,48 @@ export function selectThreshold(x: usize, norms: usize, normsKind: i32, d: i32, 
   }
   return n;
 }
+
+// Prefill: the masked input rows of a dense matmul, one token per row, tokens [begin, end) of this chunk.
+// out's row t holds x's kept inputs and zeros elsewhere; counts[t] = how many were kept.
+
+/** Bytes of one chunk's scratch for maskTopK: selectTopK's scratch, then a kept list. */
+export function maskScratchBytes(d: i32): usize {
+  return selectScratchBytes(d) + candidatesBytes(d);
+}
+
+@inline
+function writeMasked(x: usize, kept: usize, n: i32, out: usize, d: i32): void {
+  memory.fill(out, 0, <usize>d << 2);
+  for (let j = 0; j < n; j++) {
+    const o = <usize>load<i32>(kept + (<usize>j << 2)) << 2;
+    store<f32>(out + o, load<f32>(x + o));
+  }
+}
+
+/** Top-k per row as selectTopK; chunk `slot` uses scratch + slot * maskScratchBytes(d) (zero when fresh). */
+export function maskTopK(begin: i32, end: i32, slot: i32, x: usize, norms: usize, normsKind: i32, d: i32, k: i32, out: usize, counts: usize, scratch: usize): void {
+  const base = scratch + <usize>slot * maskScratchBytes(d);
+  const kept = base + selectScratchBytes(d);
+  for (let t = begin; t < end; t++) {
+    const row = <usize>t * (<usize>d << 2);
+    const n = selectTopK(x + row, norms, normsKind, d, k, kept, base);
+    writeMasked(x + row, kept, n, out + row, d);
+    store<i32>(counts + (<usize>t << 2), n);
+  }
+}
+
+/** Scores above the threshold per row, as selectThreshold. */
+export function maskThreshold(begin: i32, end: i32, slot: i32, x: usize, norms: usize, normsKind: i32, d: i32, threshold: f64, out: usize, counts: usize): void {
+  for (let t = begin; t < end; t++) {
+    const row = <usize>t * (<usize>d << 2);
+    let n = 0;
+    memory.fill(out + row, 0, <usize>d << 2);
+    for (let i = 0; i < d; i++) {
+      if (score(x + row, norms, normsKind, i) > threshold) {
+        store<f32>(out + row + (<usize>i << 2), load<f32>(x + row + (<usize>i << 2)));
+        n++;
+      }
+    }
+    store<i32>(counts + (<usize>t << 2), n);
+  }
+}
