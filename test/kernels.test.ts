@@ -139,6 +139,29 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
       }
     });
 
+    test('matmulInputMajor equals the reference and the row-major matmul (F32, BF16, F16; tokens; bias)', () => {
+      for (const dtype of ['F32', 'BF16', 'F16'] as const) {
+        for (let trial = 0; trial < 6; trial++) {
+          const outDim = trial < 2 ? int(1, 20) : int(100, 400);
+          const inDim = trial < 2 ? int(1, 40) : int(100, 500);
+          const tokens = int(1, 11);
+          const w = randomWeights(k, dtype, [outDim, inDim]);
+          const wT = k.toInputMajor(w);
+          const x = fillRandom(k.f32(tokens * inDim));
+          const bias = random() < 0.5 ? fillRandom(k.f32(outDim)) : undefined;
+          const y = poisoned(k, tokens * outDim);
+          k.matmulInputMajor(wT, x, tokens, y, bias);
+          const expected = new Float32Array(tokens * outDim);
+          ref.matmulInputMajor(wT, heap(x), tokens, expected, bias && heap(bias));
+          const what = `matmulInputMajor ${dtype} [${inDim}, ${outDim}] x ${tokens}`;
+          assertClose(y, expected, what);
+          const rowMajor = new Float32Array(tokens * outDim);
+          ref.matmul(w, heap(x), tokens, rowMajor, bias && heap(bias));
+          assertClose(y, rowMajor, `${what} against row-major`);
+        }
+      }
+    });
+
     test('gatherMatvec equals the reference (F32, BF16, F16; any row count; other rows zero; bias)', () => {
       for (const dtype of ['F32', 'BF16', 'F16'] as const) {
         for (let trial = 0; trial < 6; trial++) {

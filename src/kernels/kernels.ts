@@ -21,6 +21,8 @@ export interface Kernels {
   i32(n: number): Int32Array;
   toInputMajor: typeof ref.toInputMajor;
   sparseMatvec: typeof ref.sparseMatvec;
+  /** Dense products of several tokens on input-major weights (prefill when only that layout is loaded). */
+  matmulInputMajor: typeof ref.matmulInputMajor;
   /** Row-gather matvec: only the listed rows (CATS's up_proj). */
   gatherMatvec: typeof ref.gatherMatvec;
   selectTopK: typeof ref.selectTopK;
@@ -44,6 +46,7 @@ export const referenceKernels: Kernels = {
   i32: (n) => new Int32Array(n),
   toInputMajor: ref.toInputMajor,
   sparseMatvec: ref.sparseMatvec,
+  matmulInputMajor: ref.matmulInputMajor,
   gatherMatvec: ref.gatherMatvec,
   selectTopK: ref.selectTopK,
   selectThreshold: ref.selectThreshold,
@@ -86,16 +89,17 @@ function rmsnormAsTransformers(
   }
 }
 
-const allInputs = new WeakMap<Kernels, Int32Array>();
-
 /** The [in, out] view the column-sparse kernels take of an input-major weight. */
 export function inputMajorView(w: Tensor): Tensor {
   return { dtype: w.dtype, shape: [w.shape[1]!, w.shape[0]!], data: w.data };
 }
 
+const allInputs = new WeakMap<Kernels, Int32Array>();
+
 /**
- * Y = X W^T for either layout: row-major weights go to the dense kernel; input-major ones (loaded for sparse
- * decode) run as a column-sparse matvec that keeps every input, token by token.
+ * Y = X W^T for either layout: row-major weights go to the dense kernel. Input-major ones (loaded for sparse
+ * decode) run one token as a column-sparse matvec that keeps every input (threads split the inputs, each
+ * streaming whole rows), several as the input-major matmul.
  */
 export function matmulAny(
   k: Kernels,
@@ -106,22 +110,13 @@ export function matmulAny(
   bias?: Float32Array,
 ): void {
   if (w.layout !== 'input-major') return k.matmul(w, x, tokens, y, bias);
-  const [outDim, inDim] = w.shape as [number, number];
+  if (tokens > 1) return k.matmulInputMajor(inputMajorView(w), x, tokens, y, bias);
+  const inDim = w.shape[1]!;
   let all = allInputs.get(k);
   if (!all || all.length < inDim) {
     all = k.i32(inDim);
     for (let i = 0; i < inDim; i++) all[i] = i;
     allInputs.set(k, all);
   }
-  const view = inputMajorView(w);
-  for (let t = 0; t < tokens; t++) {
-    k.sparseMatvec(
-      view,
-      x.subarray(t * inDim, (t + 1) * inDim),
-      all,
-      inDim,
-      y.subarray(t * outDim, (t + 1) * outDim),
-      bias,
-    );
-  }
+  k.sparseMatvec(inputMajorView(w), x, all, inDim, y, bias);
 }

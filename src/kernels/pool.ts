@@ -49,6 +49,9 @@ export const PARALLEL_KERNELS = [
   'readSum',
   'maskTopK',
   'maskThreshold',
+  'imajorMatmulF32',
+  'imajorMatmulBF16',
+  'imajorMatmulF16',
 ] as const;
 export type ParallelKernel = (typeof PARALLEL_KERNELS)[number];
 

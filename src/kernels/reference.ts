@@ -223,6 +223,32 @@ export function sparseMatvec(
 }
 
 /**
+ * Y[t, o] = sum_i X[t, i] WT[i, o] (+ bias[o]) on the input-major layout WT [in, out]: the dense product of
+ * several tokens where weights are stored for column-sparse decode. Accumulates in double.
+ */
+export function matmulInputMajor(
+  wT: Tensor,
+  x: Float32Array,
+  tokens: number,
+  y: Float32Array,
+  bias?: Float32Array,
+): void {
+  const [inDim, outDim] = wT.shape as [number, number];
+  const acc = new Float64Array(tokens * outDim);
+  const row = new Float32Array(outDim);
+  for (let i = 0; i < inDim; i++) {
+    widen(wT, i * outDim, row);
+    for (let t = 0; t < tokens; t++) {
+      const xi = x[t * inDim + i]!;
+      for (let o = 0; o < outDim; o++) acc[t * outDim + o] += xi * row[o]!;
+    }
+  }
+  for (let t = 0; t < tokens; t++) {
+    for (let o = 0; o < outDim; o++) y[t * outDim + o] = acc[t * outDim + o]! + (bias ? bias[o]! : 0);
+  }
+}
+
+/**
  * Row-gather y[rows[j]] = W[rows[j], :] . x (+ bias) for j < count on row-major W [out, in], every other y zero:
  * only the listed rows' weights are read (CATS's up_proj). Accumulates in double.
  */

@@ -70,6 +70,7 @@ interface Exports extends Record<ParallelKernel, KernelFn> {
     kept: number,
   ): number;
   maskScratchBytes(d: number): number;
+  imajorSlotBytes(outDim: number): number;
   attentionScratchBytes(heads: number, positions: number, headDim: number): number;
   rmsnorm(out: number, x: number, weight: number, eps: number, d: number, tokens: number): void;
   rope(
@@ -234,6 +235,25 @@ export class WasmKernels implements Kernels {
     const kernel = wT.dtype === 'F32' ? 'sparseF32' : wT.dtype === 'BF16' ? 'sparseBF16' : 'sparseF16';
     const chunks = this.parallel(kernel, count, 8, traffic, wp, xp, kp, outDim, partial, stride);
     this.wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, wT.dtype === 'F32' ? 0 : 1);
+  }
+
+  /**
+   * Y[t, o] = sum_i X[t, i] WT[i, o] (+ bias), WT input-major [in, out], as reference.matmulInputMajor. Threads
+   * split the outputs; each reads its columns of WT once per tile of four tokens.
+   */
+  matmulInputMajor(wT: Tensor, x: Float32Array, tokens: number, y: Float32Array, bias?: Float32Array): void {
+    const [inDim, outDim] = wT.shape as [number, number];
+    const h = this.heap;
+    const wp = h.address(wT.data, inDim * outDim, 'weight');
+    const xp = h.address(x, tokens * inDim, 'x');
+    const yp = h.address(y, tokens * outDim, 'y');
+    const bp = bias ? h.address(bias, outDim, 'bias') : 0;
+    const traffic = inDim * outDim * BYTES_PER_ELEMENT[wT.dtype] * Math.ceil(tokens / 4);
+    const stride = this.wasm.imajorSlotBytes(outDim);
+    const scratch = h.scratchAddress('imajor-acc', stride * this.maxChunks);
+    const kernel =
+      wT.dtype === 'F32' ? 'imajorMatmulF32' : wT.dtype === 'BF16' ? 'imajorMatmulBF16' : 'imajorMatmulF16';
+    this.parallel(kernel, outDim, 8, traffic, wp, xp, tokens, inDim, outDim, yp, bp, scratch, stride);
   }
 
   /** y[rows[j]] = W[rows[j], :] . x (+ bias) for j < count, other rows zero, as reference.gatherMatvec. */

@@ -14,6 +14,7 @@ export {
   matvecF32,
   permuteEvenOdd,
 } from './dense';
+export { imajorMatmulBF16, imajorMatmulF16, imajorMatmulF32, imajorSlotBytes } from './imajor';
 export { addInPlace, rmsnorm, rope, swiglu } from './layers';
 export { readSum, transpose } from './layout';
 export { maskScratchBytes, maskThreshold, maskTopK, selectScratchBytes, selectThreshold, selectTopK } from './select';
