@@ -14,7 +14,7 @@ done
 # Full WikiText-2 on stories260K (lm-eval's rolling windows), and the MODEL_CARD protocol on llama-28m-mixed.
 ./bin/wina.js eval --model stories260K --tasks wikitext2 --methods dense --md "$out/stories260K-wikitext2.md" --out "$out/stories260K-wikitext2.json"
 ./bin/wina.js eval --model llama-28m-mixed --tasks wikitext2 --protocol chunked --methods dense --md "$out/llama-28m-wikitext2.md" --out "$out/llama-28m-wikitext2.json"
-# llama-28m-mixed: the multiple-choice tasks of issue 5 without the transform (with 200 items each).
+# llama-28m-mixed: the multiple-choice tasks of issue 5 (200 items each); with the transform and greedy below.
 ./bin/wina.js eval --model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200 --md "$out/llama-28m-mc.md" --out "$out/llama-28m-mc.json"
 # llama-28m-mixed perplexity: WikiText-2 and the corpus held-out set per domain (MODEL_CARD's chunks, 8 spread
 # chunks per task), dense / teal / wina / wina-paper, then with the transform, then with greedy allocation (one
@@ -28,4 +28,10 @@ for method in teal wina wina-paper; do
   ./bin/wina.js eval --model llama-28m-mixed "${ppl[@]}" --profile "$profile" --methods "$method" --sparsity 0.25,0.4,0.5,0.65 --md "$out/llama-28m-ppl-greedy-$method.md" --out "$out/llama-28m-ppl-greedy-$method.json"
 done
 ./bin/wina.js eval --model llama-28m-mixed "${ppl[@]}" --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --transform --md "$out/llama-28m-ppl-transform.md" --out "$out/llama-28m-ppl-transform.json"
+# llama-28m-mixed multiple choice with the transform, then with each method's greedy profile (made above).
+mc=(--model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --sparsity 0.25,0.4,0.5,0.65 --limit 200)
+./bin/wina.js eval "${mc[@]}" --methods dense,teal,wina,wina-paper --transform --md "$out/llama-28m-mc-transform.md" --out "$out/llama-28m-mc-transform.json"
+for method in teal wina wina-paper; do
+  ./bin/wina.js eval "${mc[@]}" --profile "$out/llama-28m-greedy-$method.json" --methods "$method" --md "$out/llama-28m-mc-greedy-$method.md" --out "$out/llama-28m-mc-greedy-$method.json"
+done
 node scripts/summarize-results.mjs "$out"

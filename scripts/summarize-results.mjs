@@ -5,7 +5,7 @@ import path from 'node:path';
 
 const dir = process.argv[2] ?? 'results';
 const head = fs.readFileSync(process.argv[3] ?? 'scripts/results-head.md', 'utf8');
-const models = ['stories260K', 'tinystories-656k', 'llama-28m-mc'];
+const models = ['stories260K', 'tinystories-656k'];
 const extra = ['stories260K-wikitext2', 'llama-28m-wikitext2'];
 const mc = ['hellaswag', 'piqa', 'arc_easy', 'arc_challenge', 'openbookqa', 'copa', 'siqa', 'boolq'];
 let out = head;
@@ -32,6 +32,41 @@ for (const model of models) {
       out += `| ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} |${ppl} ${accs.join(' | ')} |\n`;
     }
     out += `\nacc on the first --limit items of each task (stderr about 0.05 at 100 items); acc_norm, stderr and the other perplexities are in \`${model}${variant}.md\` below. Wall time ${report.seconds.toFixed(0)} s.\n`;
+  }
+}
+// llama-28m-mixed multiple choice: one table over the variants (uniform top-k, transform, greedy allocation).
+const mcVariants = [
+  ['llama-28m-mc', 'top-k'],
+  ['llama-28m-mc-transform', 'top-k + transform'],
+  ['llama-28m-mc-greedy-teal', 'greedy'],
+  ['llama-28m-mc-greedy-wina', 'greedy'],
+  ['llama-28m-mc-greedy-wina-paper', 'greedy'],
+].filter(([name]) => fs.existsSync(path.join(dir, `${name}.json`)));
+if (mcVariants.length > 0) {
+  const reports = mcVariants.map(([name, variant]) => ({
+    variant,
+    report: JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')),
+  }));
+  const tasks = mc.filter((t) => reports.some(({ report }) => report.results.some((r) => r.task === t)));
+  out += `\n## llama-28m-mixed: multiple choice\n\n`;
+  out += `acc on the first 200 items of each task (stderr about 0.035), 0-shot; "mean" is the mean of the task accuracies. `;
+  out += `Variants as in the perplexity table below. Commands:\n\n`;
+  for (const { report } of reports) out += `- \`${report.command}\` (${report.seconds.toFixed(0)} s)\n`;
+  out += `\n| variant | method | sparsity | achieved | GFLOPs/token | ${tasks.join(' | ')} | mean |\n`;
+  out += `|---|---|---:|---:|---:|${tasks.map(() => '---:').join('|')}|---:|\n`;
+  for (const { variant, report } of reports) {
+    const rows = report.results.filter((r) => r.metric === 'acc');
+    for (const s of [...new Set(rows.map((r) => `${r.method}|${r.sparsity}`))]) {
+      // The transform leaves dense unchanged and the greedy runs have no dense row: dense once, from top-k.
+      const [method, sparsity] = s.split('|');
+      if (method === 'dense' && variant !== 'top-k') continue;
+      const at = (t) => rows.find((r) => r.task === t && `${r.method}|${r.sparsity}` === s);
+      const first = rows.find((r) => `${r.method}|${r.sparsity}` === s);
+      const accs = tasks.map((t) => at(t)?.value);
+      const mean = accs.every((a) => a !== undefined) ? accs.reduce((a, b) => a + b, 0) / accs.length : undefined;
+      const cells = [...accs, mean].map((a) => (a === undefined ? '-' : a.toFixed(3)));
+      out += `| ${variant} | ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} | ${cells.join(' | ')} |\n`;
+    }
   }
 }
 // llama-28m-mixed perplexity: one table over the variants (uniform top-k, greedy allocation, transform).
@@ -99,6 +134,9 @@ for (const model of models) {
     const file = path.join(dir, `${model}${variant}.md`);
     if (fs.existsSync(file)) out += `\n${fs.readFileSync(file, 'utf8').replace(/^## /m, '### ')}`;
   }
+}
+for (const [name] of mcVariants) {
+  out += `\n${fs.readFileSync(path.join(dir, `${name}.md`), 'utf8').replace(/^## /m, '### ')}`;
 }
 for (const [name, title] of ampRuns) {
   out += `\n### WINA-AMP ${title}\n\n${ampReport(name)
