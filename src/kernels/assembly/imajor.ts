@@ -3,20 +3,13 @@
 // combining: each output is one sum over the inputs in order, whatever the chunking. Tokens go in tiles of
 // TILE, each tile's accumulators (at scratch + slot * stride) staying in cache while the chunk's columns of
 // WT stream past once per tile. 16-bit weights accumulate in even/odd order per block of 8 outputs.
-import { bf16Scalar, f16Scalar, madd, widenEven, widenOdd, F32, BF16, F16 } from './simd';
+import { add4Half, addColumn, madd, weightAt, F32, BF16, F16 } from './simd';
 
 const TILE: i32 = 8;
 
 /** Bytes of one chunk's accumulators for outDim outputs (64-byte aligned). */
 export function imajorSlotBytes(outDim: i32): usize {
   return ((<usize>TILE * (<usize>outDim << 2)) + 63) & ~63;
-}
-
-@inline
-function weightAt(kind: i32, p: usize, o: i32): f32 {
-  if (kind == F32) return load<f32>(p + (<usize>o << 2));
-  const bits = load<u16>(p + (<usize>o << 1));
-  return kind == BF16 ? bf16Scalar(bits) : f16Scalar(bits);
 }
 
 // acc[0, width) += x0 * row p0 + x1 * row p1 + x2 * row p2 + x3 * row p3 (rows already offset to the chunk).
@@ -36,26 +29,7 @@ function add4(kind: i32, acc: usize, width: i32, p0: usize, p1: usize, p2: usize
     }
   } else {
     vecEnd = width & ~7;
-    for (let o = 0; o < vecEnd; o += 8) {
-      const wo = <usize>o << 1;
-      const a = acc + (<usize>o << 2);
-      let e = v128.load(a);
-      let d = v128.load(a, 16);
-      let w = v128.load(p0 + wo);
-      e = madd(widenEven(kind, w), x0, e);
-      d = madd(widenOdd(kind, w), x0, d);
-      w = v128.load(p1 + wo);
-      e = madd(widenEven(kind, w), x1, e);
-      d = madd(widenOdd(kind, w), x1, d);
-      w = v128.load(p2 + wo);
-      e = madd(widenEven(kind, w), x2, e);
-      d = madd(widenOdd(kind, w), x2, d);
-      w = v128.load(p3 + wo);
-      e = madd(widenEven(kind, w), x3, e);
-      d = madd(widenOdd(kind, w), x3, d);
-      v128.store(a, e);
-      v128.store(a, d, 16);
-    }
+    for (let o = 0; o < vecEnd; o += 8) add4Half(kind, acc + (<usize>o << 2), <usize>o << 1, p0, p1, p2, p3, x0, x1, x2, x3);
   }
   for (let o = vecEnd; o < width; o++) {
     const a = acc + (<usize>o << 2);
@@ -65,31 +39,6 @@ function add4(kind: i32, acc: usize, width: i32, p0: usize, p1: usize, p2: usize
     s += weightAt(kind, p2, o) * f32x4.extract_lane(x2, 0);
     s += weightAt(kind, p3, o) * f32x4.extract_lane(x3, 0);
     store<f32>(a, s);
-  }
-}
-
-@inline
-function add1(kind: i32, acc: usize, width: i32, p: usize, xi: v128): void {
-  let vecEnd = 0;
-  if (kind == F32) {
-    vecEnd = width & ~3;
-    for (let o = 0; o < vecEnd; o += 4) {
-      const off = <usize>o << 2;
-      v128.store(acc + off, madd(v128.load(p + off), xi, v128.load(acc + off)));
-    }
-  } else {
-    vecEnd = width & ~7;
-    for (let o = 0; o < vecEnd; o += 8) {
-      const w = v128.load(p + (<usize>o << 1));
-      const a = acc + (<usize>o << 2);
-      v128.store(a, madd(widenEven(kind, w), xi, v128.load(a)));
-      v128.store(a, madd(widenOdd(kind, w), xi, v128.load(a, 16)), 16);
-    }
-  }
-  const xs = f32x4.extract_lane(xi, 0);
-  for (let o = vecEnd; o < width; o++) {
-    const a = acc + (<usize>o << 2);
-    store<f32>(a, load<f32>(a) + weightAt(kind, p, o) * xs);
   }
 }
 
@@ -121,7 +70,7 @@ function imajor(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize,
       const p = first + <usize>i * rowBytes;
       for (let t = 0; t < nt; t++) {
         const xi = v128.load32_splat(x + ((<usize>(t0 + t) * <usize>inDim + <usize>i) << 2));
-        add1(kind, acc + <usize>t * accRow, width, p, xi);
+        addColumn(kind, acc + <usize>t * accRow, width, p, xi);
       }
     }
     // Out: y[t, begin + o] = acc (back to natural order) + bias.

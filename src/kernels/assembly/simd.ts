@@ -108,3 +108,58 @@ export function widenEven(kind: i32, w: v128): v128 {
 export function widenOdd(kind: i32, w: v128): v128 {
   return kind == BF16 ? bf16Odd(w) : f16Odd(w);
 }
+
+/** Weight o of a row at p, as F32. */
+@inline
+export function weightAt(kind: i32, p: usize, o: i32): f32 {
+  if (kind == F32) return load<f32>(p + (<usize>o << 2));
+  const bits = load<u16>(p + (<usize>o << 1));
+  return kind == BF16 ? bf16Scalar(bits) : f16Scalar(bits);
+}
+
+// acc[8 outputs at a] += four 16-bit columns (at byte offset wo) times their x, in even/odd order.
+@inline
+export function add4Half(kind: i32, a: usize, wo: usize, p0: usize, p1: usize, p2: usize, p3: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  let e = v128.load(a);
+  let d = v128.load(a, 16);
+  let w = v128.load(p0 + wo);
+  e = madd(widenEven(kind, w), x0, e);
+  d = madd(widenOdd(kind, w), x0, d);
+  w = v128.load(p1 + wo);
+  e = madd(widenEven(kind, w), x1, e);
+  d = madd(widenOdd(kind, w), x1, d);
+  w = v128.load(p2 + wo);
+  e = madd(widenEven(kind, w), x2, e);
+  d = madd(widenOdd(kind, w), x2, d);
+  w = v128.load(p3 + wo);
+  e = madd(widenEven(kind, w), x3, e);
+  d = madd(widenOdd(kind, w), x3, d);
+  v128.store(a, e);
+  v128.store(a, d, 16);
+}
+
+// acc[0, width) += x * the row at p (16-bit sums in even/odd order per block of 8).
+@inline
+export function addColumn(kind: i32, acc: usize, width: i32, p: usize, x: v128): void {
+  let vecEnd = 0;
+  if (kind == F32) {
+    vecEnd = width & ~3;
+    for (let o = 0; o < vecEnd; o += 4) {
+      const off = <usize>o << 2;
+      v128.store(acc + off, f32x4.add(v128.load(acc + off), f32x4.mul(v128.load(p + off), x)));
+    }
+  } else {
+    vecEnd = width & ~7;
+    for (let o = 0; o < vecEnd; o += 8) {
+      const w = v128.load(p + (<usize>o << 1));
+      const a = acc + (<usize>o << 2);
+      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(widenEven(kind, w), x)));
+      v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(widenOdd(kind, w), x)), 16);
+    }
+  }
+  const xs = f32x4.extract_lane(x, 0);
+  for (let o = vecEnd; o < width; o++) {
+    const a = acc + (<usize>o << 2);
+    store<f32>(a, load<f32>(a) + weightAt(kind, p, o) * xs);
+  }
+}

@@ -3,16 +3,8 @@
 // kept list into chunks [begin, end), each accumulating its own partial y (at partial + slot * stride);
 // sparseReduce adds the partials in chunk order, so results do not depend on which thread ran a chunk.
 // 16-bit partials are kept in even/odd order within each block of 8 outputs.
-import { bf16Scalar, f16Scalar, madd, widenEven, widenOdd, F32, BF16, F16 } from './simd';
+import { add4Half, addColumn, madd, weightAt, F32, BF16, F16 } from './simd';
 
-
-
-@inline
-function weight(kind: i32, p: usize, o: i32): f32 {
-  if (kind == F32) return load<f32>(p + (<usize>o << 2));
-  const bits = load<u16>(p + (<usize>o << 1));
-  return kind == BF16 ? bf16Scalar(bits) : f16Scalar(bits);
-}
 
 @inline
 function column(wT: usize, kept: usize, j: i32, rowBytes: usize): usize {
@@ -27,27 +19,6 @@ function xAt(x: usize, kept: usize, j: i32): v128 {
 /** Bytes between chunks' partial sums (64-byte aligned, so threads never share a cache line). */
 export function sparseSlotBytes(outDim: i32): usize {
   return ((<usize>outDim << 2) + 63) & ~63;
-}
-
-// acc[8 outputs at a] += four 16-bit columns (at byte offset wo) times their x, in even/odd order.
-@inline
-function add4Half(kind: i32, a: usize, wo: usize, p0: usize, p1: usize, p2: usize, p3: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
-  let e = v128.load(a);
-  let d = v128.load(a, 16);
-  let w = v128.load(p0 + wo);
-  e = madd(widenEven(kind, w), x0, e);
-  d = madd(widenOdd(kind, w), x0, d);
-  w = v128.load(p1 + wo);
-  e = madd(widenEven(kind, w), x1, e);
-  d = madd(widenOdd(kind, w), x1, d);
-  w = v128.load(p2 + wo);
-  e = madd(widenEven(kind, w), x2, e);
-  d = madd(widenOdd(kind, w), x2, d);
-  w = v128.load(p3 + wo);
-  e = madd(widenEven(kind, w), x3, e);
-  d = madd(widenOdd(kind, w), x3, d);
-  v128.store(a, e);
-  v128.store(a, d, 16);
 }
 
 // Eight columns per pass over the outputs: partial y is read and written once per eight columns.
@@ -98,38 +69,11 @@ function pass8(kind: i32, acc: usize, wT: usize, x: usize, kept: usize, j: i32, 
   }
   for (let o = vecEnd; o < outDim; o++) {
     const a = acc + (<usize>o << 2);
-    let s = weight(kind, p0, o) * f32x4.extract_lane(x0, 0) + weight(kind, p1, o) * f32x4.extract_lane(x1, 0);
-    s += weight(kind, p2, o) * f32x4.extract_lane(x2, 0) + weight(kind, p3, o) * f32x4.extract_lane(x3, 0);
-    s += weight(kind, p4, o) * f32x4.extract_lane(x4, 0) + weight(kind, p5, o) * f32x4.extract_lane(x5, 0);
-    s += weight(kind, p6, o) * f32x4.extract_lane(x6, 0) + weight(kind, p7, o) * f32x4.extract_lane(x7, 0);
+    let s = weightAt(kind, p0, o) * f32x4.extract_lane(x0, 0) + weightAt(kind, p1, o) * f32x4.extract_lane(x1, 0);
+    s += weightAt(kind, p2, o) * f32x4.extract_lane(x2, 0) + weightAt(kind, p3, o) * f32x4.extract_lane(x3, 0);
+    s += weightAt(kind, p4, o) * f32x4.extract_lane(x4, 0) + weightAt(kind, p5, o) * f32x4.extract_lane(x5, 0);
+    s += weightAt(kind, p6, o) * f32x4.extract_lane(x6, 0) + weightAt(kind, p7, o) * f32x4.extract_lane(x7, 0);
     store<f32>(a, load<f32>(a) + s);
-  }
-}
-
-@inline
-function pass1(kind: i32, acc: usize, wT: usize, x: usize, kept: usize, j: i32, outDim: i32, rowBytes: usize): void {
-  const p = column(wT, kept, j, rowBytes);
-  const xj = xAt(x, kept, j);
-  let vecEnd = 0;
-  if (kind == F32) {
-    vecEnd = outDim & ~3;
-    for (let o = 0; o < vecEnd; o += 4) {
-      const off = <usize>o << 2;
-      v128.store(acc + off, f32x4.add(v128.load(acc + off), f32x4.mul(v128.load(p + off), xj)));
-    }
-  } else {
-    vecEnd = outDim & ~7;
-    for (let o = 0; o < vecEnd; o += 8) {
-      const w = v128.load(p + (<usize>o << 1));
-      const a = acc + (<usize>o << 2);
-      v128.store(a, f32x4.add(v128.load(a), f32x4.mul(widenEven(kind, w), xj)));
-      v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(widenOdd(kind, w), xj)), 16);
-    }
-  }
-  const xs = f32x4.extract_lane(xj, 0);
-  for (let o = vecEnd; o < outDim; o++) {
-    const a = acc + (<usize>o << 2);
-    store<f32>(a, load<f32>(a) + weight(kind, p, o) * xs);
   }
 }
 
@@ -140,7 +84,7 @@ function sparse(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize,
   memory.fill(acc, 0, <usize>outDim << 2);
   let j = begin;
   for (; j + 8 <= end; j += 8) pass8(kind, acc, wT, x, kept, j, outDim, rowBytes);
-  for (; j < end; j++) pass1(kind, acc, wT, x, kept, j, outDim, rowBytes);
+  for (; j < end; j++) addColumn(kind, acc, outDim, column(wT, kept, j, rowBytes), xAt(x, kept, j));
 }
 
 export function sparseF32(begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
