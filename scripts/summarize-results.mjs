@@ -57,9 +57,7 @@ if (mcVariants.length > 0) {
   for (const { variant, report } of reports) {
     const rows = report.results.filter((r) => r.metric === 'acc');
     for (const s of [...new Set(rows.map((r) => `${r.method}|${r.sparsity}`))]) {
-      // The transform leaves dense unchanged and the greedy runs have no dense row: dense once, from top-k.
       const [method, sparsity] = s.split('|');
-      if (method === 'dense' && variant !== 'top-k') continue;
       const at = (t) => rows.find((r) => r.task === t && `${r.method}|${r.sparsity}` === s);
       const first = rows.find((r) => `${r.method}|${r.sparsity}` === s);
       const accs = tasks.map((t) => at(t)?.value);
