@@ -105,6 +105,10 @@ export function applyWina(
   // Decode's SiLU(gate) row and kept list, in the kernels' memory so the selection runs there.
   let catsAct = kernels.f32(0);
   let catsKept = kernels.i32(0);
+  // CATS prefill: every token's SiLU(gate) row with the dropped entries zeroed (in the kernels), and the kept count.
+  let catsRows: { masked: Float32Array; kept: number } | undefined;
+  let catsActRows = kernels.f32(0);
+  let catsMaskedRows = kernels.f32(0);
 
   // Decode reads only the kept inputs' weights: input-major copies, selection and matvec in the kernels' memory.
   const keptList = kernels.i32(Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim));
@@ -192,7 +196,7 @@ export function applyWina(
     const s = mask === 'adaptive' && config.method !== 'dense' ? 1 : sparsityOf(config, layer, proj);
     if (config.method === 'cats' && proj === 'gate') {
       dense(layer, proj, lin, x, tokens, y);
-      findCatsMask(layer, y, tokens, lin.weight.shape[0]!, sparsityOf(config, layer, 'up'));
+      findCatsMask(layer, y, tokens, lin.weight.shape[0]!, sparsityOf(config, layer, 'up'), denseTokens);
       stats.add(layer, proj, d * tokens, d * tokens);
       return;
     }
@@ -214,14 +218,17 @@ export function applyWina(
       dense(layer, proj, lin, x, tokens, y);
       if (config.method === 'cats' && proj === 'up' && s > 0) {
         // Counted in rows of up read (its saving), not inputs.
-        zeroOutsideCats(y, tokens, lin.weight.shape[0]!);
-        stats.add(
-          layer,
-          proj,
-          catsCounts.reduce((a, b) => a + b, 0),
-          lin.weight.shape[0]! * tokens,
-        );
+        const kept = catsRows
+          ? zeroOutsideCatsRows(y, catsRows)
+          : zeroOutsideCats(y, tokens, lin.weight.shape[0]!);
+        stats.add(layer, proj, kept, lin.weight.shape[0]! * tokens);
       } else stats.add(layer, proj, d * tokens, d * tokens);
+      return;
+    }
+    if (config.method === 'cats' && proj === 'down' && catsRows) {
+      // up is zero outside the mask, so down's input is masked already: the dense product is the masked one.
+      dense(layer, proj, lin, x, tokens, y);
+      stats.add(layer, proj, catsRows.kept, d * tokens);
       return;
     }
     if (tokens === 1 && mask !== 'adaptive') {
@@ -247,9 +254,32 @@ export function applyWina(
     maskedMatmul(layer, proj, lin, x, tokens, y);
   };
 
-  const findCatsMask = (layer: number, gate: Float32Array, tokens: number, ff: number, s: number) => {
+  const findCatsMask = (
+    layer: number,
+    gate: Float32Array,
+    tokens: number,
+    ff: number,
+    s: number,
+    denseTokens: number,
+  ) => {
     catsMask = [];
     catsCounts = [];
+    catsRows = undefined;
+    if (tokens > 1 && s > 0 && mask !== 'adaptive' && denseTokens === 0) {
+      const n = tokens * ff;
+      if (catsActRows.length < n) [catsActRows, catsMaskedRows] = [kernels.f32(n), kernels.f32(n)];
+      if (keptCounts.length < tokens) keptCounts = kernels.i32(tokens);
+      const act = catsActRows.subarray(0, n);
+      for (let i = 0; i < n; i++) act[i] = gate[i]! / (1 + Math.exp(-gate[i]!));
+      const rule =
+        mask === 'threshold'
+          ? { threshold: config.thresholds![layer]!.up! }
+          : { topK: Math.floor(ff * (1 - s)) };
+      const counts = keptCounts.subarray(0, tokens);
+      kernels.maskRows(act, tokens, kernelNorms.get(`${layer}.up`), rule, catsMaskedRows, counts);
+      catsRows = { masked: catsMaskedRows.subarray(0, n), kept: counts.reduce((a, b) => a + b, 0) };
+      return;
+    }
     if (tokens === 1 && s > 0) {
       if (catsAct.length < ff) [catsAct, catsKept] = [kernels.f32(ff), kernels.i32(ff)];
       const act = catsAct.subarray(0, ff);
@@ -271,14 +301,25 @@ export function applyWina(
     }
   };
 
-  /** CATS skips up's rows outside the mask (their product with silu(gate) would be dropped anyway). */
-  const zeroOutsideCats = (y: Float32Array, tokens: number, ff: number) => {
+  /**
+   * CATS skips up's rows outside the mask (their product with silu(gate) would be dropped anyway). Returns the
+   * rows kept over all tokens.
+   */
+  const zeroOutsideCats = (y: Float32Array, tokens: number, ff: number): number => {
     for (let t = 0; t < tokens; t++) {
       const row = y.subarray(t * ff, (t + 1) * ff);
       const keepRow = new Uint8Array(ff);
       for (let j = 0; j < catsCounts[t]!; j++) keepRow[catsMask[t]![j]!] = 1;
       for (let i = 0; i < ff; i++) if (!keepRow[i]) row[i] = 0;
     }
+    return catsCounts.reduce((a, b) => a + b, 0);
+  };
+
+  /** The same from the masked rows: a kept entry that is exactly zero zeroes up too, with the same product. */
+  const zeroOutsideCatsRows = (y: Float32Array, rows: { masked: Float32Array; kept: number }): number => {
+    const masked = rows.masked;
+    for (let i = 0; i < masked.length; i++) if (masked[i] === 0) y[i] = 0;
+    return rows.kept;
   };
 
   const sizes = new Map<string, number>();
