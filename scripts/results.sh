@@ -29,9 +29,8 @@ for method in teal wina wina-paper; do
 done
 ./bin/wina.js eval --model llama-28m-mixed "${ppl[@]}" --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --transform --md "$out/llama-28m-ppl-transform.md" --out "$out/llama-28m-ppl-transform.json"
 # llama-28m-mixed multiple choice with the transform, then with each method's greedy profile (made above).
-mc=(--model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --sparsity 0.25,0.4,0.5,0.65 --limit 200)
-./bin/wina.js eval "${mc[@]}" --methods dense,teal,wina,wina-paper --transform --md "$out/llama-28m-mc-transform.md" --out "$out/llama-28m-mc-transform.json"
+./bin/wina.js eval --model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200 --transform --md "$out/llama-28m-mc-transform.md" --out "$out/llama-28m-mc-transform.json"
 for method in teal wina wina-paper; do
-  ./bin/wina.js eval "${mc[@]}" --profile "$out/llama-28m-greedy-$method.json" --methods "$method" --md "$out/llama-28m-mc-greedy-$method.md" --out "$out/llama-28m-mc-greedy-$method.json"
+  ./bin/wina.js eval --model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --profile "$out/llama-28m-greedy-$method.json" --methods "$method" --sparsity 0.25,0.4,0.5,0.65 --limit 200 --md "$out/llama-28m-mc-greedy-$method.md" --out "$out/llama-28m-mc-greedy-$method.json"
 done
 node scripts/summarize-results.mjs "$out"
