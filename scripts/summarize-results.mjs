@@ -30,7 +30,8 @@ function llamaSummary() {
     const rows = read(`llama-28m-${kind}${suffix.replace('METHOD', method)}`);
     if (!rows) return undefined;
     const at = rows.filter((r) => r.method === method + tag && r.sparsity === sparsity);
-    if (kind === 'ppl') return at.find((r) => r.task === 'wikitext2' && r.metric === 'token_perplexity')?.value;
+    if (kind === 'ppl')
+      return at.find((r) => r.task === 'wikitext2' && r.metric === 'token_perplexity')?.value;
     const accs = at.filter((r) => r.metric === 'acc').map((r) => r.value);
     return accs.length === 4 ? accs.reduce((a, b) => a + b, 0) / 4 : undefined;
   };
@@ -109,7 +110,9 @@ if (mcVariants.length > 0) {
       const at = (t) => rows.find((r) => r.task === t && `${r.method}|${r.sparsity}` === s);
       const first = rows.find((r) => `${r.method}|${r.sparsity}` === s);
       const accs = tasks.map((t) => at(t)?.value);
-      const mean = accs.every((a) => a !== undefined) ? accs.reduce((a, b) => a + b, 0) / accs.length : undefined;
+      const mean = accs.every((a) => a !== undefined)
+        ? accs.reduce((a, b) => a + b, 0) / accs.length
+        : undefined;
       const cells = [...accs, mean].map((a) => (a === undefined ? '-' : a.toFixed(3)));
       out += `| ${variant} | ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} | ${cells.join(' | ')} |\n`;
     }
