@@ -9,6 +9,7 @@ import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
 import { type SparsityConfig, sparsityOf, validateSparsityConfig } from './config.js';
 import * as ref from '../kernels/reference.js';
+import type { MaskRule } from '../kernels/reference.js';
 import { keepAdaptive } from './masks.js';
 import { computeScores, scoreNorms } from './scores.js';
 
@@ -121,7 +122,8 @@ export function applyWina(
       computeScores(row, norms.get(`${layer}.${proj}`), scores);
       return keepAdaptive(scores, d, config.adaptive!, out);
     }
-    // O(d) selection in the kernels when the row lives there (CATS's prefill SiLU(gate) rows do not).
+    // O(d) selection in the kernels when the row lives there (CATS's SiLU(gate) rows under the paper's or no
+    // sparse prefill do not).
     const inKernelMemory = out === keptList || out === catsKept;
     const select = inKernelMemory ? kernels : ref;
     const n = inKernelMemory ? kernelNorms.get(`${layer}.${proj}`) : norms.get(`${layer}.${proj}`);
@@ -129,6 +131,11 @@ export function applyWina(
     return select.selectTopK(row, n, Math.floor(d * (1 - s)), out);
   };
 
+  /** What prefill's maskRows keeps of a d-wide row of `proj` (top-k and threshold masks). */
+  const maskRule = (layer: number, proj: Projection, d: number, s: number): MaskRule =>
+    mask === 'threshold'
+      ? { threshold: config.thresholds![layer]![proj]! }
+      : { topK: Math.floor(d * (1 - s)) };
   let keptCounts = kernels.i32(0);
   /** Dense matmul over x with the dropped inputs zeroed: the exact semantics of skipping their columns. */
   const maskedMatmul: LinearFn = (layer, proj, lin, x, tokens, y) => {
@@ -139,13 +146,16 @@ export function applyWina(
     if (mask !== 'adaptive' && !(proj === 'down' && config.method === 'cats')) {
       // Every token's selection and masking in one parallel kernel call.
       if (keptCounts.length < tokens) keptCounts = kernels.i32(tokens);
-      const rule =
-        mask === 'threshold'
-          ? { threshold: config.thresholds![layer]![proj]! }
-          : { topK: Math.floor(d * (1 - s)) };
       const counts = keptCounts.subarray(0, tokens);
-      const key = `${layer}.${proj}`;
-      kernels.maskRows(x.subarray(0, tokens * d), tokens, kernelNorms.get(key), rule, masked, counts);
+      const rule = maskRule(layer, proj, d, s);
+      kernels.maskRows(
+        x.subarray(0, tokens * d),
+        tokens,
+        kernelNorms.get(`${layer}.${proj}`),
+        rule,
+        masked,
+        counts,
+      );
       for (let t = 0; t < tokens; t++) total += counts[t]!;
     } else {
       masked.fill(0, 0, tokens * d);
@@ -271,10 +281,7 @@ export function applyWina(
       if (keptCounts.length < tokens) keptCounts = kernels.i32(tokens);
       const act = catsActRows.subarray(0, n);
       for (let i = 0; i < n; i++) act[i] = gate[i]! / (1 + Math.exp(-gate[i]!));
-      const rule =
-        mask === 'threshold'
-          ? { threshold: config.thresholds![layer]!.up! }
-          : { topK: Math.floor(ff * (1 - s)) };
+      const rule = maskRule(layer, 'up', ff, s);
       const counts = keptCounts.subarray(0, tokens);
       kernels.maskRows(act, tokens, kernelNorms.get(`${layer}.up`), rule, catsMaskedRows, counts);
       catsRows = { masked: catsMaskedRows.subarray(0, n), kept: counts.reduce((a, b) => a + b, 0) };
