@@ -239,7 +239,7 @@ export class WasmKernels implements Kernels {
 
   /**
    * Y[t, o] = sum_i X[t, i] WT[i, o] (+ bias), WT input-major [in, out], as reference.matmulInputMajor. Threads
-   * split the outputs; each reads its columns of WT once per tile of four tokens.
+   * split the outputs; each reads its columns of WT once per tile of eight tokens.
    */
   matmulInputMajor(wT: Tensor, x: Float32Array, tokens: number, y: Float32Array, bias?: Float32Array): void {
     const [inDim, outDim] = wT.shape as [number, number];
@@ -248,7 +248,7 @@ export class WasmKernels implements Kernels {
     const xp = h.address(x, tokens * inDim, 'x');
     const yp = h.address(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
-    const traffic = inDim * outDim * BYTES_PER_ELEMENT[wT.dtype] * Math.ceil(tokens / 4);
+    const traffic = inDim * outDim * BYTES_PER_ELEMENT[wT.dtype] * Math.ceil(tokens / 8);
     const stride = this.wasm.imajorSlotBytes(outDim);
     const scratch = h.scratchAddress('imajor-acc', stride * this.maxChunks);
     const kernel =
