@@ -17,3 +17,8 @@ nice -n 10 ./bin/wina.js amp run --model llama-28m-mixed \
 nice -n 10 ./bin/wina.js amp run --model llama-28m-mixed \
   --train ../shared/data/corpus/train-sample --test passages:../shared/data/corpus/heldout \
   --seq-len 128 --train-per-label 30 --test-per-label 20 --sparsity 0.5 --seed 1 --clusters 5 --out "$out/amp-text-k5"
+# a'') the same with each profile's allocation from TEAL's greedy search (uniform profile included).
+nice -n 10 ./bin/wina.js amp run --model llama-28m-mixed \
+  --train ../shared/data/corpus/train-sample --test passages:../shared/data/corpus/heldout \
+  --seq-len 128 --train-per-label 30 --test-per-label 20 --sparsity 0.5 --seed 1 --clusters 5 --allocation greedy \
+  --out "$out/amp-text-k5-greedy"

@@ -158,6 +158,7 @@ const ampRuns = [
   ['amp-text', 'a) text: corpus domains, perplexity'],
   ['amp-tasks', 'b) tasks: hellaswag, piqa, arc_easy, copa, gsm8k; accuracy'],
   ['amp-text-k5', "a') text with k = 5 clusters"],
+  ['amp-text-k5-greedy', "a'') text with k = 5 clusters, greedy allocation per profile"],
 ].filter(([name]) => fs.existsSync(path.join(dir, name, 'report.md')));
 const ampReport = (name) => fs.readFileSync(path.join(dir, name, 'report.md'), 'utf8');
 if (ampRuns.length > 0) {
