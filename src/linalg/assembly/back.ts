@@ -2,7 +2,7 @@
 // z H_{n-3} ... H_0 = (Q z^T)^T. Reflectors go in groups of NB (LAPACK's compact WY form, dlarft + dlarfb):
 // H_kl ... H_kh = I - V T V^T, so z <- z - ((z V) T^T) V^T, two products in which each element of z is read
 // and written once per group instead of once per reflector. Rows are independent: threads split them.
-import { fma2, fnma2, hsum2 } from './simd';
+import { dots42, fnma2 } from './simd';
 
 export const NB: i32 = 16;
 const BLOCK_ROWS = 16;
@@ -62,44 +62,6 @@ export function backPrepare(a: usize, ld: i32, n: i32, tau: usize, groups: i32, 
   }
 }
 
-// w[r, i] = z_r . vt_i for a 4 x 2 tile over len4 columns (w row stride NB).
-@inline
-function dots42(z0: usize, z1: usize, z2: usize, z3: usize, v0: usize, v1: usize, len4: i32, w: usize): void {
-  let a00 = f64x2.splat(0);
-  let a01 = f64x2.splat(0);
-  let a10 = f64x2.splat(0);
-  let a11 = f64x2.splat(0);
-  let a20 = f64x2.splat(0);
-  let a21 = f64x2.splat(0);
-  let a30 = f64x2.splat(0);
-  let a31 = f64x2.splat(0);
-  for (let c = 0; c < len4; c += 2) {
-    const o = <usize>c << 3;
-    const u = v128.load(v0 + o);
-    const x = v128.load(v1 + o);
-    let z = v128.load(z0 + o);
-    a00 = fma2(z, u, a00);
-    a01 = fma2(z, x, a01);
-    z = v128.load(z1 + o);
-    a10 = fma2(z, u, a10);
-    a11 = fma2(z, x, a11);
-    z = v128.load(z2 + o);
-    a20 = fma2(z, u, a20);
-    a21 = fma2(z, x, a21);
-    z = v128.load(z3 + o);
-    a30 = fma2(z, u, a30);
-    a31 = fma2(z, x, a31);
-  }
-  const row = <usize>NB << 3;
-  store<f64>(w, hsum2(a00));
-  store<f64>(w, hsum2(a01), 8);
-  store<f64>(w + row, hsum2(a10));
-  store<f64>(w + row, hsum2(a11), 8);
-  store<f64>(w + 2 * row, hsum2(a20));
-  store<f64>(w + 2 * row, hsum2(a21), 8);
-  store<f64>(w + 3 * row, hsum2(a30));
-  store<f64>(w + 3 * row, hsum2(a31), 8);
-}
 
 // z_r[c..c+4] -= sum_j w[r, j] vt_j[c..c+4] for four rows.
 @inline
@@ -172,7 +134,7 @@ export function backTransform(begin: i32, end: i32, slot: i32, z: usize, ldz: i3
         const wr = w + ((<usize>(r - b0) * NB) << 3);
         for (let i = 0; i < NB; i += 2) {
           const vi = v + ((<usize>i * <usize>len4) << 3);
-          dots42(z0, z0 + (<usize>ldz << 3), z0 + (<usize>ldz << 4), z0 + (<usize>ldz * 24), vi, vi + (<usize>len4 << 3), len4, wr + (<usize>i << 3));
+          dots42(z0, z0 + (<usize>ldz << 3), z0 + (<usize>ldz << 4), z0 + (<usize>ldz * 24), vi, vi + (<usize>len4 << 3), len4, wr + (<usize>i << 3), <usize>NB << 3, 0);
         }
       }
       // w2 = w T^T: w2[r, j] = sum_{i >= j} w[r, i] T[j, i].

@@ -1,6 +1,6 @@
 // Matrix products for the orthogonal transform. All operands are padded by the host so that no kernel has a
 // tail: rows to multiples of 4, the summed dimension to a multiple of 4 (zeros add nothing).
-import { fma2, fma4, hsum2, hsum4 } from './simd';
+import { dots42, fma4, hsum4 } from './simd';
 
 // dst[c, r] = src[r, c] * g[c] (g = 0: no scale) as float64 for columns c in [begin, end): src is float32
 // [rows, cols], dst [cols, ld]. The product of two float32 is exact in float64.
@@ -21,47 +21,6 @@ export function transposeScale(begin: i32, end: i32, _slot: i32, src: usize, g: 
   }
 }
 
-// G[i, j] += sum_r xt[i, r] xt[j, r] over a 4 x 2 tile.
-@inline
-function tile42(x0: usize, x1: usize, x2: usize, x3: usize, y0: usize, y1: usize, kk: i32, g0: usize, ldb: usize): void {
-  let a00 = f64x2.splat(0);
-  let a01 = f64x2.splat(0);
-  let a10 = f64x2.splat(0);
-  let a11 = f64x2.splat(0);
-  let a20 = f64x2.splat(0);
-  let a21 = f64x2.splat(0);
-  let a30 = f64x2.splat(0);
-  let a31 = f64x2.splat(0);
-  for (let r = 0; r < kk; r += 2) {
-    const o = <usize>r << 3;
-    const u = v128.load(y0 + o);
-    const w = v128.load(y1 + o);
-    let x = v128.load(x0 + o);
-    a00 = fma2(x, u, a00);
-    a01 = fma2(x, w, a01);
-    x = v128.load(x1 + o);
-    a10 = fma2(x, u, a10);
-    a11 = fma2(x, w, a11);
-    x = v128.load(x2 + o);
-    a20 = fma2(x, u, a20);
-    a21 = fma2(x, w, a21);
-    x = v128.load(x3 + o);
-    a30 = fma2(x, u, a30);
-    a31 = fma2(x, w, a31);
-  }
-  let g = g0;
-  store<f64>(g, load<f64>(g) + hsum2(a00));
-  store<f64>(g, load<f64>(g, 8) + hsum2(a01), 8);
-  g += ldb;
-  store<f64>(g, load<f64>(g) + hsum2(a10));
-  store<f64>(g, load<f64>(g, 8) + hsum2(a11), 8);
-  g += ldb;
-  store<f64>(g, load<f64>(g) + hsum2(a20));
-  store<f64>(g, load<f64>(g, 8) + hsum2(a21), 8);
-  g += ldb;
-  store<f64>(g, load<f64>(g) + hsum2(a30));
-  store<f64>(g, load<f64>(g, 8) + hsum2(a31), 8);
-}
 
 // The upper triangle (4 x 4 diagonal blocks whole) of G += xt xt^T for xt [n4, kk] (kk even), G [n4, n4].
 // Unit u covers row groups u and groups - 1 - u (a long and a short row of the triangle), so equal ranges
@@ -78,7 +37,7 @@ export function gramF64(begin: i32, end: i32, _slot: i32, xt: usize, n4: i32, kk
       const x0 = xt + <usize>i0 * rowBytes;
       for (let j0 = i0; j0 < n4; j0 += 2) {
         const y0 = xt + <usize>j0 * rowBytes;
-        tile42(x0, x0 + rowBytes, x0 + 2 * rowBytes, x0 + 3 * rowBytes, y0, y0 + rowBytes, kk, g + <usize>i0 * ldb + (<usize>j0 << 3), ldb);
+        dots42(x0, x0 + rowBytes, x0 + 2 * rowBytes, x0 + 3 * rowBytes, y0, y0 + rowBytes, kk, g + <usize>i0 * ldb + (<usize>j0 << 3), ldb, 1);
       }
     }
   }

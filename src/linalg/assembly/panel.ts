@@ -6,7 +6,7 @@
 // fused update takes over once the trailing block fits in cache.
 //
 // v_p (reflector p) is row p of A from column p+1 on (v_p[p+1] = 1); w_p is row p - k0 of W [nb, ldw].
-import { axpyNeg, dot, fma2, hsum2 } from './simd';
+import { axpyNeg, dot, dots42, fma2, hsum2 } from './simd';
 
 @inline
 function at(a: usize, ld: i32, i: i32, j: i32): usize {
@@ -121,47 +121,6 @@ export function panelPack(a: usize, ld: i32, n: i32, k0: i32, nb: i32, wb: usize
   }
 }
 
-// A[r, s] -= p_r . q_s over a 4 x 2 tile.
-@inline
-function tile42(x0: usize, x1: usize, x2: usize, x3: usize, y0: usize, y1: usize, kk: i32, g0: usize, ldb: usize): void {
-  let a00 = f64x2.splat(0);
-  let a01 = f64x2.splat(0);
-  let a10 = f64x2.splat(0);
-  let a11 = f64x2.splat(0);
-  let a20 = f64x2.splat(0);
-  let a21 = f64x2.splat(0);
-  let a30 = f64x2.splat(0);
-  let a31 = f64x2.splat(0);
-  for (let r = 0; r < kk; r += 2) {
-    const o = <usize>r << 3;
-    const u = v128.load(y0 + o);
-    const w = v128.load(y1 + o);
-    let x = v128.load(x0 + o);
-    a00 = fma2(x, u, a00);
-    a01 = fma2(x, w, a01);
-    x = v128.load(x1 + o);
-    a10 = fma2(x, u, a10);
-    a11 = fma2(x, w, a11);
-    x = v128.load(x2 + o);
-    a20 = fma2(x, u, a20);
-    a21 = fma2(x, w, a21);
-    x = v128.load(x3 + o);
-    a30 = fma2(x, u, a30);
-    a31 = fma2(x, w, a31);
-  }
-  let g = g0;
-  store<f64>(g, load<f64>(g) - hsum2(a00));
-  store<f64>(g, load<f64>(g, 8) - hsum2(a01), 8);
-  g += ldb;
-  store<f64>(g, load<f64>(g) - hsum2(a10));
-  store<f64>(g, load<f64>(g, 8) - hsum2(a11), 8);
-  g += ldb;
-  store<f64>(g, load<f64>(g) - hsum2(a20));
-  store<f64>(g, load<f64>(g, 8) - hsum2(a21), 8);
-  g += ldb;
-  store<f64>(g, load<f64>(g) - hsum2(a30));
-  store<f64>(g, load<f64>(g, 8) - hsum2(a31), 8);
-}
 
 // The trailing update on the upper triangle (4 x 4 diagonal blocks whole, their lower halves unused) of rows
 // and columns [rb, n4); unit u is row groups u and groups - 1 - u.
@@ -177,7 +136,7 @@ export function panelUpdate(begin: i32, end: i32, _slot: i32, a: usize, ld: i32,
       const x0 = p + <usize>i0 * opBytes;
       for (let j0 = i0; j0 < n4 - rb; j0 += 2) {
         const y0 = q + <usize>j0 * opBytes;
-        tile42(x0, x0 + opBytes, x0 + 2 * opBytes, x0 + 3 * opBytes, y0, y0 + opBytes, kk, at(a, ld, rb + i0, rb + j0), ldb);
+        dots42(x0, x0 + opBytes, x0 + 2 * opBytes, x0 + 3 * opBytes, y0, y0 + opBytes, kk, at(a, ld, rb + i0, rb + j0), ldb, -1);
       }
     }
   }
