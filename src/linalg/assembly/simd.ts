@@ -1,6 +1,9 @@
 // Fused multiply-add where relaxed SIMD is compiled in (linalg.wasm), else exact multiply then add
 // (linalg-baseline.wasm). Either way every product and sum is a float64 (float32 for the f32 GEMM) operation.
 
+// float32 a * b + c and four horizontal sums at once: the kernels' own (same fused / exact rule).
+export { madd as fma4, hsum4 } from '../../kernels/assembly/simd';
+
 // a * b + c
 @inline
 export function fma2(a: v128, b: v128, c: v128): v128 {
@@ -15,24 +18,12 @@ export function fnma2(a: v128, b: v128, c: v128): v128 {
   return f64x2.sub(c, f64x2.mul(a, b));
 }
 
-@inline
-export function fma4(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
 
 @inline
 export function hsum2(v: v128): f64 {
   return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
 }
 
-// Lane i of the result = sum of the lanes of ai.
-@inline
-export function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
-  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
-  return f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
-}
 
 // sum x[j] * y[j] for j < m (any alignment).
 @inline
