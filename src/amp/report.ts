@@ -282,24 +282,21 @@ export function markdownReport(r: AmpReport): string {
   out.push(
     table(
       ['profile', 'target', 'achieved sparsity', r.metric, 'NLL / token', 'GFLOPs / token'],
-      [
-        ...r.curves.uniform.map((p) => [
-          'uniform',
+      (
+        [
+          ['uniform', r.curves.uniform],
+          ['amp-routed', r.curves.ampRouted],
+        ] as const
+      ).flatMap(([profile, curve]) =>
+        curve.map((p) => [
+          profile,
           f(p.target, 4),
           f(p.sparsity, 4),
           perplexity ? f(p.value) : f(p.value, 4),
           f(p.nllPerToken, 4),
           f(p.gflopsPerToken, 5),
         ]),
-        ...r.curves.ampRouted.map((p) => [
-          'amp-routed',
-          f(p.target, 4),
-          f(p.sparsity, 4),
-          perplexity ? f(p.value) : f(p.value, 4),
-          f(p.nllPerToken, 4),
-          f(p.gflopsPerToken, 5),
-        ]),
-      ],
+      ),
     ),
     '',
   );
