@@ -82,74 +82,80 @@ for (const model of models) {
     out += `\nacc on the first --limit items of each task (stderr about 0.05 at 100 items); acc_norm, stderr and the other perplexities are in \`${model}${variant}.md\` below. Wall time ${report.seconds.toFixed(0)} s.\n`;
   }
 }
+/** The reports of those `[name, variant]` that exist in `dir`. */
+const readVariants = (variants) =>
+  variants
+    .filter(([name]) => fs.existsSync(path.join(dir, `${name}.json`)))
+    .map(([name, variant]) => ({
+      name,
+      variant,
+      report: JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')),
+    }));
+
+/**
+ * Table rows, one per variant, method and sparsity: achieved sparsity and GFLOPs/token, then `cells(at)`, where
+ * `at(task)` is that setting's `metric` row for the task.
+ */
+function variantRows(reports, metric, cells) {
+  let md = '';
+  for (const { variant, report } of reports) {
+    const rows = report.results.filter((r) => r.metric === metric);
+    for (const s of [...new Set(rows.map((r) => `${r.method}|${r.sparsity}`))]) {
+      const [method, sparsity] = s.split('|');
+      const at = (t) => rows.find((r) => r.task === t && `${r.method}|${r.sparsity}` === s);
+      const first = rows.find((r) => `${r.method}|${r.sparsity}` === s);
+      md += `| ${variant} | ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} | ${cells(at).join(' | ')} |\n`;
+    }
+  }
+  return md;
+}
+
 // llama-28m-mixed multiple choice: one table over the variants (uniform top-k, transform, greedy allocation).
-const mcVariants = [
+const mcReports = readVariants([
   ['llama-28m-mc', 'top-k'],
   ['llama-28m-mc-transform', 'top-k + transform'],
   ['llama-28m-mc-greedy-teal', 'greedy'],
   ['llama-28m-mc-greedy-wina', 'greedy'],
   ['llama-28m-mc-greedy-wina-paper', 'greedy'],
-].filter(([name]) => fs.existsSync(path.join(dir, `${name}.json`)));
-if (mcVariants.length > 0) {
-  const reports = mcVariants.map(([name, variant]) => ({
-    variant,
-    report: JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')),
-  }));
-  const tasks = mc.filter((t) => reports.some(({ report }) => report.results.some((r) => r.task === t)));
+]);
+if (mcReports.length > 0) {
+  const tasks = mc.filter((t) => mcReports.some(({ report }) => report.results.some((r) => r.task === t)));
   out += `\n## llama-28m-mixed: multiple choice\n\n`;
   out += `acc on the first 200 items of each task (copa has 100), 0-shot: stderr about 0.035 (copa 0.05), about 0.02 `;
   out += `for "mean", the mean of the task accuracies. The model is near chance on these tasks, so differences between `;
   out += `rows are mostly noise; the perplexities below separate the methods more sharply. Variants as there. Commands:\n\n`;
-  for (const { report } of reports) out += `- \`${report.command}\` (${report.seconds.toFixed(0)} s)\n`;
+  for (const { report } of mcReports) out += `- \`${report.command}\` (${report.seconds.toFixed(0)} s)\n`;
   out += `\n| variant | method | sparsity | achieved | GFLOPs/token | ${tasks.join(' | ')} | mean |\n`;
   out += `|---|---|---:|---:|---:|${tasks.map(() => '---:').join('|')}|---:|\n`;
-  for (const { variant, report } of reports) {
-    const rows = report.results.filter((r) => r.metric === 'acc');
-    for (const s of [...new Set(rows.map((r) => `${r.method}|${r.sparsity}`))]) {
-      const [method, sparsity] = s.split('|');
-      const at = (t) => rows.find((r) => r.task === t && `${r.method}|${r.sparsity}` === s);
-      const first = rows.find((r) => `${r.method}|${r.sparsity}` === s);
-      const accs = tasks.map((t) => at(t)?.value);
-      const mean = accs.every((a) => a !== undefined)
-        ? accs.reduce((a, b) => a + b, 0) / accs.length
-        : undefined;
-      const cells = [...accs, mean].map((a) => (a === undefined ? '-' : a.toFixed(3)));
-      out += `| ${variant} | ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} | ${cells.join(' | ')} |\n`;
-    }
-  }
+  out += variantRows(mcReports, 'acc', (at) => {
+    const accs = tasks.map((t) => at(t)?.value);
+    const mean = accs.every((a) => a !== undefined)
+      ? accs.reduce((a, b) => a + b, 0) / accs.length
+      : undefined;
+    return [...accs, mean].map((a) => (a === undefined ? '-' : a.toFixed(3)));
+  });
 }
 // llama-28m-mixed perplexity: one table over the variants (uniform top-k, greedy allocation, transform).
-const pplVariants = [
+const pplReports = readVariants([
   ['llama-28m-ppl', 'top-k'],
   ['llama-28m-ppl-greedy-teal', 'greedy'],
   ['llama-28m-ppl-greedy-wina', 'greedy'],
   ['llama-28m-ppl-greedy-wina-paper', 'greedy'],
   ['llama-28m-ppl-transform', 'top-k + transform'],
-].filter(([name]) => fs.existsSync(path.join(dir, `${name}.json`)));
-if (pplVariants.length > 0) {
-  const reports = pplVariants.map(([name, variant]) => ({
-    variant,
-    report: JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')),
-  }));
+]);
+if (pplReports.length > 0) {
   const label = (task) => (task.includes('/') ? `${path.basename(task)} (held-out)` : task);
-  const tasks = [...new Set(reports.flatMap(({ report }) => report.results.map((r) => r.task)))];
+  const tasks = [...new Set(pplReports.flatMap(({ report }) => report.results.map((r) => r.task)))];
   out += `\n## llama-28m-mixed perplexity: WikiText-2 and the corpus held-out set per domain\n\n`;
   out += `Token perplexity, MODEL_CARD's chunked protocol (BOS + 1023 tokens), 8 chunks spread over each task. "greedy": `;
   out += `per-layer allocation from one greedy search per method up to 0.65 on the corpus training sample (threshold masks `;
   out += `from the same calibration); "transform": the orthogonal transform, dense outputs unchanged. Commands:\n\n`;
-  for (const { report } of reports) out += `- \`${report.command}\`\n`;
+  for (const { report } of pplReports) out += `- \`${report.command}\`\n`;
   out += `\n| variant | method | sparsity | achieved | GFLOPs/token | ${tasks.map(label).join(' | ')} |\n`;
   out += `|---|---|---:|---:|---:|${tasks.map(() => '---:').join('|')}|\n`;
-  for (const { variant, report } of reports) {
-    const rows = report.results.filter((r) => r.metric === 'token_perplexity');
-    for (const s of [...new Set(rows.map((r) => `${r.method}|${r.sparsity}`))]) {
-      const [method, sparsity] = s.split('|');
-      const at = (t) => rows.find((r) => r.task === t && `${r.method}|${r.sparsity}` === s);
-      const first = rows.find((r) => `${r.method}|${r.sparsity}` === s);
-      const cells = tasks.map((t) => (at(t) ? at(t).value.toFixed(2) : '-'));
-      out += `| ${variant} | ${method} | ${sparsity} | ${first.achievedSparsity.toFixed(3)} | ${first.gflopsPerToken.toPrecision(3)} | ${cells.join(' | ')} |\n`;
-    }
-  }
+  out += variantRows(pplReports, 'token_perplexity', (at) =>
+    tasks.map((t) => (at(t) ? at(t).value.toFixed(2) : '-')),
+  );
   out += `\nGreedy profiles overshoot the target by up to 2 points of achieved sparsity (steps of 0.1 of an o_proj, thresholds `;
   out += `calibrated on other text): compare rows at equal achieved sparsity and GFLOPs/token, not at equal target.\n`;
 }
@@ -185,7 +191,7 @@ for (const model of models) {
     if (fs.existsSync(file)) out += `\n${fs.readFileSync(file, 'utf8').replace(/^## /m, '### ')}`;
   }
 }
-for (const [name] of mcVariants) {
+for (const { name } of mcReports) {
   out += `\n${fs.readFileSync(path.join(dir, `${name}.md`), 'utf8').replace(/^## /m, '### ')}`;
 }
 for (const [name, title] of ampRuns) {
