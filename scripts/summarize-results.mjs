@@ -16,9 +16,12 @@ out += llamaSummary();
  * 65%, for uniform top-k, greedy allocation and the transform (the full tables follow further down).
  */
 function llamaSummary() {
+  const cache = new Map();
   const read = (name) => {
     const file = path.join(dir, `${name}.json`);
-    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).results : undefined;
+    if (!cache.has(name))
+      cache.set(name, fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).results : undefined);
+    return cache.get(name);
   };
   const methods = ['teal', 'wina', 'wina-paper'];
   const columns = [
