@@ -400,6 +400,11 @@ describe('wina serve on stories260K (dense by default)', () => {
     const fromOther = await call('http://elsewhere.example');
     assert.equal(fromOther.headers.get('access-control-allow-origin'), null);
     await fromOther.body?.cancel();
+    // Errors too, so the page can read them.
+    const missing = await fetch(`${base}/v1/nothing`, { headers: { Origin: 'http://app.example' } });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('access-control-allow-origin'), 'http://app.example');
+    assert.equal(((await missing.json()) as Json).error.code, 'unknown_url');
   });
 
   test('chat on a model without a chat template: 400 naming the way out', async () => {

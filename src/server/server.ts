@@ -122,17 +122,18 @@ export async function startServer(model: Model, opts: ServeOptions): Promise<Run
     path: string,
     setNote: (note: string) => void,
   ): Promise<void> {
-    const methods = ROUTES[path];
-    if (!methods) {
-      req.resume();
-      throw new ApiError(404, `unknown URL ${req.method} ${path}`, null, 'unknown_url');
-    }
+    // Every answer, errors included, carries the CORS header an allowed page needs to read it.
     const origin = req.headers.origin;
     const corsAllowed =
       origin !== undefined && (allowedOrigins.includes('*') || allowedOrigins.includes(origin));
     if (corsAllowed) {
       res.setHeader('Access-Control-Allow-Origin', allowedOrigins.includes('*') ? '*' : origin);
       res.setHeader('Vary', 'Origin');
+    }
+    const methods = ROUTES[path];
+    if (!methods) {
+      req.resume();
+      throw new ApiError(404, `unknown URL ${req.method} ${path}`, null, 'unknown_url');
     }
     if (req.method === 'OPTIONS' && corsAllowed && req.headers['access-control-request-method']) {
       // A browser's preflight before a cross-origin POST with a JSON body (or an Authorization header).
