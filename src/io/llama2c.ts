@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import type { ModelConfig } from '../model/config.js';
 import { fail } from './errors.js';
+import { openInputFile, readExactly } from './files.js';
 import type { Allocate, TensorInfo, TensorSource } from './safetensors.js';
 import type { Tensor } from './tensor.js';
 
@@ -28,16 +29,22 @@ export class Llama2cCheckpoint implements TensorSource {
   ) {
     if (size < 28) fail(`llama2.c checkpoint ${file} is truncated: no header`);
     const header = Buffer.alloc(28);
-    fs.readSync(fd, header, 0, 28, 0);
+    readExactly(fd, header, 0, file);
     const [dim, hidden, layers, heads, kvHeads, signedVocab, seqLen] = Array.from({ length: 7 }, (_, i) =>
       header.readInt32LE(i * 4),
     ) as [number, number, number, number, number, number, number];
     const vocab = Math.abs(signedVocab);
-    if ([dim, hidden, layers, heads, kvHeads, vocab, seqLen].some((v) => v <= 0) || dim % heads !== 0) {
+    const fields = `header ${[dim, hidden, layers, heads, kvHeads, signedVocab, seqLen]}`;
+    if ([dim, hidden, layers, heads, kvHeads, vocab, seqLen].some((v) => v <= 0))
+      fail(`${file} is not a llama2.c checkpoint (${fields}: every field must be positive)`);
+    if (dim % heads !== 0 || (dim / heads) % 2 !== 0)
       fail(
-        `${file} is not a llama2.c checkpoint (header ${[dim, hidden, layers, heads, kvHeads, signedVocab, seqLen]})`,
+        `llama2.c checkpoint ${file}: dim ${dim} must be n_heads ${heads} times an even head size (${fields})`,
       );
-    }
+    if (kvHeads > heads || heads % kvHeads !== 0)
+      fail(
+        `llama2.c checkpoint ${file}: n_heads ${heads} is not a multiple of n_kv_heads ${kvHeads} (${fields})`,
+      );
     const headDim = dim / heads;
     const kvDim = kvHeads * headDim;
     this.config = {
@@ -85,17 +92,18 @@ export class Llama2cCheckpoint implements TensorSource {
     if (signedVocab < 0) add('lm_head.weight', [vocab, dim]);
     if (offset > size)
       fail(`llama2.c checkpoint ${file} is truncated: ${size} bytes, the header implies ${offset}`);
+    // An exact size: a header that miscounts the layers (or another format) would read weights from wrong places.
+    if (offset < size)
+      fail(
+        `llama2.c checkpoint ${file} has ${size - offset} bytes more than its header implies (${offset}): ` +
+          `the header does not describe this file (${fields})`,
+      );
   }
 
   static open(file: string): Llama2cCheckpoint {
-    let fd: number;
+    const { fd, size } = openInputFile(file, 'llama2.c checkpoint');
     try {
-      fd = fs.openSync(file, 'r');
-    } catch {
-      fail(`cannot open llama2.c checkpoint ${file}`);
-    }
-    try {
-      return new Llama2cCheckpoint(file, fd, fs.fstatSync(fd).size);
+      return new Llama2cCheckpoint(file, fd, size);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
@@ -119,7 +127,7 @@ export class Llama2cCheckpoint implements TensorSource {
     const e = this.entries.get(name) ?? fail(`tensor ${name} is not in ${this.file}`);
     const n = e.shape.reduce((a, b) => a * b, 1);
     const raw = new Uint8Array(n * 4);
-    fs.readSync(this.fd, raw, 0, raw.length, e.offset);
+    readExactly(this.fd, raw, e.offset, this.file);
     const stored = new Float32Array(raw.buffer);
     const bytes = allocate(n * 4);
     const data = new Float32Array(bytes.buffer, bytes.byteOffset, n);

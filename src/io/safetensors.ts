@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from './errors.js';
+import { openInputFile, readExactly, SIZE_LIMITS } from './files.js';
+import { readJsonObject } from './json.js';
 import { BYTES_PER_ELEMENT, type DType, numel, type Tensor } from './tensor.js';
 
 /** Where tensor bytes are placed; the WASM runtime passes one that carves from its shared memory. */
@@ -21,6 +23,9 @@ export interface TensorSource {
   read(name: string, allocate?: Allocate): Tensor;
   close(): void;
 }
+
+/** The safetensors format's own limit on the JSON header. */
+const MAX_HEADER_BYTES = 100_000_000;
 
 const ELEMENT_BYTES: Record<string, number> = {
   F64: 8,
@@ -53,15 +58,10 @@ export class SafetensorsFile implements TensorSource {
   ) {}
 
   static open(file: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch {
-      fail(`cannot open safetensors file ${file}`);
-    }
+    const { fd, size } = openInputFile(file, 'safetensors file');
     const st = new SafetensorsFile(file, fd);
     try {
-      st.parseHeader();
+      st.parseHeader(size);
     } catch (e) {
       st.close();
       throw e;
@@ -69,20 +69,21 @@ export class SafetensorsFile implements TensorSource {
     return st;
   }
 
-  private parseHeader(): void {
-    const size = fs.fstatSync(this.fd).size;
+  private parseHeader(size: number): void {
     const where = `safetensors file ${this.file}`;
     if (size < 8) fail(`${where} is truncated: ${size} bytes, no header length`);
     const lengthBytes = Buffer.alloc(8);
-    fs.readSync(this.fd, lengthBytes, 0, 8, 0);
+    readExactly(this.fd, lengthBytes, 0, this.file);
     const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+    if (headerLength > MAX_HEADER_BYTES)
+      fail(`${where} is corrupt: header length ${headerLength} is above the format's limit of 100 MB`);
     if (8 + headerLength > size) {
       fail(
         `${where} is corrupt: header length ${headerLength} runs past the end of the file (${size} bytes)`,
       );
     }
     const headerBytes = Buffer.alloc(headerLength);
-    fs.readSync(this.fd, headerBytes, 0, headerLength, 8);
+    readExactly(this.fd, headerBytes, 8, this.file);
     let header: unknown;
     try {
       header = JSON.parse(headerBytes.toString('utf8'));
@@ -95,9 +96,13 @@ export class SafetensorsFile implements TensorSource {
     const dataStart = 8 + headerLength;
     for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
       if (name === '__metadata__') {
+        if (typeof value !== 'object' || value === null || Array.isArray(value))
+          fail(`${where} is corrupt: __metadata__ is not an object`);
         Object.assign(this.metadata, value);
         continue;
       }
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        fail(`${where} is corrupt: tensor ${name} has entry ${JSON.stringify(value)}, not an object`);
       const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       const elementBytes = typeof v.dtype === 'string' ? ELEMENT_BYTES[v.dtype] : undefined;
       if (elementBytes === undefined)
@@ -128,6 +133,16 @@ export class SafetensorsFile implements TensorSource {
         byteLength: end - begin,
       });
     }
+    // Two tensors sharing bytes would alias each other's weights: the file is not what its header says.
+    const sorted = [...this.entries]
+      .filter(([, e]) => e.byteLength > 0)
+      .sort((a, b) => a[1].begin - b[1].begin);
+    for (let i = 1; i < sorted.length; i++) {
+      const [prevName, prev] = sorted[i - 1]!;
+      const [name, e] = sorted[i]!;
+      if (e.begin < prev.begin + prev.byteLength)
+        fail(`${where} is corrupt: the data of tensors ${prevName} and ${name} overlap`);
+    }
   }
 
   names(): string[] {
@@ -150,12 +165,7 @@ export class SafetensorsFile implements TensorSource {
   }
 
   private readBytes(e: Entry, into: Uint8Array): void {
-    let done = 0;
-    while (done < e.byteLength) {
-      const n = fs.readSync(this.fd, into, done, e.byteLength - done, e.begin + done);
-      if (n === 0) fail(`${this.file} ended early while reading a tensor`);
-      done += n;
-    }
+    readExactly(this.fd, into.subarray(0, e.byteLength), e.begin, this.file);
   }
 
   read(name: string, allocate: Allocate = allocateHeap): Tensor {
@@ -207,20 +217,19 @@ export class ShardedSafetensors implements TensorSource {
   ) {}
 
   static open(indexFile: string): ShardedSafetensors {
-    let index: { weight_map?: Record<string, string> };
-    try {
-      index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
-    } catch {
-      fail(`cannot read ${indexFile} as JSON`);
-    }
-    if (typeof index?.weight_map !== 'object' || index.weight_map === null) {
-      fail(`${indexFile} has no weight_map`);
-    }
+    const index = readJsonObject(indexFile, 'safetensors index', SIZE_LIMITS.config);
+    const map = index.weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) fail(`${indexFile} has no weight_map`);
     const dir = path.dirname(indexFile);
     const byFile = new Map<string, SafetensorsFile>();
     const weightMap = new Map<string, SafetensorsFile>();
     try {
-      for (const [name, shardName] of Object.entries(index.weight_map)) {
+      for (const [name, shardName] of Object.entries(map as Record<string, unknown>)) {
+        // A shard is a plain file name inside the model folder: never a path that reaches outside it.
+        if (typeof shardName !== 'string' || !isPlainFileName(shardName))
+          fail(
+            `${indexFile}: weight_map entry ${name} must be a file name in the model folder, got ${JSON.stringify(shardName)}`,
+          );
         let shard = byFile.get(shardName);
         if (!shard) {
           const shardPath = path.join(dir, shardName);
@@ -263,6 +272,11 @@ export class ShardedSafetensors implements TensorSource {
   close(): void {
     for (const s of this.shards) s.close();
   }
+}
+
+/** A name with no folder part, not `.` or `..`, no NUL: what a shard may be called. */
+function isPlainFileName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\\\0]/.test(name);
 }
 
 /** Opens the weights of a Hugging Face model folder, sharded or not. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
+import { SIZE_LIMITS } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
 import { Llama2cCheckpoint } from '../io/llama2c.js';
 import { type ModelLocation, resolveModel } from '../io/resolve.js';
@@ -10,6 +11,8 @@ import { WasmKernels } from '../kernels/wasm.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import { checkFiniteLogits } from './finite.js';
+import { tokenIds } from './architectures/hf-config.js';
 import { ARCHITECTURES, architectureOf } from './architectures/index.js';
 import type { ModelConfig, Projection } from './config.js';
 import { KVCache, KVPool } from './kv-cache.js';
@@ -76,10 +79,14 @@ export class Model {
 
   /** Logits [ids.length, vocab] of a fresh sequence (or of `cache`'s continuation). */
   forward(ids: readonly number[], opts: ForwardOptions & { cache?: KVCache } = {}): Float32Array {
-    if (opts.cache) return this.transformer.forward(ids, opts.cache, opts);
+    if (opts.cache) return this.finite(this.transformer.forward(ids, opts.cache, opts));
     this.scratchCache ??= this.newCache(ids.length);
     this.scratchCache.truncate(0);
-    return this.transformer.forward(ids, this.scratchCache, opts);
+    return this.finite(this.transformer.forward(ids, this.scratchCache, opts));
+  }
+
+  private finite(logits: Float32Array): Float32Array {
+    return checkFiniteLogits(logits, this.transformer.weights);
   }
 
   encodePrompt(prompt: string | readonly number[]): number[] {
@@ -109,7 +116,7 @@ export class Model {
     const cache = this.newCache(ids.length + maxTokens);
     try {
       const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true, context: ids });
-      let logits = this.transformer.forward(ids, cache, { lastOnly: true });
+      let logits = this.finite(this.transformer.forward(ids, cache, { lastOnly: true }));
       for (let n = 0; n < maxTokens && !opts.signal?.aborted; n++) {
         const id = sampler.sample(logits);
         if (stops.includes(id)) break;
@@ -117,7 +124,7 @@ export class Model {
         if (cache.length >= this.config.maxPositions) break;
         // Let the event loop run (a server notices a client that went away).
         await new Promise((resolve) => setImmediate(resolve));
-        logits = this.transformer.forward([id], cache, { lastOnly: true });
+        logits = this.finite(this.transformer.forward([id], cache, { lastOnly: true }));
       }
       const rest = decoder.flush();
       if (rest) yield { id: -1, text: rest };
@@ -168,14 +175,17 @@ export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<M
 }
 
 function loadHf(dir: string, opts: LoadOptions & { kernels: Kernels }): Model {
-  const raw = readJsonObject(path.join(dir, 'config.json'), 'config');
+  const raw = readJsonObject(path.join(dir, 'config.json'), 'config', SIZE_LIMITS.config);
   const { name, arch } = architectureOf(raw);
   const config = arch.parseConfig(raw);
   const genFile = path.join(dir, 'generation_config.json');
   if (fs.existsSync(genFile)) {
-    const gen = readJsonObject(genFile, 'generation config');
-    if (gen.eos_token_id !== undefined) config.eosIds = [gen.eos_token_id].flat() as number[];
-    if (typeof gen.bos_token_id === 'number') config.bosId = gen.bos_token_id;
+    const gen = readJsonObject(genFile, 'generation config', SIZE_LIMITS.config);
+    const where = (key: string) => `generation_config.json: ${key}`;
+    if (gen.eos_token_id != null)
+      config.eosIds = tokenIds(gen.eos_token_id, where('eos_token_id'), config.vocabSize);
+    if (gen.bos_token_id != null)
+      config.bosId = tokenIds(gen.bos_token_id, where('bos_token_id'), config.vocabSize)[0];
   }
   const kernels = opts.kernels;
   const { weights, dtypes } = readWeights(openSafetensorsFolder(dir), opts, (r) =>
@@ -186,6 +196,11 @@ function loadHf(dir: string, opts: LoadOptions & { kernels: Kernels }): Model {
     eosIds: config.eosIds,
     vocabSize: config.vocabSize,
   });
+  if (tokenizer.vocabSize > config.vocabSize)
+    fail(
+      `the tokenizer in ${dir} has ${tokenizer.vocabSize} tokens but the model's vocabulary (vocab_size) has ` +
+        `${config.vocabSize}: they do not belong together`,
+    );
   if (config.eosIds.length === 0) config.eosIds = tokenizer.eosIds;
   if (config.bosId === undefined) config.bosId = tokenizer.bosId;
   return new Model(

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WinaError } from '../io/errors.js';
+import { SIZE_LIMITS } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
 import type { SpecialIds, TextTokenizer } from './tokenizer.js';
 
@@ -21,6 +22,7 @@ export class HfTokenizer implements TextTokenizer {
   constructor(tokenizerJson: Json, config: Json = {}, ids: SpecialIds = {}) {
     this.#tokenizer = new Tokenizer(tokenizerJson, config);
     this.vocabSize = maxId(this.#tokenizer.get_vocab(true).values()) + 1;
+    if (this.vocabSize === 0) throw new WinaError('its vocabulary is empty');
     this.bosId = ids.bosId ?? this.#tokenId(config['bos_token']) ?? templateBosId(tokenizerJson);
     this.eosIds = ids.eosIds?.length ? [...ids.eosIds] : this.#configEosIds(config);
     this.chatTemplate = chatTemplateOf(config['chat_template']);
@@ -31,7 +33,9 @@ export class HfTokenizer implements TextTokenizer {
     const tokenizerFile = path.join(dir, 'tokenizer.json');
     const configFile = path.join(dir, 'tokenizer_config.json');
     const tokenizerJson = readJsonObject(tokenizerFile, 'tokenizer file') as Json;
-    const config = existsSync(configFile) ? (readJsonObject(configFile, 'tokenizer file') as Json) : {};
+    const config = existsSync(configFile)
+      ? (readJsonObject(configFile, 'tokenizer config', SIZE_LIMITS.config) as Json)
+      : {};
     try {
       return new HfTokenizer(tokenizerJson, config, ids);
     } catch (err) {

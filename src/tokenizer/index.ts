@@ -1,6 +1,7 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { WinaError } from '../io/errors.js';
+import { statInput } from '../io/files.js';
 import { HfTokenizer } from './hf.js';
 import { Llama2cTokenizer } from './llama2c.js';
 import type { SpecialIds, TextTokenizer } from './tokenizer.js';
@@ -22,8 +23,9 @@ export interface LoadTokenizerOptions extends SpecialIds {
  */
 export function loadTokenizer(pathOrFolder: string, opts: LoadTokenizerOptions = {}): TextTokenizer {
   const ids: SpecialIds = { bosId: opts.bosId, eosIds: opts.eosIds };
-  if (!existsSync(pathOrFolder)) throw new WinaError(`tokenizer not found: ${pathOrFolder}`);
-  if (statSync(pathOrFolder).isDirectory()) {
+  if (!existsSync(pathOrFolder) && !lstatSync(pathOrFolder, { throwIfNoEntry: false }))
+    throw new WinaError(`tokenizer not found: ${pathOrFolder}`);
+  if (statInput(pathOrFolder, 'tokenizer').isDirectory()) {
     if (existsSync(path.join(pathOrFolder, 'tokenizer.json')))
       return HfTokenizer.fromFolder(pathOrFolder, ids);
     throw new WinaError(`no tokenizer.json in ${pathOrFolder}`);

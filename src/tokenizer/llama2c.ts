@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { WinaError } from '../io/errors.js';
+import { readInputBytes, SIZE_LIMITS } from '../io/files.js';
 import type { TextTokenizer } from './tokenizer.js';
 
 const UNK_ID = 0;
@@ -46,13 +46,7 @@ export class Llama2cTokenizer implements TextTokenizer {
 
   /** vocabSize: the model's vocabulary size, checked against the file (llama2.c files do not store it). */
   static fromFile(file: string, opts: { vocabSize?: number } = {}): Llama2cTokenizer {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(file);
-    } catch (err) {
-      throw new WinaError(`cannot read tokenizer file ${file}: ${(err as Error).message}`);
-    }
-    return Llama2cTokenizer.parse(bytes, file, opts);
+    return Llama2cTokenizer.parse(readInputBytes(file, 'tokenizer file', SIZE_LIMITS.json), file, opts);
   }
 
   static parse(bytes: Uint8Array, source: string, opts: { vocabSize?: number } = {}): Llama2cTokenizer {

@@ -6,14 +6,13 @@ import {
   rowSlice,
   type WeightReader,
 } from '../weights.js';
-import { parseHfConfig, type RawConfig } from './hf-config.js';
+import { parseHfConfig, type RawConfig, slidingWindow } from './hf-config.js';
 import { readShortcuts } from './llama.js';
 
 /** Phi3ForCausalLM: Llama with fused qkv_proj and gate_up_proj. */
 export function parseConfig(raw: RawConfig): ModelConfig {
   const cfg = parseHfConfig(raw, 'phi3');
-  const window = typeof raw.sliding_window === 'number' ? raw.sliding_window : 0;
-  return { ...cfg, slidingWindow: window };
+  return { ...cfg, slidingWindow: slidingWindow(raw) };
 }
 
 /** The fused matrices are split into row views (no copy), so the forward pass sees q, k, v, gate and up. */

@@ -1,0 +1,59 @@
+/**
+ * NaN or Inf logits: a checkpoint with NaN / Inf weights, or a config that makes the arithmetic overflow. Sampling
+ * would turn them into token 0 repeated, so generation and scoring stop with one line naming the likely cause.
+ */
+import { fail } from '../io/errors.js';
+import type { Tensor } from '../io/tensor.js';
+import { PROJECTIONS } from './config.js';
+import type { ModelWeights } from './weights.js';
+
+/** Throws when any logit is NaN or +-Inf; only then are the weights scanned to name the cause. */
+export function checkFiniteLogits(logits: Float32Array, weights: ModelWeights): Float32Array {
+  for (let i = 0; i < logits.length; i++) {
+    if (!Number.isFinite(logits[i]!)) {
+      const bad = firstNonFiniteWeight(weights);
+      fail(
+        bad
+          ? `the model computed non-finite logits (NaN or Inf): weight ${bad} holds NaN or Inf values; the checkpoint is corrupt`
+          : 'the model computed non-finite logits (NaN or Inf) although every weight is finite: check the config (rms_norm_eps, rope settings) and the checkpoint',
+      );
+    }
+  }
+  return logits;
+}
+
+/** All-ones exponent: the bit patterns of NaN and Inf in each stored dtype. */
+function hasNonFinite(data: Float32Array | Uint16Array, dtype: Tensor['dtype'] | 'F32'): boolean {
+  if (dtype === 'F32') {
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return true;
+    return false;
+  }
+  const exponent = dtype === 'BF16' ? 0x7f80 : 0x7c00;
+  for (let i = 0; i < data.length; i++) if ((data[i]! & exponent) === exponent) return true;
+  return false;
+}
+
+/** The name of the first weight with a NaN or Inf in it, or undefined. */
+export function firstNonFiniteWeight(w: ModelWeights): string | undefined {
+  const checks: [string, Float32Array | Uint16Array, Tensor['dtype']][] = [
+    ['embed_tokens', w.embed.data, w.embed.dtype],
+  ];
+  w.layers.forEach((layer, l) => {
+    checks.push([`layers.${l}.input_layernorm`, layer.attnNorm, 'F32']);
+    checks.push([`layers.${l}.post_attention_layernorm`, layer.mlpNorm, 'F32']);
+    for (const p of PROJECTIONS) {
+      const { weight, bias } = layer.proj[p];
+      checks.push([`layers.${l}.${p}_proj`, weight.data, weight.dtype]);
+      if (bias) checks.push([`layers.${l}.${p}_proj.bias`, bias, 'F32']);
+    }
+    for (const [name, t] of [
+      ['attn_shortcut', layer.attnShortcut],
+      ['mlp_shortcut', layer.mlpShortcut],
+    ] as const) {
+      if (t) checks.push([`layers.${l}.${name}`, t.data, t.dtype]);
+    }
+  });
+  checks.push(['norm', w.finalNorm, 'F32'], ['lm_head', w.lmHead.weight.data, w.lmHead.weight.dtype]);
+  if (w.lmHead.bias) checks.push(['lm_head.bias', w.lmHead.bias, 'F32']);
+  return checks.find(([, data, dtype]) => hasNonFinite(data, dtype))?.[0];
+}
