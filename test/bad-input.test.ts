@@ -3,44 +3,19 @@
  * each must be one line on stderr naming the problem, exit code 2, never a stack trace.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { WinaError } from '../src/io/errors.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { loadModel } from '../src/model/model.js';
 import { validateSampling } from '../src/model/sampling.js';
+import { assertUserError, runCli } from './cli-helpers.js';
 import { fixtureDir, sharedPath } from './helpers.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(REPO_ROOT, 'bin', 'wina.js');
 const LLAMA3 = fixtureDir('llama3');
 const STORIES = sharedPath('models/stories260K');
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, WINA_DEBUG: '', ...env },
-  });
-}
-
-/** Exit code 2 and exactly one line on stderr, `wina <command>: ...`, that names the problem; no stack. */
-function assertUserError(args: string[], phrase: string | RegExp, env: NodeJS.ProcessEnv = {}): string {
-  const r = runCli(args, env);
-  const stderr = r.stderr.trim();
-  assert.equal(r.status, 2, `exit status ${r.status} for wina ${args.join(' ')}; stderr:\n${r.stderr}`);
-  assert.ok(stderr.length > 0, 'stderr is empty');
-  assert.equal(stderr.split('\n').length, 1, `stderr is not one line:\n${r.stderr}`);
-  assert.ok(stderr.startsWith(`wina ${args[0]}: `), `stderr: ${stderr}`);
-  if (typeof phrase === 'string') assert.ok(stderr.includes(phrase), `"${phrase}" not in: ${stderr}`);
-  else assert.match(stderr, phrase);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'stack trace on stderr');
-  assert.doesNotMatch(r.stderr, /\b\w*Error: /, 'error dump on stderr');
-  return stderr;
-}
 
 let tmpRoot = '';
 
@@ -326,7 +301,10 @@ describe('bad input to calibrate, eval, bench, synth, transform and the sparsity
       ['generate', '--model', STORIES, '--method', 'wina', '--sparsity', '0.5', '--mask', 'threshold'],
       'needs calibrated thresholds',
     ],
-    [['generate', '--model', STORIES, '--profile', '/nonexistent/profile.json'], 'cannot read profile'],
+    [
+      ['generate', '--model', STORIES, '--profile', '/nonexistent/profile.json'],
+      'profile /nonexistent/profile.json does not exist',
+    ],
     [
       ['generate', '--model', STORIES, '--prefill', 'sometimes', '--sparsity', '0.5'],
       '--prefill must be all, none or paper',

@@ -456,7 +456,10 @@ describe('wina report', () => {
       fs.mkdirSync(path.dirname(out));
       fs.writeFileSync(out, 'previous report');
       const cases: [string[], string][] = [
-        [['--results', path.join(bad, 'missing.json'), '-o', out], 'cannot read results file'],
+        [
+          ['--results', path.join(bad, 'missing.json'), '-o', out],
+          'results file ' + path.join(bad, 'missing.json') + ' does not exist',
+        ],
         [['--results', inputs.broken, '-o', out], 'is not valid JSON'],
         [['--results', inputs.array, '-o', out], 'is not a JSON object'],
         [['--results', inputs.unknown, '-o', out], 'unknown.json is none of: a calibration profile'],

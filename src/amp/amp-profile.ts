@@ -17,6 +17,7 @@ import {
   type Router,
   ROUTER_KINDS,
 } from './router.js';
+import { isRegularFile, readInputJson, writeOutputFile } from '../io/files.js';
 
 export const AMP_PROFILE_FORMAT = 'wina-amp-profile';
 
@@ -42,18 +43,19 @@ export interface AmpProfile {
 }
 
 export function writeAmpProfile(file: string, p: AmpProfile): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(p));
-  fs.renameSync(tmp, file);
+  writeOutputFile(file, JSON.stringify(p), '--out');
 }
 
 /** Whether a file is an AMP profile (its "format"), without judging it otherwise. */
 export function isAmpProfileFile(file: string): boolean {
+  if (!isRegularFile(file)) return false;
+  const fd = fs.openSync(file, 'r');
   try {
-    const head = fs.readFileSync(file, 'utf8').slice(0, 200);
-    return /^\s*\{\s*"format"\s*:\s*"wina-amp-profile"/.test(head);
-  } catch {
-    return false;
+    const head = Buffer.alloc(200);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return /^\s*\{\s*"format"\s*:\s*"wina-amp-profile"/.test(head.toString('utf8', 0, n));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -64,19 +66,7 @@ const isNumberArray = (v: unknown, n: number) =>
 
 /** Reads and checks an AMP profile; with a model, also that it (and every cluster profile) was made for it. */
 export function readAmpProfile(file: string, model?: Model): AmpProfile {
-  let raw: string;
-  try {
-    raw = fs.readFileSync(file, 'utf8');
-  } catch {
-    fail(`cannot read AMP profile ${file}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    fail(`AMP profile ${file} is not valid JSON`);
-  }
-  return checkAmpProfile(value, file, model);
+  return checkAmpProfile(readInputJson(file, 'AMP profile'), file, model);
 }
 
 export function checkAmpProfile(value: unknown, file: string, model?: Model): AmpProfile {

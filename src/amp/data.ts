@@ -13,7 +13,6 @@
  *
  * `perLabel` keeps that many items of each label, evenly spread (passages) or the first of the shuffle (tasks).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import {
   type ChoiceItem,
@@ -32,6 +31,7 @@ import { loadSamples } from '../io/datasets.js';
 import { fail } from '../io/errors.js';
 import { sharedPath } from '../io/paths.js';
 import type { Model } from '../model/model.js';
+import { listInputFiles, statInput } from '../io/files.js';
 
 export type ItemKind = 'text' | 'choice' | 'generate';
 
@@ -121,16 +121,11 @@ function pathItems(source: string, model: Model, o: DataOptions): AmpItem[] {
   return perLabel(items, o.perLabel);
 }
 
-function walk(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
-}
-
 function passageItems(root: string, model: Model, o: DataOptions): AmpItem[] {
-  if (!root || !fs.existsSync(root)) fail(`passages: ${root || '(empty path)'} does not exist`);
-  const files = fs.statSync(root).isDirectory() ? walk(root).filter((f) => /\.(txt|md)$/.test(f)) : [root];
+  if (!root) fail('passages: (empty path) does not exist');
+  const files = statInput(root, 'passages').isDirectory()
+    ? listInputFiles(root, ['.txt', '.md'], 'passages file')
+    : [root];
   if (files.length === 0) fail(`passages: ${root} has no .txt or .md files`);
   const bos = bosOf(model);
   const length = o.seqLen - bos.length;

@@ -5,6 +5,7 @@ import { type AmpOptions, runAmp } from '../amp/experiment.js';
 import { markdownReport } from '../amp/report.js';
 import { parseFeatureSource, type RouterKind } from '../amp/router.js';
 import { fail } from '../io/errors.js';
+import { checkOutputFile, writeOutputFile } from '../io/files.js';
 import { loadModel } from '../model/model.js';
 import type { Method } from '../sparsity/config.js';
 import { writeProfile } from '../sparsity/profile.js';
@@ -92,6 +93,9 @@ async function ampRun(argv: string[]): Promise<number> {
   } catch (e) {
     fail(`--out: cannot create folder ${out}: ${(e as Error).message.split('\n')[0]}`);
   }
+  const file = (name: string) => path.join(out, name);
+  const names = ['report.json', 'report.md', 'report.html', 'amp.json', 'uniform.json'];
+  for (const name of names) checkOutputFile(file(name), '--out'); // before hours of work, not after
   const model = await loadModel(requireString(o.model, '--model'));
   try {
     const routerInput =
@@ -134,16 +138,15 @@ async function ampRun(argv: string[]): Promise<number> {
       },
     });
     progress?.finish();
-    const file = (name: string) => path.join(out, name);
-    writeAtomic(file('report.json'), `${JSON.stringify(run.report, null, 1)}\n`);
-    writeAtomic(file('report.md'), markdownReport(run.report));
+    writeOutputFile(file('report.json'), `${JSON.stringify(run.report, null, 1)}\n`, '--out');
+    writeOutputFile(file('report.md'), markdownReport(run.report), '--out');
     writeAmpProfile(file('amp.json'), run.amp);
     writeProfile(file('uniform.json'), run.uniform);
     writeReport(file('report.html'), [{ name: 'report.json', doc: run.report, modified: new Date() }], {
       title: `WINA-AMP: ${path.basename(run.report.model)}`,
       command: run.report.command,
     });
-    const files = ['report.json', 'report.md', 'report.html', 'amp.json', 'uniform.json'].map(file);
+    const files = names.map(file);
     if (o.json) {
       const r = run.report;
       const summary = {
@@ -171,10 +174,4 @@ async function ampRun(argv: string[]): Promise<number> {
   } finally {
     model.close();
   }
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }

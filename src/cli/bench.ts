@@ -1,6 +1,4 @@
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fail } from '../io/errors.js';
 import { bench } from '../eval/bench.js';
 import { loadModel } from '../model/model.js';
@@ -8,6 +6,7 @@ import { orthogonalTransform } from '../sparsity/transform.js';
 import { integer, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 import { parseList, SPARSITY_OPTIONS, SPARSITY_USAGE, sweepSettings } from './sparsity-options.js';
+import { checkOutputFile, writeOutputFile } from '../io/files.js';
 
 const USAGE = `usage: wina bench --model M [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
                   [--new-tokens N] [--repeats R] [--layout row|input-major] [--out results.json] [--json]
@@ -40,8 +39,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const repeats = integer(o.repeats, '--repeats') ?? 3;
   if (promptTokens < 1 || newTokens < 1 || repeats < 1)
     fail('--prompt-tokens, --new-tokens and --repeats must be >= 1');
-  if (typeof o.out === 'string' && !fs.existsSync(path.dirname(path.resolve(o.out))))
-    fail(`--out: folder ${path.dirname(path.resolve(o.out))} does not exist`);
+  if (typeof o.out === 'string') checkOutputFile(o.out, '--out');
   const model = await loadModel(requireString(o.model, '--model'), {
     layout: o.layout as 'row' | 'input-major' | undefined,
   });
@@ -74,11 +72,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     kernels: model.transformer.kernels.name,
     results,
   })}\n`;
-  if (typeof o.out === 'string') {
-    const tmp = `${o.out}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, document);
-    fs.renameSync(tmp, o.out);
-  }
+  if (typeof o.out === 'string') writeOutputFile(o.out, document, '--out');
   if (o.json) {
     process.stdout.write(document);
     return 0;

@@ -5,6 +5,7 @@ import { calibrate } from '../sparsity/calibrate.js';
 import { type Method, METHODS } from '../sparsity/config.js';
 import { greedyAllocation } from '../sparsity/greedy.js';
 import { buildProfile, uniformAllocation, writeProfile } from '../sparsity/profile.js';
+import { checkOutputFile } from '../io/files.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
@@ -42,8 +43,12 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   const seqLen = integer(o['seq-len'], '--seq-len') ?? 256;
   const sampleCount = integer(o.samples, '--samples') ?? 64;
   if (sampleCount < 1) fail('--samples must be >= 1');
+  if (seqLen < 2) fail(`--seq-len must be >= 2, got ${seqLen}`);
   const greedySamples = integer(o['greedy-samples'], '--greedy-samples') ?? 8;
+  if (greedySamples < 1) fail(`--greedy-samples must be >= 1, got ${greedySamples}`);
   const greedyStep = number(o['greedy-step'], '--greedy-step') ?? 0.05;
+  if (!(greedyStep > 0 && greedyStep < 1)) fail(`--greedy-step must be in (0, 1), got ${greedyStep}`);
+  const out = checkOutputFile(o.out as string, '--out'); // before the work, not after it
   if (o.greedy && method === 'cats')
     fail('--greedy allocates the seven projections; CATS only sparsifies the MLP');
   const data = requireString(o.data, '--data');
@@ -84,7 +89,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     transform: false,
     greedy: trace,
   });
-  writeProfile(o.out as string, profile);
+  writeProfile(out, profile);
   const seconds = (performance.now() - started) / 1000;
   const summary = {
     out: o.out,

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { readAmpProfile } from '../amp/amp-profile.js';
 import { evaluate } from '../eval/harness.js';
@@ -15,6 +14,7 @@ import {
   SPARSITY_OPTIONS,
   sweepSettings,
 } from './sparsity-options.js';
+import { checkOutputFile, writeOutputFile } from '../io/files.js';
 
 const USAGE = `usage: wina eval --model M --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
                  [--profile P] [--mask topk|threshold|adaptive] [--prefill all|none|paper] [--transform]
@@ -82,8 +82,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (o.cache !== undefined && o['no-cache']) fail('--cache and --no-cache exclude each other');
   for (const flag of ['out', 'md'] as const) {
     const file = o[flag];
-    if (typeof file === 'string' && !fs.existsSync(path.dirname(path.resolve(file))))
-      fail(`--${flag}: folder ${path.dirname(path.resolve(file))} does not exist`);
+    if (typeof file === 'string') checkOutputFile(file, `--${flag}`);
   }
 
   const model = await loadModel(requireString(o.model, '--model'));
@@ -110,8 +109,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     });
     progress.finish();
     const command = `wina eval ${argv.join(' ')}`;
-    if (typeof o.out === 'string') writeAtomic(o.out, `${JSON.stringify({ command, ...report }, null, 1)}\n`);
-    if (typeof o.md === 'string') writeAtomic(o.md, markdownReport(report, { command }));
+    if (typeof o.out === 'string')
+      writeOutputFile(o.out, `${JSON.stringify({ command, ...report }, null, 1)}\n`, '--out');
+    if (typeof o.md === 'string') writeOutputFile(o.md, markdownReport(report, { command }), '--md');
     say(
       `wina eval: ${report.cache.misses} results computed, ${report.cache.hits} reused from the cache` +
         `${report.cache.dir ? ` (${path.relative(process.cwd(), report.cache.dir) || '.'})` : ''}; ` +
@@ -123,10 +123,4 @@ export async function evalCommand(argv: string[]): Promise<number> {
   } finally {
     model.close();
   }
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }

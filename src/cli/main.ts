@@ -59,6 +59,13 @@ export async function main(argv: string[]): Promise<number> {
       say(`wina ${name}: ${e.message}`);
       return 2;
     }
+    // A file-system refusal that no check named first (a path that vanished, a full disk) is still the
+    // environment's doing, not a bug: one line with the path and the reason.
+    const fsError = e as NodeJS.ErrnoException;
+    if (typeof fsError?.code === 'string' && /^E[A-Z]+$/.test(fsError.code) && fsError.path) {
+      say(`wina ${name}: cannot use ${fsError.path}: ${fsError.code}`);
+      return 2;
+    }
     if (process.env.WINA_DEBUG) throw e;
     say(`wina ${name}: internal error: ${(e as Error)?.message ?? e} (set WINA_DEBUG=1 for the stack trace)`);
     return 1;

@@ -1,8 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { fail } from '../io/errors.js';
 import { kindOf, readReportSource, writeReport } from '../report/index.js';
 import { parse, requireString, say } from './args.js';
+import { checkOutputFile } from '../io/files.js';
 
 const USAGE = `usage: wina report --results R.json [--results R2.json ...] [--profile P.json] -o report.html
                    [--title T] [--json]
@@ -29,9 +28,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   const results = (o.results ?? []) as unknown as string[];
   const profiles = (o.profile ?? []) as unknown as string[];
   if (results.length === 0 && profiles.length === 0) fail('--results or --profile is required');
-  const dir = path.dirname(path.resolve(out));
-  if (!fs.existsSync(dir)) fail(`-o: folder ${dir} does not exist`);
-  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) fail(`-o: ${out} is a folder`);
+  checkOutputFile(out, '-o');
 
   // Every input is read and recognised before anything is written.
   const sources = [

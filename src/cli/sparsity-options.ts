@@ -3,7 +3,6 @@
  * --prefill, --transform, --profile, and the adaptive mask's --tolerance / --min-sparsity / --max-sparsity.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import {
   type AppliedAmp,
   applyAmp,
@@ -13,6 +12,7 @@ import {
 } from '../amp/amp-profile.js';
 import type { Setting } from '../eval/harness.js';
 import { fail } from '../io/errors.js';
+import { readInputBytes, SIZE_LIMITS } from '../io/files.js';
 import type { Model } from '../model/model.js';
 import { applyWina, type AppliedSparsity } from '../sparsity/apply.js';
 import { MASKS, METHODS, type Method, type PrefillPolicy, type SparsityConfig } from '../sparsity/config.js';
@@ -59,8 +59,20 @@ export function sparsityConfigFrom(o: Values, model: Model): SparsityConfig | un
     }
     return profileConfig(profile, { sparsity, prefill: prefill ?? 'all' });
   }
-  const method = o.method === undefined ? (sparsity ? 'wina' : 'dense') : parseMethod(o.method as string);
-  if (method === 'dense') return undefined;
+  const adaptiveFlags = ['tolerance', 'min-sparsity', 'max-sparsity'].filter((f) => o[f] !== undefined);
+  if (adaptiveFlags.length > 0 && o.mask !== 'adaptive')
+    fail(`--${adaptiveFlags[0]} applies to --mask adaptive only`);
+  // A sparse mask or sparsity asked for without a method means WINA, never a silent dense run.
+  const method =
+    o.method === undefined
+      ? sparsity || o.mask !== undefined
+        ? 'wina'
+        : 'dense'
+      : parseMethod(o.method as string);
+  if (method === 'dense') {
+    if (o.mask !== undefined || sparsity) fail('--method dense takes no --mask or --sparsity');
+    return undefined;
+  }
   const mask = (o.mask ?? 'topk') as MaskMode;
   if (!(MASKS as readonly string[]).includes(mask))
     fail(`--mask must be one of ${MASKS.join(', ')}, got ${mask}`);
@@ -148,7 +160,7 @@ export function ampSweepSettings(o: Values, model: Model, sparsities: readonly n
     if (m !== 'dense' && m !== amp.method)
       fail(`--methods: with an AMP profile only dense and ${amp.method} (routed) apply, got ${m}`);
   const digest = createHash('sha256')
-    .update(fs.readFileSync(o.profile as string))
+    .update(readInputBytes(o.profile as string, 'AMP profile', SIZE_LIMITS.json))
     .digest('hex')
     .slice(0, 24);
   const settings: Setting[] = methods.includes('dense') ? [{ method: 'dense', sparsity: 0 }] : [];

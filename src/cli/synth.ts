@@ -1,5 +1,5 @@
 import { fail } from '../io/errors.js';
-import { SHAPES, writeSyntheticModel } from '../model/synthetic.js';
+import { checkSyntheticFolder, SHAPES, writeSyntheticModel } from '../model/synthetic.js';
 import { integer, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
@@ -29,6 +29,8 @@ export async function synth(argv: string[]): Promise<number> {
   const dtype = (o.dtype as string).toUpperCase();
   if (dtype !== 'BF16' && dtype !== 'F32') fail(`--dtype must be bf16 or f32, got ${o.dtype}`);
   const seed = integer(o.seed, '--seed') ?? 0;
+  if (seed < 0) fail(`--seed must be >= 0, got ${seed}`);
+  checkSyntheticFolder(out);
   const progress = new Progress(`synth ${o.shape}`, 1, 'B');
   const started = performance.now();
   let bytes = 0;

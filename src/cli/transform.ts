@@ -1,5 +1,5 @@
 import { loadModel } from '../model/model.js';
-import { orthogonalTransform, saveCheckpoint } from '../sparsity/transform.js';
+import { checkCheckpointFolder, orthogonalTransform, saveCheckpoint } from '../sparsity/transform.js';
 import { parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
@@ -18,6 +18,7 @@ export async function transformCommand(argv: string[]): Promise<number> {
   }
   const out = requireString(o.out, '--out');
   const model = await loadModel(requireString(o.model, '--model'));
+  checkCheckpointFolder(model, out);
   const progress = new Progress('transform', model.config.numLayers, 'layers');
   const report = orthogonalTransform(model, { onLayer: (done) => progress.update(done) });
   progress.finish();

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
+import { writeOutputFile } from '../io/files.js';
 
 /** JSON with object keys sorted, so that equal keys hash equally whatever their construction order. */
 export function stableStringify(value: unknown): string {
@@ -54,9 +55,6 @@ export class ResultCache {
     } catch (e) {
       fail(`cannot create the cache folder ${this.dir}: ${(e as Error).message}`);
     }
-    const file = this.file(key);
-    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ key, value }));
-    fs.renameSync(tmp, file);
+    writeOutputFile(this.file(key), JSON.stringify({ key, value }), 'result cache');
   }
 }

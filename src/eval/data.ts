@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
+import { listInputFiles, readInputText, statInput } from '../io/files.js';
 
 export interface ChoiceItem {
   /** The context (prompt) text; each choice is scored after it with the target delimiter " ". */
@@ -26,13 +27,9 @@ export interface TextDocument {
 }
 
 export function readText(file: string, what = 'data file'): string {
-  if (!fs.existsSync(file))
+  if (!fs.existsSync(file) && !fs.lstatSync(file, { throwIfNoEntry: false }))
     fail(`${what} ${file} does not exist (shared data lives in $WINA_SHARED or ../shared)`);
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    fail(`cannot read ${what} ${file}: ${(e as Error).message}`);
-  }
+  return readInputText(file, what);
 }
 
 /** Python's universal newlines (open(..., encoding="utf-8")): CRLF and lone CR become LF. */
@@ -258,10 +255,10 @@ export function wikitextDetokenize(page: string): string {
  * recursively, one document each), CRLF -> LF.
  */
 export function readTextDocuments(source: string): TextDocument[] {
-  if (!fs.existsSync(source)) fail(`data set ${source} does not exist`);
+  const isFolder = statInput(source, 'data set').isDirectory();
   const one = (text: string) => ({ text: toLf(text), original: toLf(text) });
-  if (fs.statSync(source).isDirectory()) {
-    const files = walk(source).filter((f) => /\.(txt|md)$/.test(f));
+  if (isFolder) {
+    const files = listInputFiles(source, ['.txt', '.md'], 'data file');
     if (files.length === 0) fail(`data folder ${source} has no .txt or .md files`);
     return files.map((f) => one(readText(f)));
   }
@@ -272,11 +269,4 @@ export function readTextDocuments(source: string): TextDocument[] {
     });
   }
   return [one(readText(source))];
-}
-
-function walk(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }

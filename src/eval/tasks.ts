@@ -299,6 +299,8 @@ function perplexityUnit(
     counted = picked.map((p) => p.item);
     windows = counted.map((d) => rollingWindows(encode(d.text), prefix, maxLength, maxLength - stride! + 1));
   }
+  // Nothing to score would print a NaN perplexity and exit 0: say so instead.
+  if (!windows.some((doc) => doc.length > 0)) fail(`${name} has no text to score (an empty file or folder?)`);
   const words = counted?.reduce((s, d) => s + wordCount(d.original), 0) ?? 0;
   const bytes = counted?.reduce((s, d) => s + utf8Bytes(d.original), 0) ?? 0;
   return {

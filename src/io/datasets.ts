@@ -3,10 +3,10 @@
  * sample per line, its text from the first known field) or a folder of text files (one sample per file, labelled
  * by the folder each file sits in).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { fail } from './errors.js';
+import { listInputFiles, readInputText, statInput } from './files.js';
 
 export interface Sample {
   id: string;
@@ -26,8 +26,7 @@ export interface SampleOptions {
 const TEXT_FIELDS = ['text', 'query', 'question', 'context', 'prompt', 'content'];
 
 function jsonlTexts(file: string): { text: string; label?: string }[] {
-  return fs
-    .readFileSync(file, 'utf8')
+  return readInputText(file, 'data file')
     .split('\n')
     .filter((line) => line.trim())
     .map((line, i) => {
@@ -52,20 +51,20 @@ function spread<T>(items: T[], n: number | undefined): T[] {
 }
 
 export function loadSamples(source: string, tokenizer: TextTokenizer, o: SampleOptions): Sample[] {
-  if (!fs.existsSync(source)) fail(`data set ${source} does not exist`);
+  const isFolder = statInput(source, 'data set').isDirectory();
   if (!Number.isInteger(o.seqLen) || o.seqLen < 2)
     fail(`sequence length must be a whole number >= 2, got ${o.seqLen}`);
   const room = o.bos === undefined ? o.seqLen : o.seqLen - 1;
   const withBos = (ids: number[]) => (o.bos === undefined ? ids : [o.bos, ...ids]);
   const encode = (text: string) => tokenizer.encode(text.replace(/\r\n/g, '\n'), { addSpecial: false });
 
-  if (fs.statSync(source).isDirectory()) {
-    const files = walk(source).filter((f) => /\.(txt|md|jsonl)$/.test(f));
+  if (isFolder) {
+    const files = listInputFiles(source, ['.txt', '.md', '.jsonl'], 'data file');
     if (files.length === 0) fail(`data folder ${source} has no .txt, .md or .jsonl files`);
     const samples = files.flatMap((file) => {
       const label = path.relative(source, path.dirname(file)).split(path.sep)[0] || undefined;
       if (file.endsWith('.jsonl')) return fromJsonl(file, label);
-      const ids = encode(fs.readFileSync(file, 'utf8')).slice(0, room);
+      const ids = encode(readInputText(file, 'data file')).slice(0, room);
       return ids.length ? [{ id: path.relative(source, file), label, ids: withBos(ids) }] : [];
     });
     return spread(samples, o.samples);
@@ -80,17 +79,10 @@ export function loadSamples(source: string, tokenizer: TextTokenizer, o: SampleO
   }
 
   if (source.endsWith('.jsonl')) return spread(fromJsonl(source), o.samples);
-  const ids = encode(fs.readFileSync(source, 'utf8'));
+  const ids = encode(readInputText(source, 'data set'));
   const windows: Sample[] = [];
   for (let at = 0; at + room <= ids.length || (at === 0 && ids.length > 0); at += room) {
     windows.push({ id: `${path.basename(source)}@${at}`, ids: withBos(ids.slice(at, at + room)) });
   }
   return spread(windows, o.samples);
-}
-
-function walk(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }

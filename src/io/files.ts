@@ -25,6 +25,7 @@ export const SIZE_LIMITS = {
 
 /** "a FIFO", "a folder", ...: what a path that is not a regular file is. */
 function kindOf(st: fs.Stats): string {
+  if (st.isFile()) return 'a regular file';
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice()) return 'a character device';
@@ -190,11 +191,24 @@ function checkOutputParent(dir: string, flag: string): void {
   if (!st) fail(`${flag}: folder ${dir} does not exist`);
   if (!st.isDirectory()) fail(`${flag}: ${dir} is not a folder`);
   try {
-    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
-  } catch {
-    fail(`${flag}: folder ${dir} is not writable`);
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK); // EROFS on a read-only mount, even for root
+  } catch (e) {
+    fail(`${flag}: folder ${dir} is not writable (${(e as NodeJS.ErrnoException).code})`);
   }
+  // Root passes access() on kernel file systems that still refuse new files; a probe file would touch the folder.
+  const pseudo = PSEUDO_FILE_SYSTEMS[fs.statfsSync(dir).type];
+  if (pseudo) fail(`${flag}: folder ${dir} is not writable (it is on ${pseudo})`);
 }
+
+/** statfs magic numbers of kernel file systems where no output can be created. */
+const PSEUDO_FILE_SYSTEMS: Record<number, string> = {
+  0x62656572: 'sysfs',
+  0x9fa0: 'procfs',
+  0x64626720: 'debugfs',
+  0x73636673: 'securityfs',
+  0x27e0eb: 'cgroupfs',
+  0x63677270: 'cgroup2fs',
+};
 
 /**
  * Checks, before any work is done, that `file` can be written as an output: its folder exists and is writable,
@@ -296,18 +310,19 @@ export function checkOutputFolder(
         `${flag} ${dir} is the model's own folder (or holds it, or lies inside it): choose another folder`,
       );
   }
-  checkOutputParent(path.dirname(target), flag);
   const link = lstatOrUndefined(target);
-  if (!link) return target;
-  if (link.isSymbolicLink()) fail(`${flag}: ${dir} is a symlink: give the folder itself`);
-  if (!link.isDirectory()) fail(`${flag}: ${dir} exists and is ${kindOf(link)}, not a folder`);
-  const foreign = fs.readdirSync(target).filter((name) => !o.replaceable.includes(name));
-  if (foreign.length > 0) {
-    fail(
-      `${flag}: ${dir} already holds other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}): ` +
-        'choose a new or empty folder',
-    );
+  if (link) {
+    if (link.isSymbolicLink()) fail(`${flag}: ${dir} is a symlink: give the folder itself`);
+    if (!link.isDirectory()) fail(`${flag}: ${dir} exists and is ${kindOf(link)}, not a folder`);
+    const foreign = fs.readdirSync(target).filter((name) => !o.replaceable.includes(name));
+    if (foreign.length > 0) {
+      fail(
+        `${flag}: ${dir} already holds other files (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}): ` +
+          'choose a new or empty folder',
+      );
+    }
   }
+  checkOutputParent(path.dirname(target), flag);
   return target;
 }
 

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getHFHubCachePath, getRepoFolderName } from '@huggingface/hub';
 import { fail, WinaError } from './errors.js';
+import { openInputFile, statInput } from './files.js';
 import { sharedPath } from './paths.js';
 
 export type ModelLocation =
@@ -24,7 +25,9 @@ export async function resolveModel(spec: string): Promise<ModelLocation> {
 }
 
 function locate(p: string): ModelLocation {
-  if (fs.statSync(p).isFile()) {
+  const st = statInput(p, 'model path');
+  if (!st.isFile() && !st.isDirectory()) openInputFile(p, 'model file'); // names the FIFO or device
+  if (st.isFile()) {
     if (p.endsWith('.safetensors')) return locate(path.dirname(p));
     if (p.endsWith('.bin')) return { format: 'llama2c', checkpoint: p, tokenizer: llama2cTokenizerBeside(p) };
     fail(`${p} is neither a model folder, a .safetensors file nor a llama2.c .bin checkpoint`);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { writeOutputWith } from './files.js';
 import { BYTES_PER_ELEMENT, type DType, numel } from './tensor.js';
 
 export interface TensorToWrite {
@@ -31,10 +32,7 @@ export function writeSafetensors(
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8); // keeps the data 8-byte aligned
   const headerBytes = Buffer.from(json, 'utf8');
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  let open = true;
-  try {
+  writeOutputWith(file, 'output', (fd) => {
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(BigInt(headerBytes.length));
     fs.writeSync(fd, length);
@@ -52,12 +50,5 @@ export function writeSafetensors(
         onProgress?.(done, offset);
       }
     }
-    fs.closeSync(fd);
-    open = false;
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    if (open) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  });
 }

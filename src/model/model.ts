@@ -187,10 +187,7 @@ function loadHf(dir: string, opts: LoadOptions & { kernels: Kernels }): Model {
     if (gen.bos_token_id != null)
       config.bosId = tokenIds(gen.bos_token_id, where('bos_token_id'), config.vocabSize)[0];
   }
-  const kernels = opts.kernels;
-  const { weights, dtypes } = readWeights(openSafetensorsFolder(dir), opts, (r) =>
-    arch.loadWeights(r, config),
-  );
+  // The tokenizer first: it is cheap, and a mismatch should not wait for gigabytes of weights.
   const tokenizer = loadTokenizer(opts.tokenizer ?? dir, {
     bosId: config.bosId,
     eosIds: config.eosIds,
@@ -198,11 +195,15 @@ function loadHf(dir: string, opts: LoadOptions & { kernels: Kernels }): Model {
   });
   if (tokenizer.vocabSize > config.vocabSize)
     fail(
-      `the tokenizer in ${dir} has ${tokenizer.vocabSize} tokens but the model's vocabulary (vocab_size) has ` +
+      `the tokenizer in ${opts.tokenizer ?? dir} has ${tokenizer.vocabSize} tokens but the model's vocabulary (vocab_size) has ` +
         `${config.vocabSize}: they do not belong together`,
     );
   if (config.eosIds.length === 0) config.eosIds = tokenizer.eosIds;
   if (config.bosId === undefined) config.bosId = tokenizer.bosId;
+  const kernels = opts.kernels;
+  const { weights, dtypes } = readWeights(openSafetensorsFolder(dir), opts, (r) =>
+    arch.loadWeights(r, config),
+  );
   return new Model(
     new Transformer(config, weights, kernels),
     tokenizer,

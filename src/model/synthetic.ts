@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
+import { checkOutputFolder, writeOutputFolder } from '../io/files.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
 import type { DType } from '../io/tensor.js';
 
@@ -150,7 +151,17 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
-/** Writes config.json, tokenizer.json and model.safetensors of a random Llama into `dir`. */
+const SYNTHETIC_FILES = ['config.json', 'tokenizer.json', 'model.safetensors'];
+
+/** Where writeSyntheticModel may write `dir`: absent, empty, or an earlier synthetic model. */
+export function checkSyntheticFolder(dir: string, flag = '--out'): void {
+  checkOutputFolder(dir, flag, { replaceable: SYNTHETIC_FILES });
+}
+
+/**
+ * Writes config.json, tokenizer.json and model.safetensors of a random Llama into `dir`, built in a temporary
+ * folder beside it and renamed into place whole.
+ */
 export function writeSyntheticModel(
   dir: string,
   shape: SyntheticShape,
@@ -181,7 +192,6 @@ export function writeSyntheticModel(
   add('model.norm.weight', [d]);
   if (!shape.tieEmbeddings) add('lm_head.weight', [vocabSize, d]);
 
-  fs.mkdirSync(dir, { recursive: true });
   const config = {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
@@ -202,18 +212,18 @@ export function writeSyntheticModel(
     torch_dtype: dtype === 'BF16' ? 'bfloat16' : 'float32',
     wina_synthetic: { seed },
   };
-  writeJson(path.join(dir, 'config.json'), config);
-  writeJson(path.join(dir, 'tokenizer.json'), byteTokenizer());
-  writeSafetensors(
-    path.join(dir, 'model.safetensors'),
-    tensors,
-    { format: 'pt', wina: 'synthetic' },
-    onProgress,
-  );
+  writeOutputFolder(dir, '--out', { replaceable: SYNTHETIC_FILES }, (tmp) => {
+    writeJson(path.join(tmp, 'config.json'), config);
+    writeJson(path.join(tmp, 'tokenizer.json'), byteTokenizer());
+    writeSafetensors(
+      path.join(tmp, 'model.safetensors'),
+      tensors,
+      { format: 'pt', wina: 'synthetic' },
+      onProgress,
+    );
+  });
 }
 
 function writeJson(file: string, value: object): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+  fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -14,6 +14,7 @@ import { evalKind } from './eval.js';
 import { renderPage } from './html.js';
 import { type ReportKind, reportKinds, type ReportSource } from './kinds.js';
 import { profileKind } from './profile.js';
+import { checkOutputFile, writeOutputFile } from '../io/files.js';
 
 export { ampKind } from './amp.js';
 export * from './charts.js';
@@ -67,14 +68,24 @@ export function renderReport(sources: readonly ReportSource[], o: ReportOptions 
   if (sources.length === 0 && !o.sections?.length) fail('a report needs at least one input');
   const inputs = sources.map((source) => {
     const kind = kindOf(source);
-    return {
-      name: source.name,
-      kind: kind.kind,
-      description: kind.description,
-      summary: kind.summary(source.doc),
-      modified: source.modified,
-      sections: kind.sections(source.doc, source),
-    };
+    // detect() looks at the format marker only: a document with the marker but missing or mistyped fields
+    // (hand-edited, truncated by another tool) must be one line naming it, not a TypeError.
+    try {
+      return {
+        name: source.name,
+        kind: kind.kind,
+        description: kind.description,
+        summary: kind.summary(source.doc),
+        modified: source.modified,
+        sections: kind.sections(source.doc, source),
+      };
+    } catch (e) {
+      if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+      fail(
+        `${source.path ?? source.name} says it is ${kind.description} but is incomplete or malformed ` +
+          `(${e.message})`,
+      );
+    }
   });
   return renderPage({
     title: o.title ?? 'wina report',
@@ -87,16 +98,8 @@ export function renderReport(sources: readonly ReportSource[], o: ReportOptions 
 
 /** Writes the report atomically (a temporary file renamed into place); returns its size in bytes. */
 export function writeReport(file: string, sources: readonly ReportSource[], o: ReportOptions = {}): number {
+  checkOutputFile(file, '-o');
   const html = renderReport(sources, o);
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) fail(`folder ${dir} does not exist`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    fs.writeFileSync(tmp, html);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    fail(`cannot write ${file}: ${(e as Error).message.split('\n')[0]}`);
-  }
+  writeOutputFile(file, html, '-o');
   return Buffer.byteLength(html);
 }

@@ -5,6 +5,7 @@
  * (parameter-weighted) reaches the target.
  */
 import type { Sample } from '../io/datasets.js';
+import { fail } from '../io/errors.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import { applyWina } from './apply.js';
@@ -42,6 +43,12 @@ export function greedyAllocation(
   const units = unitsOf(model);
   const step = o.step ?? 0.05;
   const lastFraction = o.lastFraction ?? 0.25;
+  // A step of 0 would never reach the target; no samples would give a profile fitted to nothing.
+  if (!(step > 0 && step < 1)) fail(`greedy step must be in (0, 1), got ${o.step}`);
+  if (!(lastFraction > 0 && lastFraction <= 1))
+    fail(`greedy last fraction must be in (0, 1], got ${lastFraction}`);
+  if (samples.length === 0) fail('greedy allocation needs at least one sample (--greedy-samples >= 1)');
+  if (!(o.target >= 0 && o.target < 1)) fail(`greedy target sparsity must be in [0, 1), got ${o.target}`);
 
   // Inputs of every layer for every sample, from the dense model.
   const inputs: Float32Array[][] = Array.from({ length: layers }, () => []);

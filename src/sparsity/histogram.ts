@@ -6,6 +6,7 @@ export const BINS_PER_OCTAVE = 64;
 export const MIN_LOG2 = -32;
 const MAX_LOG2 = 24;
 const BINS = (MAX_LOG2 - MIN_LOG2) * BINS_PER_OCTAVE;
+export const HISTOGRAM_BINS = BINS;
 
 export interface HistogramJson {
   zeros: number;

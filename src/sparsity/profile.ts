@@ -3,14 +3,14 @@
  * generate / eval / bench / serve load with --profile. Tied to one model by a fingerprint of its weights.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { fail } from '../io/errors.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { Calibration, SampleProfile } from './calibrate.js';
 import { METHODS, type Method, type SparsityConfig, sparsityOf } from './config.js';
-import { Histogram, type HistogramJson } from './histogram.js';
+import { HISTOGRAM_BINS, Histogram, type HistogramJson } from './histogram.js';
 import type { MaskMode } from './masks.js';
+import { readInputJson, writeOutputFile } from '../io/files.js';
 
 export type PerLayer = Record<number, Partial<Record<Projection, number>>>;
 
@@ -121,26 +121,13 @@ export function buildProfile(
   };
 }
 
-export function writeProfile(file: string, profile: Profile): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(profile));
-  fs.renameSync(tmp, file);
+export function writeProfile(file: string, profile: Profile, flag = '--out'): void {
+  writeOutputFile(file, JSON.stringify(profile), flag);
 }
 
 /** Reads and checks a profile file; with a model, also that it was made for that model. */
 export function readProfile(file: string, model?: Model): Profile {
-  let raw: string;
-  try {
-    raw = fs.readFileSync(file, 'utf8');
-  } catch {
-    fail(`cannot read profile ${file}`);
-  }
-  let p: unknown;
-  try {
-    p = JSON.parse(raw);
-  } catch {
-    fail(`profile ${file} is not valid JSON`);
-  }
+  const p = readInputJson(file, 'profile');
   if ((p as { format?: unknown })?.format === 'wina-amp-profile')
     fail(
       `${file} is a WINA-AMP profile (cluster profiles + router): generate and eval route prompts with it`,
@@ -158,13 +145,10 @@ export function checkProfile(value: unknown, where: string, model?: Model): Prof
   if (p.version !== 1) fail(`${where} has version ${p.version}; this wina reads version 1`);
   if (!(METHODS as readonly string[]).includes(p.method))
     fail(`${where} has unknown method ${JSON.stringify(p.method)}`);
-  if (
-    typeof p.allocation !== 'object' ||
-    typeof p.thresholds !== 'object' ||
-    typeof p.histograms !== 'object'
-  ) {
+  if (!isObject(p.allocation) || !isObject(p.thresholds) || !isObject(p.histograms)) {
     fail(`${where} is incomplete: it needs allocation, thresholds and histograms`);
   }
+  checkShape(p, where, model);
   if (model) {
     if (p.model?.fingerprint !== fingerprint(model)) {
       fail(
@@ -173,6 +157,85 @@ export function checkProfile(value: unknown, where: string, model?: Model): Prof
     }
   }
   return p;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** At most this many layers in a profile read without a model (no real model has more). */
+const MAX_LAYERS = 10_000;
+
+/**
+ * Every field a profile's use allocates or indexes from, checked against the model (or, without one, against
+ * the profile's own numLayers) before anything is allocated: a hand-edited numLayers of 1e9 or a histogram
+ * that runs past the bins is one line, not gigabytes.
+ */
+function checkShape(p: Profile, where: string, model?: Model): void {
+  const m = p.model as unknown;
+  if (!isObject(m)) fail(`${where} has no "model" section`);
+  const layers = m.numLayers;
+  const limit = model?.config.numLayers ?? MAX_LAYERS;
+  if (typeof layers !== 'number' || !Number.isInteger(layers) || layers < 1 || layers > limit)
+    fail(`${where}: model.numLayers must be a whole number in [1, ${limit}], got ${JSON.stringify(layers)}`);
+  if (model && (layers !== model.config.numLayers || m.hiddenSize !== model.config.hiddenSize))
+    fail(`${where} was made for a model with ${layers} layers and hidden size ${m.hiddenSize}, not this one`);
+  if (typeof p.sparsity !== 'number' || !(p.sparsity >= 0 && p.sparsity < 1))
+    fail(`${where}: sparsity must be in [0, 1), got ${JSON.stringify(p.sparsity)}`);
+  const perLayer = (table: unknown, name: string, ok: (v: unknown) => boolean, range: string) => {
+    for (const [l, row] of Object.entries(table as Record<string, unknown>)) {
+      const layer = Number(l);
+      if (!Number.isInteger(layer) || layer < 0 || layer >= layers)
+        fail(`${where}: ${name} has layer ${JSON.stringify(l)}, outside [0, ${layers})`);
+      if (!isObject(row)) fail(`${where}: ${name}[${l}] is not an object of projections`);
+      for (const [proj, v] of Object.entries(row)) {
+        if (!(PROJECTIONS as readonly string[]).includes(proj))
+          fail(`${where}: ${name}[${l}] has unknown projection ${JSON.stringify(proj)}`);
+        if (!ok(v)) fail(`${where}: ${name}[${l}].${proj} must be ${range}, got ${JSON.stringify(v)}`);
+      }
+    }
+  };
+  perLayer(p.allocation, 'allocation', (v) => typeof v === 'number' && v >= 0 && v < 1, 'in [0, 1)');
+  perLayer(
+    p.thresholds,
+    'thresholds',
+    (v) => typeof v === 'number' && v >= 0 && Number.isFinite(v),
+    'a finite number >= 0',
+  );
+  for (const [key, h] of Object.entries(p.histograms)) {
+    const [l, proj, extra] = key.split('.');
+    const layer = Number(l);
+    if (
+      extra !== undefined ||
+      !Number.isInteger(layer) ||
+      layer < 0 ||
+      layer >= layers ||
+      !(PROJECTIONS as readonly string[]).includes(proj ?? '')
+    )
+      fail(`${where}: histogram key ${JSON.stringify(key)} is not "<layer>.<projection>" of this model`);
+    checkHistogram(h, `${where}: histogram ${key}`);
+  }
+  if (p.greedy !== undefined && (!Array.isArray(p.greedy) || p.greedy.length !== layers))
+    fail(`${where}: greedy must be a list of ${layers} layers' steps`);
+  for (const [l, steps] of (p.greedy ?? []).entries()) {
+    if (!Array.isArray(steps)) fail(`${where}: greedy[${l}] is not a list of steps`);
+    for (const step of steps as unknown[]) {
+      if (!isObject(step) || typeof step.effectiveSparsity !== 'number' || !isObject(step.sparsities))
+        fail(`${where}: greedy[${l}] has a step without effectiveSparsity and sparsities`);
+      for (const v of Object.values(step.sparsities))
+        if (typeof v !== 'number' || !(v >= 0 && v < 1))
+          fail(`${where}: greedy[${l}] has a sparsity outside [0, 1)`);
+    }
+  }
+}
+
+function checkHistogram(h: unknown, where: string): void {
+  if (!isObject(h) || !Array.isArray(h.counts)) fail(`${where} is not a histogram (zeros, first, counts)`);
+  const { zeros, first, counts } = h as unknown as HistogramJson;
+  const count = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (!count(zeros)) fail(`${where}: zeros must be a count >= 0`);
+  if (!Number.isInteger(first) || first < 0 || first + counts.length > HISTOGRAM_BINS)
+    fail(`${where}: bins [${first}, ${first} + ${counts.length}) run outside the ${HISTOGRAM_BINS} bins`);
+  if (!counts.every(count)) fail(`${where}: counts must be numbers >= 0`);
 }
 
 export function histogramsOf(p: Profile): Map<string, Histogram> {

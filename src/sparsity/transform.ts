@@ -23,6 +23,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
+import {
+  checkOutputFolder,
+  isRegularFile,
+  readInputBytes,
+  SIZE_LIMITS,
+  writeOutputFolder,
+} from '../io/files.js';
+import { readJsonObject } from '../io/json.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
 import type { Tensor } from '../io/tensor.js';
 import type { Kernels } from '../kernels/kernels.js';
@@ -301,12 +309,40 @@ const TOKENIZER_FILES = [
   'chat_template.jinja',
 ];
 
+/** What a checkpoint folder written here holds: an earlier one in the same folder may be replaced. */
+export const CHECKPOINT_FILES = [
+  'config.json',
+  'generation_config.json',
+  'model.safetensors',
+  ...TOKENIZER_FILES,
+];
+
+/** Where saveCheckpoint may write `dir` (checked before the transform's minutes of work). */
+export function checkCheckpointFolder(model: Model, dir: string, flag = '--out'): void {
+  checkOutputFolder(dir, flag, { replaceable: CHECKPOINT_FILES, sources: [modelFolder(model)] });
+}
+
+function modelFolder(model: Model): string {
+  return model.info.format === 'hf' ? model.info.source : path.dirname(model.info.source);
+}
+
+/**
+ * Writes the model as a Hugging Face checkpoint folder, built whole in a temporary folder beside `dir` and renamed
+ * into place, so an interrupted save leaves `dir` as it was; never into the model's own folder.
+ */
+export function saveCheckpoint(model: Model, dir: string, flag = '--out'): void {
+  const sources = [modelFolder(model)];
+  writeOutputFolder(dir, flag, { replaceable: CHECKPOINT_FILES, sources }, (tmp) =>
+    writeCheckpoint(model, tmp),
+  );
+}
+
 /**
  * Writes the (transformed) model as a Hugging Face folder: config.json (untied, with a `wina_transform` marker),
  * model.safetensors (F32; shortcuts as `model.layers.N.attn_shortcut.weight` / `mlp_shortcut.weight`) and the
  * tokenizer files of the source folder when the model came from one. Only this engine reads the shortcuts.
  */
-export function saveCheckpoint(model: Model, dir: string): void {
+function writeCheckpoint(model: Model, dir: string): void {
   const cfg = model.config;
   const w = model.transformer.weights;
   const fusedQkv = isFused(model, ['q', 'k', 'v']);
@@ -346,27 +382,28 @@ export function saveCheckpoint(model: Model, dir: string): void {
   if (!tied) add('lm_head.weight', [w.lmHead.weight]);
   if (w.lmHead.bias) add('lm_head.bias', [w.lmHead.bias]);
 
-  fs.mkdirSync(dir, { recursive: true });
   const sourceDir = model.info.format === 'hf' ? model.info.source : undefined;
-  const config = sourceDir ? readJson(path.join(sourceDir, 'config.json')) : hfConfigOf(cfg);
+  const config = sourceDir
+    ? readJsonObject(path.join(sourceDir, 'config.json'), 'config', SIZE_LIMITS.config)
+    : hfConfigOf(cfg);
   config.tie_word_embeddings = tied;
   config.torch_dtype = 'float32';
   if ('dtype' in config) config.dtype = 'float32';
   const transformed = w.layers.some((layer) => layer.attnShortcut || layer.mlpShortcut);
   if (transformed) config[TRANSFORM_MARKER] = { method: 'orthogonal', shortcuts: true };
-  writeJsonAtomic(path.join(dir, 'config.json'), config);
+  writeJson(path.join(dir, 'config.json'), config);
   if (sourceDir) {
     for (const name of TOKENIZER_FILES) {
       const from = path.join(sourceDir, name);
-      if (fs.existsSync(from) && path.resolve(from) !== path.resolve(dir, name))
-        fs.copyFileSync(from, path.join(dir, name));
+      if (isRegularFile(from))
+        fs.writeFileSync(path.join(dir, name), readInputBytes(from, name, SIZE_LIMITS.json));
     }
   } else {
     const gen = {
       bos_token_id: cfg.bosId,
       eos_token_id: cfg.eosIds.length === 1 ? cfg.eosIds[0] : cfg.eosIds,
     };
-    writeJsonAtomic(path.join(dir, 'generation_config.json'), gen);
+    writeJson(path.join(dir, 'generation_config.json'), gen);
   }
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {
     format: 'pt',
@@ -430,12 +467,7 @@ function hfConfigOf(cfg: ModelConfig): Record<string, unknown> {
   };
 }
 
-function readJson(file: string): Record<string, unknown> {
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-}
-
-function writeJsonAtomic(file: string, value: object): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+/** Inside the temporary folder that is renamed into place whole. */
+function writeJson(file: string, value: object): void {
+  fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
