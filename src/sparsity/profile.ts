@@ -148,7 +148,6 @@ export function checkProfile(value: unknown, where: string, model?: Model): Prof
   if (!isObject(p.allocation) || !isObject(p.thresholds) || !isObject(p.histograms)) {
     fail(`${where} is incomplete: it needs allocation, thresholds and histograms`);
   }
-  checkShape(p, where, model);
   if (model) {
     if (p.model?.fingerprint !== fingerprint(model)) {
       fail(
@@ -156,6 +155,7 @@ export function checkProfile(value: unknown, where: string, model?: Model): Prof
       );
     }
   }
+  checkShape(p, where, model);
   return p;
 }
 
