@@ -676,3 +676,51 @@ describe('files that lie about themselves', () => {
     assert.deepEqual(fs.readdirSync(path.join(root, 'report-partial')), ['amp.json']);
   });
 });
+
+describe('neighbours: other special files in other places', () => {
+  test('--model, --cache, --profile, amp --train / --test / --out given a FIFO, a device, a folder or a file', () => {
+    const dir = folder('neighbours');
+    const fifo = mkfifo(path.join(dir, 'fifo'));
+    const file = path.join(dir, 'file.txt');
+    fs.writeFileSync(file, 'hi');
+    const cases: [string[], string][] = [
+      [['generate', '--model', fifo], 'model file ' + fifo + ' is a FIFO'],
+      [['generate', '--model', '/dev/zero'], 'model file /dev/zero is a character device'],
+      [['info', '--model', file], 'is neither a model folder'],
+      [
+        ['eval', '--model', STORIES, '--tasks', SAMPLE, '--cache', '/dev/null'],
+        'the cache /dev/null exists and is not a folder',
+      ],
+      [['eval', '--model', STORIES, '--tasks', SAMPLE, '--cache', fifo], 'exists and is not a folder'],
+      [['generate', '--model', STORIES, '--profile', dir], 'is a folder, not a regular file'],
+      [['amp', 'run', '--model', STORIES, '--train', fifo, '--out', path.join(dir, 'amp')], 'is a FIFO'],
+      [
+        [
+          'amp',
+          'run',
+          '--model',
+          STORIES,
+          '--train',
+          SAMPLE,
+          '--test',
+          '/dev/zero',
+          '--out',
+          path.join(dir, 'amp'),
+        ],
+        'is a character device',
+      ],
+      [
+        ['amp', 'run', '--model', STORIES, '--train', SAMPLE, '--out', '/dev/full'],
+        '/dev/full exists and is not a folder',
+      ],
+      [['synth', '--shape', 'smollm-135m', '--out', fifo], 'exists and is a FIFO, not a folder'],
+      [
+        ['transform', '--model', STORIES, '--out', '/dev/null'],
+        'exists and is a character device, not a folder',
+      ],
+      [['bench', '--model', STORIES, '--out', fifo], 'exists and is a FIFO, not a regular file'],
+    ];
+    for (const [args, phrase] of cases) refused(args, phrase, dir);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['fifo', 'file.txt']); // amp made no --out folder
+  });
+});

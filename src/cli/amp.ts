@@ -88,14 +88,13 @@ async function ampRun(argv: string[]): Promise<number> {
   const perLabel = integer(o['per-label'], '--per-label');
   const out = o.out as string;
   const train = requireString(o.train, '--train');
-  try {
-    fs.mkdirSync(out, { recursive: true });
-  } catch (e) {
-    fail(`--out: cannot create folder ${out}: ${(e as Error).message.split('\n')[0]}`);
-  }
   const file = (name: string) => path.join(out, name);
   const names = ['report.json', 'report.md', 'report.html', 'amp.json', 'uniform.json'];
-  for (const name of names) checkOutputFile(file(name), '--out'); // before hours of work, not after
+  // Before hours of work, not after; the folder itself is made only when the results are written.
+  const existing = fs.statSync(out, { throwIfNoEntry: false });
+  if (existing && !existing.isDirectory()) fail(`--out: ${out} exists and is not a folder`);
+  if (existing) for (const name of names) checkOutputFile(file(name), '--out');
+  else checkOutputFile(out, '--out');
   const model = await loadModel(requireString(o.model, '--model'));
   try {
     const routerInput =
@@ -138,6 +137,11 @@ async function ampRun(argv: string[]): Promise<number> {
       },
     });
     progress?.finish();
+    try {
+      fs.mkdirSync(out, { recursive: true });
+    } catch (e) {
+      fail(`--out: cannot create folder ${out}: ${(e as NodeJS.ErrnoException).code}`);
+    }
     writeOutputFile(file('report.json'), `${JSON.stringify(run.report, null, 1)}\n`, '--out');
     writeOutputFile(file('report.md'), markdownReport(run.report), '--out');
     writeAmpProfile(file('amp.json'), run.amp);

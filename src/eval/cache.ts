@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
-import { writeOutputFile } from '../io/files.js';
+import { readInputText, SIZE_LIMITS, writeOutputFile } from '../io/files.js';
 
 /** JSON with object keys sorted, so that equal keys hash equally whatever their construction order. */
 export function stableStringify(value: unknown): string {
@@ -25,7 +25,10 @@ export function hashKey(key: unknown): string {
 }
 
 export class ResultCache {
-  constructor(readonly dir: string) {}
+  constructor(readonly dir: string) {
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) fail(`the cache ${dir} exists and is not a folder`);
+  }
 
   private file(key: unknown): string {
     return path.join(this.dir, `${hashKey(key).slice(0, 40)}.json`);
@@ -35,7 +38,7 @@ export class ResultCache {
     const file = this.file(key);
     let raw: string;
     try {
-      raw = fs.readFileSync(file, 'utf8');
+      raw = readInputText(file, 'cached result', SIZE_LIMITS.json); // never a planted FIFO
     } catch {
       return undefined;
     }
@@ -53,7 +56,7 @@ export class ResultCache {
     try {
       fs.mkdirSync(this.dir, { recursive: true });
     } catch (e) {
-      fail(`cannot create the cache folder ${this.dir}: ${(e as Error).message}`);
+      fail(`cannot create the cache folder ${this.dir}: ${(e as NodeJS.ErrnoException).code}`);
     }
     writeOutputFile(this.file(key), JSON.stringify({ key, value }), 'result cache');
   }
