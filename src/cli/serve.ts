@@ -2,7 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
 import { loadModel } from '../model/model.js';
-import { DEFAULT_MAX_BODY_BYTES, startServer } from '../server/server.js';
+import { validateHosts, validateOrigins } from '../server/access.js';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  startServer,
+} from '../server/server.js';
 import { integer, parse, requireString, say } from './args.js';
 import {
   applyAmpOptions,
@@ -14,12 +21,17 @@ import {
 
 const USAGE = `usage: wina serve --model M [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
                   [--max-body-bytes N] [--tokenizer PATH] [--layout row|input-major] [--json]
-                  [--cors ORIGIN[,ORIGIN...]|*]
+                  [--cors ORIGIN[,ORIGIN...]|*] [--allowed-hosts HOST[,HOST...]|*]
+                  [--headers-timeout S] [--request-timeout S] [--shutdown-grace S]
                   ${SPARSITY_USAGE}
 OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models), /health, /metrics, playground at /.
 The sparsity options set the default; a request may choose its own ("wina": {"method", "sparsity"}).
---cors lets web pages from those origins call the API from a browser (default: none).
---json prints {"url", "model"} on stdout once listening. SIGINT / SIGTERM: finish the running generation, stop.`;
+--cors lets web pages from those origins (http(s)://host[:port]) call the API from a browser (default: none;
+other pages are refused). --allowed-hosts: names the server answers to besides localhost, 127.0.0.1, [::1] and
+the --host address (any IP address when bound to 0.0.0.0 or ::); .example.com allows its subdomains too.
+Deadlines: headers ${DEFAULT_HEADERS_TIMEOUT_MS / 1000} s, the whole request ${DEFAULT_REQUEST_TIMEOUT_MS / 1000} s (408 after).
+--json prints {"url", "model"} on stdout once listening. SIGINT / SIGTERM: finish the running generation (cut
+after --shutdown-grace, default ${DEFAULT_SHUTDOWN_GRACE_MS / 1000} s), stop.`;
 
 export async function serve(argv: string[]): Promise<number> {
   const o = parse(
@@ -35,6 +47,10 @@ export async function serve(argv: string[]): Promise<number> {
       layout: { type: 'string' },
       json: { type: 'boolean' },
       cors: { type: 'string' },
+      'allowed-hosts': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      'shutdown-grace': { type: 'string' },
       ...SPARSITY_OPTIONS,
     },
     USAGE,
@@ -49,7 +65,19 @@ export async function serve(argv: string[]): Promise<number> {
   const maxBodyBytes = integer(o['max-body-bytes'], '--max-body-bytes') ?? DEFAULT_MAX_BODY_BYTES;
   if (maxBodyBytes < 1) fail(`--max-body-bytes must be at least 1, got ${maxBodyBytes}`);
   const chatTemplate = readChatTemplate(o['chat-template'] as string | undefined);
-  const allowedOrigins = parseOrigins(o.cors as string | undefined);
+  const list = (v: unknown) => (v === undefined ? [] : (v as string).split(','));
+  const allowedOrigins = validateOrigins(list(o.cors), '--cors');
+  const allowedHosts = validateHosts(list(o['allowed-hosts']), '--allowed-hosts');
+  const seconds = (name: 'headers-timeout' | 'request-timeout' | 'shutdown-grace') => {
+    const v = integer(o[name], `--${name}`);
+    if (v !== undefined && v < 1) fail(`--${name} must be at least 1 (seconds), got ${v}`);
+    return v === undefined ? undefined : v * 1000;
+  };
+  const headersTimeoutMs = seconds('headers-timeout');
+  const requestTimeoutMs = seconds('request-timeout');
+  const shutdownGraceMs = seconds('shutdown-grace');
+  if ((headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS) > (requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS))
+    fail('--headers-timeout must not exceed --request-timeout');
 
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
@@ -66,6 +94,10 @@ export async function serve(argv: string[]): Promise<number> {
       chatTemplate,
       maxBodyBytes,
       allowedOrigins,
+      allowedHosts,
+      headersTimeoutMs,
+      requestTimeoutMs,
+      shutdownGraceMs,
     });
     const setting = isAmpProfile(o)
       ? `WINA-AMP ${sparsity?.config.method}, each prompt routed to its cluster's profile`
@@ -77,7 +109,10 @@ export async function serve(argv: string[]): Promise<number> {
 
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
-        say(`wina serve: ${signal}: finishing the running generation, then stopping (again to stop at once)`);
+        say(
+          `wina serve: ${signal}: finishing the running generation (cut after ` +
+            `${(shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS) / 1000} s), then stopping (again to stop at once)`,
+        );
         process.once(signal, () => process.exit(130));
         server.close().then(resolve, resolve);
       };
@@ -95,26 +130,6 @@ export async function serve(argv: string[]): Promise<number> {
 function servedName(spec: string): string {
   if (!fs.existsSync(spec)) return spec;
   return path.basename(path.resolve(spec)).replace(/\.bin$/, '');
-}
-
-/** `*`, or origins as browsers send them: scheme://host[:port], nothing after. */
-function parseOrigins(list: string | undefined): string[] {
-  if (list === undefined) return [];
-  const origins = list.split(',').map((o) => o.trim());
-  for (const origin of origins) {
-    if (origin === '*') continue;
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || parsed.origin !== origin)
-      fail(
-        `--cors takes origins such as http://localhost:3000 (scheme, host, port; no path), or *; got "${origin}"`,
-      );
-  }
-  return origins;
 }
 
 function readChatTemplate(file: string | undefined): string | undefined {

@@ -1,4 +1,8 @@
+import { WinaError } from '../io/errors.js';
 import type { ModelConfig } from './config.js';
+
+/** The memory for a KV cache of the capacity asked for could not be allocated; the cache is as it was. */
+export class KVCacheMemoryError extends WinaError {}
 
 /**
  * Recycles KV-cache rows. The kernels' memory is a bump allocator that never frees, so caches return their
@@ -32,10 +36,14 @@ export class KVPool {
   }
 }
 
-/** Keys and values of every past position, per layer, as [position, kvHeads * headDim] F32 rows. */
+/**
+ * Keys and values of every past position, per layer, as [position, kvHeads * headDim] F32 rows. All layers' rows
+ * are views of one block, allocated at once: a capacity that does not fit fails before anything is taken.
+ */
 export class KVCache {
   keys: Float32Array[] = [];
   values: Float32Array[] = [];
+  private block: Float32Array | undefined;
   /** Number of positions written. */
   length = 0;
   private capacity = 0;
@@ -56,21 +64,35 @@ export class KVCache {
     if (end > this.capacity) this.grow(Math.max(end, 2 * this.capacity));
   }
 
-  /** Capacities are powers of two (up to the context window), so released rows fit the next cache. */
+  /** Capacities are powers of two (up to the context window), so released blocks fit the next cache. */
   private grow(wanted: number): void {
     const capacity = Math.min(2 ** Math.ceil(Math.log2(Math.max(wanted, 16))), this.cfg.maxPositions);
-    const size = capacity * this.rowSize;
-    const old = [...this.keys, ...this.values];
-    const copy = (from: Float32Array | undefined) => {
-      const next = this.pool.take(size);
-      if (from) next.set(from.subarray(0, this.length * this.rowSize));
-      return next;
-    };
-    this.keys = Array.from({ length: this.cfg.numLayers }, (_, l) => copy(this.keys[l]));
-    this.values = Array.from({ length: this.cfg.numLayers }, (_, l) => copy(this.values[l]));
+    const layerSize = capacity * this.rowSize;
+    const layers = this.cfg.numLayers;
+    let block: Float32Array;
+    try {
+      block = this.pool.take(2 * layers * layerSize);
+    } catch (e) {
+      if (!(e instanceof WinaError || e instanceof RangeError)) throw e;
+      const gib = ((2 * layers * layerSize * 4) / 2 ** 30).toFixed(1);
+      throw new KVCacheMemoryError(
+        `not enough memory for a KV cache of ${capacity} positions (${gib} GiB of keys and values)`,
+      );
+    }
+    const used = this.length * this.rowSize;
+    const view = (i: number) => block.subarray(i * layerSize, (i + 1) * layerSize);
+    const keys = Array.from({ length: layers }, (_, l) => view(2 * l));
+    const values = Array.from({ length: layers }, (_, l) => view(2 * l + 1));
+    for (let l = 0; l < layers && used > 0; l++) {
+      keys[l]!.set(this.keys[l]!.subarray(0, used));
+      values[l]!.set(this.values[l]!.subarray(0, used));
+    }
+    if (this.block) this.pool.put([this.block]);
+    this.block = block;
+    this.keys = keys;
+    this.values = values;
     this.capacity = capacity;
-    this.pool.put(old);
-    this.pool.track(this, [...this.keys, ...this.values]);
+    this.pool.track(this, [block]);
   }
 
   /** Forgets positions from `length` on (e.g. to reuse a shared prompt prefix). */
@@ -81,7 +103,8 @@ export class KVCache {
   /** Gives the rows back for the next cache; this cache must not be used afterwards. */
   release(): void {
     this.pool.untrack(this);
-    this.pool.put([...this.keys, ...this.values]);
+    if (this.block) this.pool.put([this.block]);
+    this.block = undefined;
     this.keys = [];
     this.values = [];
     this.capacity = 0;

@@ -38,7 +38,8 @@ export function encodeChat(text: string, model: Model): number[] {
   for (const part of text.split(/(<s>|<\/s>)/)) {
     if (part === LLAMA2C_BOS && model.config.bosId !== undefined) ids.push(model.config.bosId);
     else if (part === LLAMA2C_EOS && model.config.eosIds.length) ids.push(model.config.eosIds[0]!);
-    else if (part) ids.push(...tokenizer.encode(part, { addSpecial: false }));
+    // A loop, not push(...ids): spreading a long prompt's ids passes each as an argument and overflows the stack.
+    else if (part) for (const id of tokenizer.encode(part, { addSpecial: false })) ids.push(id);
   }
   return ids;
 }

@@ -42,9 +42,13 @@ export class Metrics {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) lines.push(`${name}${labels ? `{${labels}}` : ''} ${value}`);
     };
-    metric('wina_requests_total', 'counter', 'HTTP requests answered, by route and status code.', [
-      ...this.requests,
-    ]);
+    metric(
+      'wina_requests_total',
+      'counter',
+      'HTTP requests answered, by route and status code (499: the client went away; a stream an error event ' +
+        "ended counts as that error's status, e.g. 503 when cut by a shutdown).",
+      [...this.requests],
+    );
     metric(
       'wina_generations_total',
       'counter',

@@ -15,6 +15,14 @@ export interface GenerationRequest {
   endpoint: Endpoint;
   promptIds: number[];
   maxTokens: number;
+  /** The field that set maxTokens (named by errors about it). */
+  maxField: 'max_tokens' | 'max_completion_tokens';
+  /**
+   * Positions of KV cache to reserve before the prefill: prompt + maxTokens when the request set a limit (or
+   * took completions' default), so what cannot fit fails at once; without one (chat), the prompt and
+   * DEFAULT_CHAT_RESERVE tokens, the cache growing as the answer goes on.
+   */
+  reserve: number;
   temperature: number;
   topP: number;
   topK: number;
@@ -31,6 +39,8 @@ type Body = Record<string, unknown>;
 
 /** OpenAI's default for /v1/completions; chat defaults to the rest of the context window. */
 const DEFAULT_COMPLETION_TOKENS = 16;
+/** New tokens a chat request without max_tokens reserves KV cache for up front (it grows past them). */
+export const DEFAULT_CHAT_RESERVE = 1024;
 const MAX_STOP_SEQUENCES = 4;
 
 export function parseRequest(
@@ -51,9 +61,11 @@ export function parseRequest(
   const room = context - promptIds.length;
   const maxField =
     endpoint === 'chat' && present(b, 'max_completion_tokens') ? 'max_completion_tokens' : 'max_tokens';
-  const maxTokens =
-    optionalInteger(b, maxField, 1) ??
-    (endpoint === 'chat' ? room : Math.min(DEFAULT_COMPLETION_TOKENS, room));
+  const asked = optionalInteger(b, maxField, 1);
+  const maxTokens = asked ?? (endpoint === 'chat' ? room : Math.min(DEFAULT_COMPLETION_TOKENS, room));
+  const reserve =
+    promptIds.length +
+    (asked === undefined && endpoint === 'chat' ? Math.min(room, DEFAULT_CHAT_RESERVE) : maxTokens);
   if (maxTokens > room) {
     throw new ApiError(
       400,
@@ -74,6 +86,8 @@ export function parseRequest(
     endpoint,
     promptIds,
     maxTokens,
+    maxField,
+    reserve,
     temperature,
     topP,
     topK: Math.max(optionalInteger(b, 'top_k', -1) ?? 0, 0), // -1 (vLLM's "off") or 0: off
@@ -110,7 +124,7 @@ function rejectUnsupported(b: Body, endpoint: Endpoint): void {
         name === 'n' || name === 'best_of'
           ? `${name} must be 1 (one choice per request)`
           : `${name} is not supported`;
-      badField(name, `${what}, got ${JSON.stringify(b[name])}`, 'unsupported_parameter');
+      badField(name, `${what}, got ${shown(b[name])}`, 'unsupported_parameter');
     }
   }
 }
@@ -128,10 +142,18 @@ function completionPrompt(b: Body, model: Model): number[] {
   if (Array.isArray(prompt) && prompt.length === 1 && typeof prompt[0] === 'string') {
     return encode(model, prompt[0], 'prompt');
   }
-  if (Array.isArray(prompt)) {
+  if (Array.isArray(prompt) && prompt.every((p) => typeof p === 'string' || Array.isArray(p))) {
     badField(
       'prompt',
       'a batch of prompts is not supported: send one prompt (a string or token ids) per request',
+    );
+  }
+  if (Array.isArray(prompt)) {
+    const bad = prompt.findIndex((t) => typeof t !== 'number');
+    badField(
+      'prompt',
+      `prompt must be a string or an array of token ids, got prompt[${bad}] = ${typeName(prompt[bad])}`,
+      'invalid_type',
     );
   }
   badField(
@@ -231,12 +253,14 @@ function sparsityChoice(b: Body): SparsityChoice | undefined {
   const o = optionalObject(b, 'wina');
   if (!o) return undefined;
   for (const key of Object.keys(o)) {
-    if (key !== 'method' && key !== 'sparsity')
-      badField(`wina.${key}`, `unknown field wina.${key} (known: method, sparsity)`, 'unknown_parameter');
+    if (key !== 'method' && key !== 'sparsity') {
+      const field = `wina.${clip(key)}`;
+      badField(field, `unknown field ${field} (known: method, sparsity)`, 'unknown_parameter');
+    }
   }
   const method = optionalString(o, 'method', 'wina.');
   if (method !== undefined && !(METHODS as readonly string[]).includes(method))
-    badField('wina.method', `unknown method "${method}" (known: ${METHODS.join(', ')})`);
+    badField('wina.method', `unknown method ${shown(method)} (known: ${METHODS.join(', ')})`);
   const sparsity = optionalNumber(o, 'sparsity', 0, 'wina.');
   if (sparsity !== undefined && sparsity >= 1)
     badField('wina.sparsity', `wina.sparsity must be in [0, 1), got ${sparsity}`);
@@ -258,21 +282,40 @@ function present(b: Body, name: string): boolean {
   return b[name] !== undefined && b[name] !== null;
 }
 
+/** Longest piece of a client's text an error message quotes. */
+const QUOTE_LIMIT = 40;
+
+function clip(text: string): string {
+  return text.length > QUOTE_LIMIT ? `${text.slice(0, QUOTE_LIMIT)}... (${text.length} characters)` : text;
+}
+
+/** A scalar as JSON (a long string cut short), an array or object by its kind: nothing nested is printed. */
+function shown(v: unknown): string {
+  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object';
+  if (typeof v === 'string' && v.length > QUOTE_LIMIT)
+    return `${JSON.stringify(v.slice(0, QUOTE_LIMIT))}... (${v.length} characters)`;
+  return JSON.stringify(v);
+}
+
+/** A value as error messages name it: never the whole of a long string or a nested structure. */
 function typeName(v: unknown): string {
-  return v === null
-    ? 'null'
-    : Array.isArray(v)
-      ? 'an array'
-      : typeof v === 'object'
-        ? 'an object'
-        : `${typeof v} ${JSON.stringify(v)}`;
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${shown(v)}`;
 }
 
 function optionalNumber(b: Body, name: string, min: number, prefix = ''): number | undefined {
   if (!present(b, name)) return undefined;
   const v = b[name];
-  if (typeof v !== 'number' || !Number.isFinite(v))
+  if (typeof v !== 'number')
     badField(prefix + name, `${prefix}${name} must be a number, got ${typeName(v)}`, 'invalid_type');
+  if (!Number.isFinite(v))
+    badField(
+      prefix + name,
+      `${prefix}${name} must be a finite number, got ${v} (a JSON number too large for a double)`,
+      'invalid_value',
+    );
   if (v < min) badField(prefix + name, `${prefix}${name} must be >= ${min}, got ${v}`);
   return v;
 }
