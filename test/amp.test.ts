@@ -587,6 +587,7 @@ describe('wina amp run (CLI), and --profile amp.json in generate and eval', () =
       for (const i of [0, 1, 2, 0]) {
         const res = await fetch(`${url}/v1/completions`, {
           method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
           body: JSON.stringify({ prompt: prompts[i], max_tokens: 8, temperature: 0 }),
         });
         assert.equal(res.status, 200);

@@ -271,6 +271,7 @@ describe('special files as inputs: refused at once, never read', () => {
       [['generate', '--model', STORIES, '--profile', '/dev/zero'], 'is a character device'],
       [['report', '--results', fifo, '-o', path.join(root, 'r.html')], 'is a FIFO'],
       [['report', '--results', '/dev/zero', '-o', path.join(root, 'r.html')], 'is a character device'],
+      [['serve', '--model', STORIES, '--chat-template', fifo], 'chat template ' + fifo + ' is a FIFO'],
     ];
     for (const [args, phrase] of cases) refused(args, phrase);
   });

@@ -878,3 +878,36 @@ describe('wina serve (the command): access options', () => {
     }
   });
 });
+
+describe('a model whose weights hold a NaN', () => {
+  test('each generation is a 500 naming the weight, never token 0 repeated; /health stays up', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-nan-'));
+    for (const f of fs.readdirSync(LLAMA3)) {
+      if (fs.statSync(path.join(LLAMA3, f)).isFile())
+        fs.copyFileSync(path.join(LLAMA3, f), path.join(dir, f));
+    }
+    const file = path.join(dir, 'model.safetensors');
+    const bytes = fs.readFileSync(file);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString());
+    bytes.writeFloatLE(
+      Number.NaN,
+      8 + headerLength + header['model.layers.2.self_attn.v_proj.weight'].data_offsets[0],
+    );
+    fs.writeFileSync(file, bytes);
+    const model = await loadModel(dir);
+    const server = await startServer(model, { port: 0, modelName: 'nan', log: () => {} });
+    try {
+      for (const stream of [false, true]) {
+        const r = await post(`${server.url}/v1/completions`, { prompt: 'hello', max_tokens: 4, stream });
+        if (!stream) assertError(r, 500, 'model_error', /weight layers\.2\.v_proj holds NaN or Inf/);
+        else assert.match(r.text, /weight layers\.2\.v_proj holds NaN or Inf/);
+      }
+      assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    } finally {
+      await server.close();
+      model.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

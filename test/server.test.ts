@@ -986,7 +986,8 @@ describe('wina serve (the command)', () => {
     for (const [args, phrase] of [
       [['--port', '70000'], '--port must be in 0..65535'],
       [['--port', 'x'], '--port must be a number'],
-      [['--chat-template', '/nonexistent/t.jinja'], 'cannot read the chat template'],
+      [['--chat-template', '/nonexistent/t.jinja'], 'chat template /nonexistent/t.jinja does not exist'],
+      [['--chat-template', '/dev/zero'], 'chat template /dev/zero is a character device'],
       [['--cors', 'http://app.example/path'], '--cors takes origins'],
       [['--method', 'magic', '--sparsity', '0.5'], 'unknown method'],
     ] as const) {

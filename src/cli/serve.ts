@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
+import { readInputText, SIZE_LIMITS } from '../io/files.js';
 import { loadModel } from '../model/model.js';
 import { validateHosts, validateOrigins } from '../server/access.js';
 import {
@@ -134,9 +135,5 @@ function servedName(spec: string): string {
 
 function readChatTemplate(file: string | undefined): string | undefined {
   if (file === undefined) return undefined;
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    fail(`cannot read the chat template ${file}`);
-  }
+  return readInputText(file, 'chat template', SIZE_LIMITS.template);
 }

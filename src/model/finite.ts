@@ -2,17 +2,20 @@
  * NaN or Inf logits: a checkpoint with NaN / Inf weights, or a config that makes the arithmetic overflow. Sampling
  * would turn them into token 0 repeated, so generation and scoring stop with one line naming the likely cause.
  */
-import { fail } from '../io/errors.js';
+import { WinaError } from '../io/errors.js';
 import type { Tensor } from '../io/tensor.js';
 import { PROJECTIONS } from './config.js';
 import type { ModelWeights } from './weights.js';
+
+/** The model, not the request, is at fault: a server answers it with a 500. */
+export class NonFiniteLogitsError extends WinaError {}
 
 /** Throws when any logit is NaN or +-Inf; only then are the weights scanned to name the cause. */
 export function checkFiniteLogits(logits: Float32Array, weights: ModelWeights): Float32Array {
   for (let i = 0; i < logits.length; i++) {
     if (!Number.isFinite(logits[i]!)) {
       const bad = firstNonFiniteWeight(weights);
-      fail(
+      throw new NonFiniteLogitsError(
         bad
           ? `the model computed non-finite logits (NaN or Inf): weight ${bad} holds NaN or Inf values; the checkpoint is corrupt`
           : 'the model computed non-finite logits (NaN or Inf) although every weight is finite: check the config (rms_norm_eps, rope settings) and the checkpoint',

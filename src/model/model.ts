@@ -113,7 +113,8 @@ export class Model {
     if (!Number.isInteger(maxTokens) || maxTokens < 0)
       fail(`max tokens must be a whole number >= 0, got ${maxTokens}`);
     const stops = opts.stopAtEos === false ? [] : this.tokenizer.eosIds;
-    const cache = this.newCache(ids.length + maxTokens);
+    // Room for what this call may use, up to 1024 new tokens; the cache grows beyond that only if needed.
+    const cache = this.newCache(ids.length + Math.min(maxTokens, RESERVED_NEW_TOKENS));
     try {
       const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true, context: ids });
       let logits = this.finite(this.transformer.forward(ids, cache, { lastOnly: true }));
@@ -133,6 +134,9 @@ export class Model {
     }
   }
 }
+
+/** New tokens whose KV cache generate() reserves up front (a huge context window must not be reserved whole). */
+const RESERVED_NEW_TOKENS = 1024;
 
 export interface LoadOptions {
   /** Tokenizer file or folder, when it is not beside the weights. */

@@ -94,7 +94,7 @@ export async function generate(
       // Let the event loop run (a server notices a client that went away).
       await new Promise((resolve) => setImmediate(resolve));
       try {
-        logits = model.transformer.forward([id], cache, { lastOnly: true });
+        logits = model.forward([id], { cache, lastOnly: true });
       } catch (e) {
         // The cache could not grow (a request without max_tokens ran out of memory): the output ends here.
         if (!(e instanceof KVCacheMemoryError)) throw e;
@@ -154,7 +154,7 @@ async function prefill(
       if (signal.aborted) return undefined;
     }
     const to = ids.length - (from + size) <= 1 ? ids.length : from + size;
-    logits = model.transformer.forward(ids.slice(from, to), cache, { lastOnly: true });
+    logits = model.forward(ids.slice(from, to), { cache, lastOnly: true });
     from = to;
   }
   return logits;

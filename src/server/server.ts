@@ -7,6 +7,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fail, WinaError } from '../io/errors.js';
+import { NonFiniteLogitsError } from '../model/finite.js';
 import type { Model } from '../model/model.js';
 import type { AppliedSparsity } from '../sparsity/apply.js';
 import { HostCheck, requireJson, sameOrigin, validateHosts, validateOrigins } from './access.js';
@@ -165,14 +166,16 @@ export async function startServer(model: Model, opts: ServeOptions): Promise<Run
         const error =
           e instanceof ApiError
             ? e
-            : e instanceof WinaError
-              ? new ApiError(400, e.message, null, 'invalid_value')
-              : new ApiError(
-                  500,
-                  `internal error: ${(e as Error)?.message ?? String(e)}`,
-                  null,
-                  'internal_error',
-                );
+            : e instanceof NonFiniteLogitsError
+              ? new ApiError(500, e.message, null, 'model_error')
+              : e instanceof WinaError
+                ? new ApiError(400, e.message, null, 'invalid_value')
+                : new ApiError(
+                    500,
+                    `internal error: ${(e as Error)?.message ?? String(e)}`,
+                    null,
+                    'internal_error',
+                  );
         note = ` ${clip(error.message.replace(/\s+/g, ' '), 300)}`;
         if (!res.headersSent) sendJson(res, error.status, error.body());
         else if (!res.writableEnded) {
