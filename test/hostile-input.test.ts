@@ -207,9 +207,10 @@ describe('transform --out builds the checkpoint aside and renames it into place'
       const child = spawn(process.execPath, [BIN, 'transform', '--model', TINY, '--out', out], {
         stdio: 'ignore',
       });
+      const exited = new Promise((resolve) => child.on('exit', resolve)); // before it can exit
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       child.kill('SIGKILL');
-      await new Promise((resolve) => child.on('exit', resolve));
+      await exited;
       for (const [f, bytes] of Object.entries(saved))
         assert.ok(
           fs.readFileSync(path.join(out, f)).equals(bytes),
@@ -675,6 +676,16 @@ describe('files that lie about themselves', () => {
       'is incomplete or malformed',
     );
     assert.deepEqual(fs.readdirSync(path.join(root, 'report-partial')), ['amp.json']);
+  });
+});
+
+describe('prompts far too long for the context window', () => {
+  test('are refused from their length alone, before the tokenizer runs', () => {
+    const line = refused(
+      ['generate', '--model', STORIES, '--prompt', 'once upon a time '.repeat(6000)],
+      /prompt has 102000 characters, more than 512 tokens of at most \d+ characters can hold/,
+    );
+    assert.match(line, /the context window is 512$/);
   });
 });
 

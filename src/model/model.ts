@@ -89,7 +89,18 @@ export class Model {
     return checkFiniteLogits(logits, this.transformer.weights);
   }
 
+  /** Fails when `text` cannot encode to fewer tokens than the context window, without tokenizing it. */
+  checkPromptLength(text: string): void {
+    const limit = this.config.maxPositions * this.tokenizer.maxTokenChars;
+    if (text.length > limit)
+      fail(
+        `prompt has ${text.length} characters, more than ${this.config.maxPositions} tokens of at most ` +
+          `${this.tokenizer.maxTokenChars} characters can hold, but the context window is ${this.config.maxPositions}`,
+      );
+  }
+
   encodePrompt(prompt: string | readonly number[]): number[] {
+    if (typeof prompt === 'string') this.checkPromptLength(prompt);
     const ids = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
     if (ids.length === 0) {
       if (this.config.bosId === undefined)

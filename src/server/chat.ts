@@ -32,6 +32,7 @@ export function renderChat(template: string, messages: ChatMessage[], model: Mod
 }
 
 export function encodeChat(text: string, model: Model): number[] {
+  model.checkPromptLength(text);
   const tokenizer = model.tokenizer;
   if (!(tokenizer instanceof Llama2cTokenizer)) return tokenizer.encode(text, { addSpecial: false });
   const ids: number[] = [];

@@ -207,7 +207,13 @@ function chatPrompt(b: Body, model: Model, template: string | undefined): number
   } catch (e) {
     badField('messages', `the chat template failed: ${(e as Error).message}`, 'chat_template_error');
   }
-  const ids = encodeChat(text, model);
+  let ids: number[];
+  try {
+    ids = encodeChat(text, model);
+  } catch (e) {
+    if (e instanceof WinaError) badField('messages', e.message, 'context_length_exceeded');
+    throw e;
+  }
   if (ids.length === 0) badField('messages', 'the chat template rendered an empty prompt');
   return encode(model, ids, 'messages');
 }

@@ -14,6 +14,7 @@ const KNOWN_EOS_TOKENS = ['</s>', '<|endoftext|>', '<|end_of_text|>', '<|eot_id|
 /** A Hugging Face `tokenizer.json` (+ optional `tokenizer_config.json`), run by @huggingface/tokenizers. */
 export class HfTokenizer implements TextTokenizer {
   readonly vocabSize: number;
+  readonly maxTokenChars: number;
   readonly bosId: number | undefined;
   readonly eosIds: number[];
   readonly chatTemplate: string | undefined;
@@ -21,7 +22,11 @@ export class HfTokenizer implements TextTokenizer {
 
   constructor(tokenizerJson: Json, config: Json = {}, ids: SpecialIds = {}) {
     this.#tokenizer = new Tokenizer(tokenizerJson, config);
-    this.vocabSize = maxId(this.#tokenizer.get_vocab(true).values()) + 1;
+    const vocab = this.#tokenizer.get_vocab(true);
+    this.vocabSize = maxId(vocab.values()) + 1;
+    let longest = 1;
+    for (const token of vocab.keys()) longest = Math.max(longest, token.length);
+    this.maxTokenChars = longest;
     if (this.vocabSize === 0) throw new WinaError('its vocabulary is empty');
     this.bosId = ids.bosId ?? this.#tokenId(config['bos_token']) ?? templateBosId(tokenizerJson);
     this.eosIds = ids.eosIds?.length ? [...ids.eosIds] : this.#configEosIds(config);

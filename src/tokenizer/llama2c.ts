@@ -22,6 +22,7 @@ export class Llama2cTokenizer implements TextTokenizer {
   readonly eosIds = [EOS_ID];
   readonly chatTemplate = undefined;
   readonly maxTokenLength: number;
+  readonly maxTokenChars: number;
   readonly #pieces: Uint8Array[];
   readonly #scores: Float32Array;
   /** Pieces as latin1 strings (one char per byte), so byte strings can key a Map and be concatenated. */
@@ -33,6 +34,8 @@ export class Llama2cTokenizer implements TextTokenizer {
   constructor(pieces: Uint8Array[], scores: Float32Array, maxTokenLength: number) {
     this.vocabSize = pieces.length;
     this.maxTokenLength = maxTokenLength;
+    // Byte counts bound UTF-16 lengths; +1 for the dummy-prefix space SentencePiece adds.
+    this.maxTokenChars = pieces.reduce((m, p) => Math.max(m, p.length), 1) + 1;
     this.#pieces = pieces;
     this.#scores = scores;
     this.#keys = pieces.map(latin1);

@@ -8,6 +8,11 @@ export interface TextTokenizer {
   encode(text: string, opts?: { addSpecial?: boolean }): number[];
   /** skipSpecial: leave out special tokens such as BOS / EOS (default false). */
   decode(ids: number[], opts?: { skipSpecial?: boolean }): string;
+  /**
+   * The longest token's text, in UTF-16 units: a text longer than this times N cannot encode to N tokens or
+   * fewer, so a prompt that cannot fit the context window is refused before the (slow) tokenizer runs.
+   */
+  readonly maxTokenChars: number;
   /** Chat template from tokenizer_config.json, if any (raw jinja string). */
   readonly chatTemplate: string | undefined;
 }
