@@ -6,20 +6,18 @@
  * normal /v1/completions request with the right text.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { WinaError } from '../src/io/errors.js';
 import { loadModel, type Model } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';
 import { type RunningServer, startServer } from '../src/server/server.js';
+import { assertUserError } from './cli-helpers.js';
 import { sharedPath } from './helpers.js';
 
-const BIN = path.join(fileURLToPath(new URL('../../', import.meta.url)), 'bin', 'wina.js');
 const STORIES = sharedPath('models/stories260K');
 const LLAMA28M = sharedPath('models/llama-28m-mixed');
 const LLAMA3 = sharedPath('fixtures/models/llama3');
@@ -869,12 +867,7 @@ describe('wina serve (the command): access options', () => {
       [['--headers-timeout', '0'], '--headers-timeout must be at least 1'],
       [['--headers-timeout', '60', '--request-timeout', '30'], 'must not exceed'],
     ] as const) {
-      const r = spawnSync(process.execPath, [BIN, 'serve', '--model', STORIES, ...args], {
-        encoding: 'utf8',
-      });
-      assert.equal(r.status, 2, r.stderr);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.ok(r.stderr.startsWith('wina serve: ') && r.stderr.includes(phrase), r.stderr);
+      assertUserError(['serve', '--model', STORIES, ...args], phrase);
     }
   });
 });

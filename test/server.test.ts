@@ -14,6 +14,7 @@ import { loadModel, type Model } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';
 import { type RunningServer, startServer } from '../src/server/server.js';
 import { StopMatcher } from '../src/server/generation.js';
+import { assertUserError } from './cli-helpers.js';
 import { sharedPath } from './helpers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -991,12 +992,7 @@ describe('wina serve (the command)', () => {
       [['--cors', 'http://app.example/path'], '--cors takes origins'],
       [['--method', 'magic', '--sparsity', '0.5'], 'unknown method'],
     ] as const) {
-      const r = spawnSync(process.execPath, [BIN, 'serve', '--model', STORIES, ...args], {
-        encoding: 'utf8',
-      });
-      assert.equal(r.status, 2, r.stderr);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.ok(r.stderr.startsWith('wina serve: ') && r.stderr.includes(phrase), r.stderr);
+      assertUserError(['serve', '--model', STORIES, ...args], phrase);
     }
   });
 });
