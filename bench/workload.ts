@@ -1,5 +1,6 @@
 /** The measurements behind bench/kernels.ts: read bandwidth, matvec over rotating copies, prefill. */
 import type { DType, Tensor } from '../src/io/tensor.js';
+import { FORMATS } from '../src/kernels/formats.js';
 import type { WasmKernels } from '../src/kernels/wasm.js';
 
 export const KEEPS = [0.75, 0.6, 0.5, 0.35];
@@ -80,16 +81,11 @@ export function benchShape(
   inDim: number,
   dtype: DType,
 ): Row[] {
-  const esize = dtype === 'F32' ? 4 : 2;
-  const bytes = outDim * inDim * esize;
+  const format = FORMATS[dtype];
+  const bytes = outDim * inDim * format.bytes;
   const copies = Math.floor(region.length / bytes);
   const tensor = (c: number, shape: number[]): Tensor => {
-    const offset = region.byteOffset + c * bytes;
-    const n = outDim * inDim;
-    const data =
-      dtype === 'F32'
-        ? new Float32Array(region.buffer, offset, n)
-        : new Uint16Array(region.buffer, offset, n);
+    const data = format.view(region.subarray(c * bytes, (c + 1) * bytes));
     return { dtype, shape, data };
   };
   const rowMajor = Array.from({ length: copies }, (_, c) => tensor(c, [outDim, inDim]));
@@ -136,7 +132,7 @@ export function benchShape(
   ];
   kept.forEach(({ keep, count }, i) => {
     const t = sparse[i]!;
-    const read = count * outDim * esize;
+    const read = count * outDim * format.bytes;
     rows.push({
       shape,
       dtype,
@@ -160,15 +156,11 @@ export interface PrefillRow {
 
 /** Prefill (one matmul over several tokens) is compute-bound: GFLOP/s. */
 export function benchPrefill(k: WasmKernels, outDim: number, inDim: number, dtype: DType): PrefillRow[] {
-  const esize = dtype === 'F32' ? 4 : 2;
+  const format = FORMATS[dtype];
   const n = outDim * inDim;
-  const bytes = k.alloc(n * esize);
+  const bytes = k.alloc(n * format.bytes);
   fillWeights(bytes, rng(3));
-  const data =
-    dtype === 'F32'
-      ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
-      : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-  const w: Tensor = { dtype, shape: [outDim, inDim], data };
+  const w: Tensor = { dtype, shape: [outDim, inDim], data: format.view(bytes) };
   return [16, 64].map((tokens) => {
     const x = k.f32(tokens * inDim).fill(0.25);
     const y = k.f32(tokens * outDim);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { writeOutputWith } from './files.js';
-import { BYTES_PER_ELEMENT, type DType, numel } from './tensor.js';
+import { FORMATS } from '../kernels/formats.js';
+import { type DType, numel } from './tensor.js';
 
 export interface TensorToWrite {
   name: string;
@@ -25,7 +26,7 @@ export function writeSafetensors(
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
-    const bytes = numel(t.shape) * BYTES_PER_ELEMENT[t.dtype];
+    const bytes = numel(t.shape) * FORMATS[t.dtype].bytes;
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -40,7 +41,7 @@ export function writeSafetensors(
     const chunk = new Uint8Array(CHUNK_BYTES);
     let done = 0;
     for (const t of tensors) {
-      const elementBytes = BYTES_PER_ELEMENT[t.dtype];
+      const elementBytes = FORMATS[t.dtype].bytes;
       const total = numel(t.shape) * elementBytes;
       for (let at = 0; at < total; at += CHUNK_BYTES) {
         const part = chunk.subarray(0, Math.min(CHUNK_BYTES, total - at));

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fail } from './errors.js';
 import { openInputFile, readExactly, SIZE_LIMITS } from './files.js';
 import { readJsonObject } from './json.js';
-import { BYTES_PER_ELEMENT, type DType, numel, type Tensor } from './tensor.js';
+import { DTYPES, FORMATS, isDType } from '../kernels/formats.js';
+import { numel, type Tensor } from './tensor.js';
 
 /** Where tensor bytes are placed; the WASM runtime passes one that carves from its shared memory. */
 export type Allocate = (byteLength: number) => Uint8Array;
@@ -170,16 +171,11 @@ export class SafetensorsFile implements TensorSource {
 
   read(name: string, allocate: Allocate = allocateHeap): Tensor {
     const e = this.entry(name);
-    if (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') {
-      const dtype = e.dtype as DType;
+    const dtype = e.dtype;
+    if (isDType(dtype)) {
       const bytes = allocate(e.byteLength);
       this.readBytes(e, bytes);
-      const n = e.byteLength / BYTES_PER_ELEMENT[dtype];
-      const data =
-        dtype === 'F32'
-          ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
-          : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-      return { dtype, shape: e.shape, data };
+      return { dtype, shape: e.shape, data: FORMATS[dtype].view(bytes) };
     }
     if (e.dtype === 'F64') {
       const raw = new Uint8Array(e.byteLength);
@@ -190,7 +186,8 @@ export class SafetensorsFile implements TensorSource {
       data.set(wide);
       return { dtype: 'F32', shape: e.shape, data };
     }
-    fail(`tensor ${name} in ${this.file} has dtype ${e.dtype}; weights must be F32, F16 or BF16`);
+    const formats = `${DTYPES.slice(0, -1).join(', ')} or ${DTYPES.at(-1)}`;
+    fail(`tensor ${name} in ${this.file} has dtype ${e.dtype}; weights must be ${formats}`);
   }
 
   /** Integer tensors (token ids in reference files). */

@@ -30,31 +30,6 @@ export const CLOSED = 1 << 30;
 /** Chunks per thread: enough for a late or descheduled thread to cost little, few enough to stay cheap. */
 export const CHUNKS_PER_THREAD = 4;
 
-/** Kernels that take (begin, end, slot, ...args) and run on every thread. */
-export const PARALLEL_KERNELS = [
-  'matvecF32',
-  'matvecBF16',
-  'matvecF16',
-  'matmulF32',
-  'matmulBF16',
-  'matmulF16',
-  'sparseF32',
-  'sparseBF16',
-  'sparseF16',
-  'gatherF32',
-  'gatherBF16',
-  'gatherF16',
-  'attention',
-  'transpose',
-  'readSum',
-  'maskTopK',
-  'maskThreshold',
-  'imajorMatmulF32',
-  'imajorMatmulBF16',
-  'imajorMatmulF16',
-] as const;
-export type ParallelKernel = (typeof PARALLEL_KERNELS)[number];
-
 export type KernelFn = (begin: number, end: number, slot: number, ...args: number[]) => void;
 
 /** What a worker (kernel or linear algebra) is started with: the module, the shared memory and its job slot. */

@@ -3,38 +3,11 @@
  * WebAssembly is unavailable. Activations are F32; weights stay in their stored dtype and are widened row by row.
  */
 import type { Tensor } from '../io/tensor.js';
-
-const f16Table = (() => {
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) table[h] = sign * 2 ** -14 * (frac / 1024);
-    else if (exp === 31) table[h] = frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-    else table[h] = sign * 2 ** (exp - 15) * (1 + frac / 1024);
-  }
-  return table;
-})();
+import { FORMATS } from './formats.js';
 
 /** Writes elements [start, start + out.length) of a weight tensor into `out` as F32. */
 export function widen(t: Tensor, start: number, out: Float32Array): void {
-  const n = out.length;
-  if (t.dtype === 'F32') {
-    out.set((t.data as Float32Array).subarray(start, start + n));
-  } else if (t.dtype === 'BF16' && out.constructor !== Float32Array) {
-    // The float64 reference mode: widen through a scratch F32.
-    const scratch = new Float32Array(n);
-    widen(t, start, scratch);
-    out.set(scratch);
-  } else if (t.dtype === 'BF16') {
-    const bits = new Uint32Array(out.buffer, out.byteOffset, n);
-    const src = t.data as Uint16Array;
-    for (let i = 0; i < n; i++) bits[i] = src[start + i]! << 16;
-  } else {
-    const src = t.data as Uint16Array;
-    for (let i = 0; i < n; i++) out[i] = f16Table[src[start + i]!]!;
-  }
+  FORMATS[t.dtype].widen(t.data, start, out);
 }
 
 /**
@@ -191,7 +164,8 @@ export function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
 export function toInputMajor(w: Tensor): Tensor {
   const [outDim, inDim] = w.shape as [number, number];
   const src = w.data;
-  const data = w.dtype === 'F32' ? new Float32Array(src.length) : new Uint16Array(src.length);
+  const format = FORMATS[w.dtype];
+  const data = format.view(new Uint8Array(src.length * format.bytes));
   for (let o = 0; o < outDim; o++) {
     for (let i = 0; i < inDim; i++) data[i * outDim + o] = src[o * inDim + i]!;
   }

@@ -7,9 +7,9 @@
  */
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { BYTES_PER_ELEMENT, type Tensor } from '../io/tensor.js';
+import type { Tensor } from '../io/tensor.js';
+import { FORMATS, type WeightFormat } from './formats.js';
 import type { Kernels } from './kernels.js';
-import type { KernelFn } from './pool.js';
 import {
   ARG_COUNT,
   ARGS_BYTE_OFFSET,
@@ -24,8 +24,6 @@ import {
   Job,
   KERNEL,
   NEXT,
-  type ParallelKernel,
-  PARALLEL_KERNELS,
   SLEEPERS,
   SLOT_BYTES,
   STOP,
@@ -34,64 +32,15 @@ import {
 import * as ref from './reference.js';
 import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
 import { createMemory, WasmHeap } from './wasm-heap.js';
+import { type Exports, FORMAT_KERNELS, type ParallelKernel, PARALLEL_KERNELS } from './wasm-exports.js';
 import { compileKernels, startWorker } from './wasm-module.js';
-
-interface Exports extends Record<ParallelKernel, KernelFn> {
-  heapBase(): number;
-  permuteEvenOdd(src: number, dst: number, n: number): void;
-  matmulScratchBytes(inDim: number): number;
-  sparseReduce(
-    y: number,
-    partial: number,
-    stride: number,
-    chunks: number,
-    outDim: number,
-    bias: number,
-    evenOdd: number,
-  ): void;
-  firstInvalidIndex(kept: number, count: number, limit: number): number;
-  sparseSlotBytes(outDim: number): number;
-  selectScratchBytes(d: number): number;
-  selectTopK(
-    x: number,
-    norms: number,
-    normsKind: number,
-    d: number,
-    k: number,
-    kept: number,
-    scratch: number,
-  ): number;
-  selectThreshold(
-    x: number,
-    norms: number,
-    normsKind: number,
-    d: number,
-    threshold: number,
-    kept: number,
-  ): number;
-  maskScratchBytes(d: number): number;
-  imajorSlotBytes(outDim: number): number;
-  attentionScratchBytes(heads: number, positions: number, headDim: number): number;
-  rmsnorm(out: number, x: number, weight: number, eps: number, d: number, tokens: number): void;
-  rope(
-    x: number,
-    tokens: number,
-    heads: number,
-    headDim: number,
-    rotaryDim: number,
-    cos: number,
-    sin: number,
-    startPos: number,
-  ): void;
-  swiglu(gate: number, up: number, n: number): void;
-  addInPlace(x: number, y: number, n: number): void;
-}
 
 /** Jobs moving less than this do not wake sleeping workers (which takes 50-200 µs); spinning ones join in. */
 const WAKE_MIN_BYTES = 4 << 20;
 /** Traffic that always runs on every thread (warm-up, probes). */
 const ALWAYS = Number.POSITIVE_INFINITY;
 const INITIAL_BYTES = 1 << 20;
+const KERNEL_INDEX = new Map(PARALLEL_KERNELS.map(({ name }, i) => [name, i]));
 
 type Norms = Float32Array | Float64Array | undefined;
 
@@ -172,20 +121,15 @@ export class WasmKernels implements Kernels {
     const xp = h.address(x, tokens * inDim, 'x');
     const yp = h.address(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
-    const traffic = outDim * inDim * BYTES_PER_ELEMENT[w.dtype] * tokens;
-    if (tokens === 1 && w.dtype === 'F32') {
-      this.parallel('matvecF32', outDim, 4, traffic, wp, xp, yp, bp, inDim);
-    } else if (tokens === 1) {
-      const permuted = h.scratchAddress('x-even-odd', inDim * 4);
-      this.wasm.permuteEvenOdd(xp, permuted, inDim);
-      const kernel = w.dtype === 'BF16' ? 'matvecBF16' : 'matvecF16';
-      this.parallel(kernel, outDim, 4, traffic, wp, permuted, yp, bp, inDim);
-    } else if (w.dtype === 'F32') {
-      this.parallel('matmulF32', outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim);
+    const format = FORMATS[w.dtype];
+    const kernels = FORMAT_KERNELS[w.dtype];
+    const traffic = outDim * inDim * format.bytes * tokens;
+    if (tokens === 1) {
+      this.parallel(kernels.matvec, outDim, 4, traffic, wp, this.xAsRead(format, xp, inDim), yp, bp, inDim);
     } else {
+      // Room for each chunk's rows widened to F32 (matmulF32 takes it unused: one signature per family).
       const scratch = h.scratchAddress('matmul-rows', this.wasm.matmulScratchBytes(inDim) * this.maxChunks);
-      const kernel = w.dtype === 'BF16' ? 'matmulBF16' : 'matmulF16';
-      this.parallel(kernel, outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim, scratch);
+      this.parallel(kernels.matmul, outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim, scratch);
     }
   }
 
@@ -193,12 +137,9 @@ export class WasmKernels implements Kernels {
   toInputMajor(w: Tensor): Tensor {
     const [outDim, inDim] = w.shape as [number, number];
     const n = outDim * inDim;
-    const bytes = BYTES_PER_ELEMENT[w.dtype];
+    const { bytes, view } = FORMATS[w.dtype];
     const dst = this.alloc(n * bytes);
-    const data =
-      w.dtype === 'F32'
-        ? new Float32Array(dst.buffer, dst.byteOffset, n)
-        : new Uint16Array(dst.buffer, dst.byteOffset, n);
+    const data = view(dst);
     if (this.heap.owns(w.data)) {
       const src = this.heap.address(w.data, n, 'weight');
       this.parallel('transpose', inDim, 16, n * bytes * 2, src, dst.byteOffset, outDim, inDim, bytes);
@@ -229,12 +170,13 @@ export class WasmKernels implements Kernels {
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
     const bad = this.wasm.firstInvalidIndex(kp, count, inDim);
     if (bad >= 0) throw new RangeError(`kept[${bad}] = ${kept[bad]} is not an input index below ${inDim}`);
-    const traffic = count * outDim * BYTES_PER_ELEMENT[wT.dtype];
+    const format = FORMATS[wT.dtype];
+    const traffic = count * outDim * format.bytes;
     const stride = this.wasm.sparseSlotBytes(outDim);
     const partial = h.scratchAddress('sparse-partial', stride * this.maxChunks);
-    const kernel = wT.dtype === 'F32' ? 'sparseF32' : wT.dtype === 'BF16' ? 'sparseBF16' : 'sparseF16';
+    const kernel = FORMAT_KERNELS[wT.dtype].sparse;
     const chunks = this.parallel(kernel, count, 8, traffic, wp, xp, kp, outDim, partial, stride);
-    this.wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, wT.dtype === 'F32' ? 0 : 1);
+    this.wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, format.evenOdd ? 1 : 0);
   }
 
   /**
@@ -248,11 +190,10 @@ export class WasmKernels implements Kernels {
     const xp = h.address(x, tokens * inDim, 'x');
     const yp = h.address(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
-    const traffic = inDim * outDim * BYTES_PER_ELEMENT[wT.dtype] * Math.ceil(tokens / 8);
+    const traffic = inDim * outDim * FORMATS[wT.dtype].bytes * Math.ceil(tokens / 8);
     const stride = this.wasm.imajorSlotBytes(outDim);
     const scratch = h.scratchAddress('imajor-acc', stride * this.maxChunks);
-    const kernel =
-      wT.dtype === 'F32' ? 'imajorMatmulF32' : wT.dtype === 'BF16' ? 'imajorMatmulBF16' : 'imajorMatmulF16';
+    const kernel = FORMAT_KERNELS[wT.dtype].imajorMatmul;
     this.parallel(kernel, outDim, 8, traffic, wp, xp, tokens, inDim, outDim, yp, bp, scratch, stride);
   }
 
@@ -275,15 +216,10 @@ export class WasmKernels implements Kernels {
     const bad = this.wasm.firstInvalidIndex(rp, count, outDim);
     if (bad >= 0) throw new RangeError(`rows[${bad}] = ${rows[bad]} is not a row index below ${outDim}`);
     y.fill(0, 0, outDim);
-    const traffic = count * inDim * BYTES_PER_ELEMENT[w.dtype];
-    if (w.dtype === 'F32') {
-      this.parallel('gatherF32', count, 4, traffic, wp, xp, rp, yp, bp, inDim);
-    } else {
-      const permuted = h.scratchAddress('x-even-odd', inDim * 4);
-      this.wasm.permuteEvenOdd(xp, permuted, inDim);
-      const kernel = w.dtype === 'BF16' ? 'gatherBF16' : 'gatherF16';
-      this.parallel(kernel, count, 4, traffic, wp, permuted, rp, yp, bp, inDim);
-    }
+    const format = FORMATS[w.dtype];
+    const traffic = count * inDim * format.bytes;
+    const kernel = FORMAT_KERNELS[w.dtype].gather;
+    this.parallel(kernel, count, 4, traffic, wp, this.xAsRead(format, xp, inDim), rp, yp, bp, inDim);
   }
 
   /**
@@ -421,6 +357,14 @@ export class WasmKernels implements Kernels {
     for (const w of this.workers) void w.terminate();
   }
 
+  /** x as a format's dense kernels read it: in even/odd order where they widen that way. */
+  private xAsRead(format: WeightFormat, x: number, inDim: number): number {
+    if (!format.evenOdd) return x;
+    const permuted = this.heap.scratchAddress('x-even-odd', inDim * 4);
+    this.wasm.permuteEvenOdd(x, permuted, inDim);
+    return permuted;
+  }
+
   private normsAddress(norms: Norms, d: number): [number, number] {
     if (!norms) return [0, 0];
     return [this.heap.address(norms, d, 'norms'), norms instanceof Float64Array ? 2 : 1];
@@ -445,7 +389,7 @@ export class WasmKernels implements Kernels {
     }
     const c = this.ctl;
     const chunks = chunkCount(total, align, this.threads);
-    c[KERNEL] = PARALLEL_KERNELS.indexOf(kernel);
+    c[KERNEL] = KERNEL_INDEX.get(kernel)!;
     c[TOTAL] = total;
     c[JOB_ALIGN] = align;
     c[CHUNKS] = chunks;
@@ -477,25 +421,14 @@ export class WasmKernels implements Kernels {
     return chunks;
   }
 
-  /** Runs every parallel kernel once on every thread (on zeros), so that no first call pays start-up costs. */
+  /** Runs every parallel kernel that has a warm-up once on every thread, on zeros (see wasm-exports.ts). */
   private warmUp(): void {
     const zeros = this.alloc(1 << 16).byteOffset; // read by every kernel, written by none
-    const out = zeros + (32 << 10);
-    const scratch = out + (8 << 10);
-    for (const k of ['matvecF32', 'matvecBF16', 'matvecF16'] as const) {
-      this.parallel(k, 8, 4, ALWAYS, zeros, zeros, out, 0, 16);
+    const buffers = { zeros, out: zeros + (32 << 10), scratch: zeros + (40 << 10) };
+    for (const { name, warmUp } of PARALLEL_KERNELS) {
+      if (!warmUp) continue;
+      const args = warmUp.args.map((a) => (typeof a === 'number' ? a : buffers[a]));
+      this.parallel(name, warmUp.total, warmUp.align, ALWAYS, ...args);
     }
-    for (const k of ['matmulF32', 'matmulBF16', 'matmulF16'] as const) {
-      this.parallel(k, 8, 4, ALWAYS, zeros, zeros, 2, out, 0, 16, 8, scratch);
-    }
-    for (const k of ['sparseF32', 'sparseBF16', 'sparseF16'] as const) {
-      this.parallel(k, 16, 8, ALWAYS, zeros, zeros, zeros, 16, out, 128);
-    }
-    for (const k of ['gatherF32', 'gatherBF16', 'gatherF16'] as const) {
-      this.parallel(k, 8, 4, ALWAYS, zeros, zeros, zeros, out, 0, 16);
-    }
-    this.parallel('attention', 2, 1, ALWAYS, out, zeros, zeros, zeros, 1, 0, 2, 1, 16, 0, scratch);
-    this.parallel('transpose', 32, 16, ALWAYS, zeros, out, 16, 32, 4);
-    this.parallel('readSum', 8, 4, ALWAYS, zeros, out, 1);
   }
 }

@@ -3,7 +3,8 @@
  * would turn them into token 0 repeated, so generation and scoring stop with one line naming the likely cause.
  */
 import { WinaError } from '../io/errors.js';
-import type { Tensor } from '../io/tensor.js';
+import type { DType } from '../io/tensor.js';
+import { FORMATS, type WeightData } from '../kernels/formats.js';
 import { PROJECTIONS } from './config.js';
 import type { ModelWeights } from './weights.js';
 
@@ -25,22 +26,9 @@ export function checkFiniteLogits(logits: Float32Array, weights: ModelWeights): 
   return logits;
 }
 
-/** All-ones exponent: the bit patterns of NaN and Inf in each stored dtype. */
-function hasNonFinite(data: Float32Array | Uint16Array, dtype: Tensor['dtype'] | 'F32'): boolean {
-  if (dtype === 'F32') {
-    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return true;
-    return false;
-  }
-  const exponent = dtype === 'BF16' ? 0x7f80 : 0x7c00;
-  for (let i = 0; i < data.length; i++) if ((data[i]! & exponent) === exponent) return true;
-  return false;
-}
-
 /** The name of the first weight with a NaN or Inf in it, or undefined. */
 export function firstNonFiniteWeight(w: ModelWeights): string | undefined {
-  const checks: [string, Float32Array | Uint16Array, Tensor['dtype']][] = [
-    ['embed_tokens', w.embed.data, w.embed.dtype],
-  ];
+  const checks: [string, WeightData, DType][] = [['embed_tokens', w.embed.data, w.embed.dtype]];
   w.layers.forEach((layer, l) => {
     checks.push([`layers.${l}.input_layernorm`, layer.attnNorm, 'F32']);
     checks.push([`layers.${l}.post_attention_layernorm`, layer.mlpNorm, 'F32']);
@@ -58,5 +46,5 @@ export function firstNonFiniteWeight(w: ModelWeights): string | undefined {
   });
   checks.push(['norm', w.finalNorm, 'F32'], ['lm_head', w.lmHead.weight.data, w.lmHead.weight.dtype]);
   if (w.lmHead.bias) checks.push(['lm_head.bias', w.lmHead.bias, 'F32']);
-  return checks.find(([, data, dtype]) => hasNonFinite(data, dtype))?.[0];
+  return checks.find(([, data, dtype]) => FORMATS[dtype].hasNonFinite(data))?.[0];
 }

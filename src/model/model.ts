@@ -6,6 +6,7 @@ import { readJsonObject } from '../io/json.js';
 import { Llama2cCheckpoint } from '../io/llama2c.js';
 import { type ModelLocation, resolveModel } from '../io/resolve.js';
 import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
+import type { WeightData } from '../kernels/formats.js';
 import { type Kernels, referenceKernels } from '../kernels/kernels.js';
 import { WasmKernels } from '../kernels/wasm.js';
 import { loadTokenizer } from '../tokenizer/index.js';
@@ -277,8 +278,8 @@ function describe(
   fused: Projection[][],
 ): ModelInfo {
   // Fused Phi-3 matrices are row views of one array: count each stored array once.
-  const arrays = new Set<Float32Array | Uint16Array>();
-  const add = (data: Float32Array | Uint16Array) => {
+  const arrays = new Set<WeightData>();
+  const add = (data: WeightData) => {
     const whole = [...arrays].find(
       (a) =>
         a.buffer === data.buffer &&

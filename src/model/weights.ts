@@ -1,6 +1,7 @@
 import { fail } from '../io/errors.js';
 import type { Allocate, TensorSource } from '../io/safetensors.js';
 import type { Tensor } from '../io/tensor.js';
+import { FORMATS } from '../kernels/formats.js';
 import { toInputMajor, widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
 
@@ -59,12 +60,7 @@ export class WeightReader {
     const t = toInputMajor(rowMajor);
     const bytes = this.allocate ? this.allocate(t.data.byteLength) : new Uint8Array(t.data.byteLength);
     new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).set(new Uint8Array(t.data.buffer));
-    const n = t.data.length;
-    const data =
-      t.dtype === 'F32'
-        ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
-        : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-    return { dtype: t.dtype, shape, data, layout: 'input-major' };
+    return { dtype: t.dtype, shape, data: FORMATS[t.dtype].view(bytes), layout: 'input-major' };
   }
 
   private count(dtype: string, shape: number[]): void {

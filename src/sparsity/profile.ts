@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fail } from '../io/errors.js';
+import type { WeightData } from '../kernels/formats.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { Calibration, SampleProfile } from './calibrate.js';
@@ -47,7 +48,7 @@ export function fingerprint(model: Model): string {
   h.update(
     JSON.stringify([model.info.architecture, c.hiddenSize, c.numLayers, c.intermediateSize, c.vocabSize]),
   );
-  const sample = (data: Float32Array | Uint16Array) => {
+  const sample = (data: WeightData) => {
     const n = Math.min(4096, data.length);
     h.update(new Uint8Array(data.buffer, data.byteOffset, n * data.BYTES_PER_ELEMENT).slice());
   };

@@ -309,7 +309,8 @@ function matmulRows(r0: usize, r1: usize, r2: usize, r3: usize, o: i32, rows: i3
   if (t < tokens) store4(y + <usize>t * yBytes, bias, o, rows, dot4F32(r0, r1, r2, r3, x + <usize>t * xBytes, inDim));
 }
 
-export function matmulF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
+/** `_scratch` is unused: every format's matmul takes the same arguments. */
+export function matmulF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, _scratch: usize): void {
   const rowBytes = <usize>inDim << 2;
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
