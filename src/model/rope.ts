@@ -50,19 +50,23 @@ export class RopeTable {
   ensure(end: number): void {
     const long = this.rope.type === 'longrope' && end > this.rope.originalMaxPositions!;
     if (end <= this.capacity && long === this.longContext) return;
-    this.longContext = long;
-    this.capacity = Math.max(end, 2 * this.capacity, 64);
+    const capacity = Math.max(end, 2 * this.capacity, 64);
     const inv = inverseFrequencies(this.rope, end);
     const scale = this.rope.type === 'longrope' ? this.rope.attentionFactor! : 1;
     const half = inv.length;
-    this.cos = this.f32(this.capacity * half);
-    this.sin = this.f32(this.capacity * half);
-    for (let p = 0; p < this.capacity; p++) {
+    // Both tables are allocated before anything changes: when memory runs out the old tables stay in force.
+    const cos = this.f32(capacity * half);
+    const sin = this.f32(capacity * half);
+    for (let p = 0; p < capacity; p++) {
       for (let i = 0; i < half; i++) {
         const angle = f32(p * inv[i]!);
-        this.cos[p * half + i] = f32(Math.cos(angle)) * scale;
-        this.sin[p * half + i] = f32(Math.sin(angle)) * scale;
+        cos[p * half + i] = f32(Math.cos(angle)) * scale;
+        sin[p * half + i] = f32(Math.sin(angle)) * scale;
       }
     }
+    this.cos = cos;
+    this.sin = sin;
+    this.capacity = capacity;
+    this.longContext = long;
   }
 }
