@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { WinaError } from '../src/io/errors.js';
 import type { DType, Tensor } from '../src/io/tensor.js';
+import { quantizeQ8 } from '../src/kernels/q8.js';
 import * as ref from '../src/kernels/reference.js';
 import { WasmKernels } from '../src/kernels/wasm.js';
 
@@ -185,6 +186,53 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
       rows.set([3, 8]);
       const w = randomWeights(k, 'F32', [8, 16]);
       assert.throws(() => k.gatherMatvec(w, k.f32(16), rows, 2, k.f32(8)), /rows\[1\] = 8/);
+    });
+
+    test('q8: matmul, gatherMatvec, sparseMatvec and matmulInputMajor equal the reference', () => {
+      for (let trial = 0; trial < 6; trial++) {
+        const outDim = trial < 2 ? int(1, 13) : int(60, 300);
+        const inDim = 32 * (trial < 2 ? int(1, 3) : int(3, 20));
+        const tokens = trial % 2 === 0 ? 1 : int(2, 5);
+        const w = quantizeQ8(outDim, inDim, (_, row) => fillRandom(row, 1 + random()), k.alloc);
+        const what = `[${outDim}, ${inDim}]`;
+        const x = fillRandom(k.f32(tokens * inDim));
+        const bias = random() < 0.5 ? fillRandom(k.f32(outDim)) : undefined;
+        let y = poisoned(k, tokens * outDim);
+        k.matmul(w, x, tokens, y, bias);
+        let expected = new Float32Array(tokens * outDim);
+        ref.matmul(w, heap(x), tokens, expected, bias && heap(bias));
+        assertClose(y, expected, `q8 matmul ${what} x ${tokens} tokens`);
+
+        const rows = k.i32(outDim);
+        const count = trial === 0 ? 0 : int(1, outDim);
+        const order = Array.from({ length: outDim }, (_, i) => i).sort(() => random() - 0.5);
+        rows.set(order.slice(0, count).sort((a, b) => a - b));
+        const x1 = x.subarray(0, inDim);
+        y = poisoned(k, outDim);
+        k.gatherMatvec(w, x1, rows, count, y, bias);
+        expected = new Float32Array(outDim).fill(Number.NaN);
+        ref.gatherMatvec(w, heap(x1), rows.slice(), count, expected, bias && heap(bias));
+        assertClose(y, expected, `q8 gatherMatvec ${what} keeping ${count} rows`);
+
+        const wT = k.toInputMajor(w);
+        assert.equal(wT.dtype, 'Q8T');
+        assert.deepEqual(Array.from(ref.toInputMajor(w).data), Array.from(wT.data));
+        const kept = k.i32(inDim);
+        const keep = trial === 0 ? 0 : int(1, inDim);
+        const inputs = Array.from({ length: inDim }, (_, i) => i).sort(() => random() - 0.5);
+        kept.set(inputs.slice(0, keep).sort((a, b) => a - b));
+        y = poisoned(k, outDim);
+        k.sparseMatvec(wT, x1, kept, keep, y, bias);
+        expected = new Float32Array(outDim);
+        ref.sparseMatvec(wT, heap(x1), kept.slice(), keep, expected, bias && heap(bias));
+        assertClose(y, expected, `q8 sparseMatvec ${what} keeping ${keep}`);
+
+        y = poisoned(k, tokens * outDim);
+        k.matmulInputMajor(wT, x, tokens, y, bias);
+        expected = new Float32Array(tokens * outDim);
+        ref.matmul(w, heap(x), tokens, expected, bias && heap(bias));
+        assertClose(y, expected, `q8 matmulInputMajor ${what} x ${tokens} against the row-major reference`);
+      }
     });
 
     test('sparseMatvec gives bit-identical results on every run (chunks are summed in order)', () => {

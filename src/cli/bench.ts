@@ -8,7 +8,7 @@ import { Progress } from './progress.js';
 import { parseList, SPARSITY_OPTIONS, SPARSITY_USAGE, sweepSettings } from './sparsity-options.js';
 import { checkOutputFile, writeOutputFile } from '../io/files.js';
 
-const USAGE = `usage: wina bench --model M [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
+const USAGE = `usage: wina bench --model M [--quantize q8] [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
                   [--new-tokens N] [--repeats R] [--layout row|input-major] [--out results.json] [--json]
                   ${SPARSITY_USAGE}`;
 
@@ -26,6 +26,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       out: { type: 'string', short: 'o' },
       layout: { type: 'string' },
+      quantize: { type: 'string' },
     },
     USAGE,
   );
@@ -42,6 +43,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (typeof o.out === 'string') checkOutputFile(o.out, '--out');
   const model = await loadModel(requireString(o.model, '--model'), {
     layout: o.layout as 'row' | 'input-major' | undefined,
+    quantize: o.quantize as 'q8' | undefined,
   });
   if (promptTokens + newTokens > model.config.maxPositions) {
     fail(`--prompt-tokens + --new-tokens exceed the context window of ${model.config.maxPositions}`);

@@ -9,7 +9,7 @@ import { checkOutputFile } from '../io/files.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
-const USAGE = `usage: wina calibrate --model M --data FILE|DIR [--out profile.json] [--method wina] [--sparsity 0.5]
+const USAGE = `usage: wina calibrate --model M [--quantize q8] --data FILE|DIR [--out profile.json] [--method wina] [--sparsity 0.5]
                       [--samples N] [--seq-len L] [--greedy] [--greedy-samples N] [--greedy-step S] [--json]`;
 
 export async function calibrateCommand(argv: string[]): Promise<number> {
@@ -17,6 +17,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     argv,
     {
       model: { type: 'string', short: 'm' },
+      quantize: { type: 'string' },
       data: { type: 'string', short: 'd' },
       out: { type: 'string', short: 'o', default: 'profile.json' },
       method: { type: 'string', default: 'wina' },
@@ -52,7 +53,9 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
   if (o.greedy && method === 'cats')
     fail('--greedy allocates the seven projections; CATS only sparsifies the MLP');
   const data = requireString(o.data, '--data');
-  const model = await loadModel(requireString(o.model, '--model'));
+  const model = await loadModel(requireString(o.model, '--model'), {
+    quantize: o.quantize as 'q8' | undefined,
+  });
   if (seqLen > model.config.maxPositions)
     fail(`--seq-len ${seqLen} exceeds the context window of ${model.config.maxPositions}`);
   const samples = loadSamples(data, model.tokenizer, {

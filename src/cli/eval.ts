@@ -16,7 +16,7 @@ import {
 } from './sparsity-options.js';
 import { checkOutputFile, writeOutputFile } from '../io/files.js';
 
-const USAGE = `usage: wina eval --model M --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
+const USAGE = `usage: wina eval --model M [--quantize q8] --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
                  [--profile P] [--mask topk|threshold|adaptive] [--prefill all|none|paper] [--transform]
                  [--limit N] [--subset first|spread|random] [--shots K] [--seed S]
                  [--protocol rolling|chunked] [--stride N] [--max-tokens N] [--no-bos]
@@ -35,6 +35,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     {
       ...SPARSITY_OPTIONS,
       model: { type: 'string', short: 'm' },
+      quantize: { type: 'string' },
       tasks: { type: 'string', short: 't' },
       methods: { type: 'string' },
       limit: { type: 'string' },
@@ -85,7 +86,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (typeof file === 'string') checkOutputFile(file, `--${flag}`);
   }
 
-  const model = await loadModel(requireString(o.model, '--model'));
+  const model = await loadModel(requireString(o.model, '--model'), {
+    quantize: o.quantize as 'q8' | undefined,
+  });
   try {
     const settings = amp ? ampSweepSettings(o, model, sparsities) : sweepSettings(o, model, sparsities);
     const progress = new Progress('eval', 1, 'items');

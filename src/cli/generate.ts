@@ -3,7 +3,7 @@ import { loadModel } from '../model/model.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { applySparsityOptions, SPARSITY_OPTIONS, SPARSITY_USAGE } from './sparsity-options.js';
 
-const USAGE = `usage: wina generate --model M [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
+const USAGE = `usage: wina generate --model M [--quantize q8] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
                      [--top-k K] [--seed S] [--tokenizer PATH] [--layout row|input-major] [--json]
                      ${SPARSITY_USAGE}`;
 
@@ -21,6 +21,7 @@ export async function generate(argv: string[]): Promise<number> {
       tokenizer: { type: 'string' },
       json: { type: 'boolean' },
       layout: { type: 'string' },
+      quantize: { type: 'string' },
       ...SPARSITY_OPTIONS,
     },
     USAGE,
@@ -40,6 +41,7 @@ export async function generate(argv: string[]): Promise<number> {
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
+    quantize: o.quantize as 'q8' | undefined,
   });
   const prompt = o.prompt as string;
   const promptIds = model.encodePrompt(prompt);

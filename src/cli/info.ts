@@ -1,7 +1,7 @@
 import { loadModel } from '../model/model.js';
 import { parse, requireString, say } from './args.js';
 
-const USAGE = 'usage: wina info --model M [--tokenizer PATH] [--json]';
+const USAGE = 'usage: wina info --model M [--quantize q8] [--tokenizer PATH] [--json]';
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(2)} MiB`;
@@ -10,7 +10,12 @@ function mib(bytes: number): string {
 export async function info(argv: string[]): Promise<number> {
   const o = parse(
     argv,
-    { model: { type: 'string', short: 'm' }, tokenizer: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      model: { type: 'string', short: 'm' },
+      tokenizer: { type: 'string' },
+      quantize: { type: 'string' },
+      json: { type: 'boolean' },
+    },
     USAGE,
   );
   if (o.help) {
@@ -19,6 +24,7 @@ export async function info(argv: string[]): Promise<number> {
   }
   const model = await loadModel(requireString(o.model, '--model'), {
     tokenizer: o.tokenizer as string | undefined,
+    quantize: o.quantize as 'q8' | undefined,
   });
   const { info: i, config: c } = model;
   const kvBytesPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;

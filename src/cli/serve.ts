@@ -20,7 +20,7 @@ import {
   SPARSITY_USAGE,
 } from './sparsity-options.js';
 
-const USAGE = `usage: wina serve --model M [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
+const USAGE = `usage: wina serve --model M [--quantize q8] [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
                   [--max-body-bytes N] [--tokenizer PATH] [--layout row|input-major] [--json]
                   [--cors ORIGIN[,ORIGIN...]|*] [--allowed-hosts HOST[,HOST...]|*]
                   [--headers-timeout S] [--request-timeout S] [--shutdown-grace S]
@@ -46,6 +46,7 @@ export async function serve(argv: string[]): Promise<number> {
       'max-body-bytes': { type: 'string' },
       tokenizer: { type: 'string' },
       layout: { type: 'string' },
+      quantize: { type: 'string' },
       json: { type: 'boolean' },
       cors: { type: 'string' },
       'allowed-hosts': { type: 'string' },
@@ -83,6 +84,7 @@ export async function serve(argv: string[]): Promise<number> {
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
+    quantize: o.quantize as 'q8' | undefined,
   });
   try {
     const { sparsity } = isAmpProfile(o) ? applyAmpOptions(o, model) : applySparsityOptions(o, model);

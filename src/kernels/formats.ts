@@ -4,18 +4,26 @@
  * reference `widen` below, which the tests hold the kernels to.
  */
 
-/** The stored elements of a weight, as a typed array of values (F32) or raw bits (16-bit floats). */
-export type WeightData = Float32Array | Uint16Array;
+import type { Tensor } from '../io/tensor.js';
+import { Q8_BYTES, q8HasNonFinite, widenQ8, widenQ8T } from './q8.js';
+
+/** The stored elements of a weight: values (F32), raw bits (16-bit floats), or int8 with their scales (q8). */
+export type WeightData = Float32Array | Uint16Array | Int8Array;
+
+/** Kernel families (see wasm-exports.ts); a format that lists some has only those kernels. */
+export type Family = 'matvec' | 'matmul' | 'sparse' | 'gather' | 'imajorMatmul';
 
 export interface WeightFormat {
-  /** Bytes per stored element. */
+  /** Bytes per stored element (q8: one int8 and a 32nd of an f32 scale). */
   bytes: number;
   /** The stored elements over `bytes` (a whole number of elements, suitably aligned). */
   view(bytes: Uint8Array): WeightData;
-  /** Writes elements [start, start + out.length) of `data` into `out` as F32: the reference semantics. */
-  widen(data: WeightData, start: number, out: Float32Array): void;
+  /** Writes elements [start, start + out.length) of `t` into `out` as F32: the reference semantics. */
+  widen(t: Tensor, start: number, out: Float32Array): void;
   /** Whether any stored element is NaN or +-Inf. */
-  hasNonFinite(data: WeightData): boolean;
+  hasNonFinite(t: Tensor): boolean;
+  /** The kernel families it has (default all): q8's row-major and input-major layouts are two formats. */
+  families?: readonly Family[];
   /** The suffix of its WebAssembly kernels' names. */
   kernels: string;
   /**
@@ -42,31 +50,34 @@ const f32View = (b: Uint8Array) => new Float32Array(b.buffer, b.byteOffset, b.by
 const u16View = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
 
 /** NaN and Inf of a 16-bit float: the exponent bits all ones. */
-const allOnesExponent = (exponent: number) => (data: WeightData) => {
+const allOnesExponent = (exponent: number) => (t: Tensor) => {
+  const data = t.data;
   for (let i = 0; i < data.length; i++) if ((data[i]! & exponent) === exponent) return true;
   return false;
 };
 
-function widenBF16(data: WeightData, start: number, out: Float32Array): void {
+function widenBF16(t: Tensor, start: number, out: Float32Array): void {
   const n = out.length;
   if (out.constructor !== Float32Array) {
     // The float64 reference mode: widen through a scratch F32.
     const scratch = new Float32Array(n);
-    widenBF16(data, start, scratch);
+    widenBF16(t, start, scratch);
     out.set(scratch);
     return;
   }
   const bits = new Uint32Array(out.buffer, out.byteOffset, n);
-  for (let i = 0; i < n; i++) bits[i] = data[start + i]! << 16;
+  for (let i = 0; i < n; i++) bits[i] = t.data[start + i]! << 16;
 }
+
+const i8View = (b: Uint8Array) => new Int8Array(b.buffer, b.byteOffset, b.byteLength);
 
 export const FORMATS = {
   F32: {
     bytes: 4,
     view: f32View,
-    widen: (data, start, out) => out.set(data.subarray(start, start + out.length)),
-    hasNonFinite: (data) => {
-      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return true;
+    widen: (t, start, out) => out.set(t.data.subarray(start, start + out.length)),
+    hasNonFinite: (t) => {
+      for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i]!)) return true;
       return false;
     },
     kernels: 'F32',
@@ -75,8 +86,8 @@ export const FORMATS = {
   F16: {
     bytes: 2,
     view: u16View,
-    widen: (data, start, out) => {
-      for (let i = 0; i < out.length; i++) out[i] = f16Table[data[start + i]!]!;
+    widen: (t, start, out) => {
+      for (let i = 0; i < out.length; i++) out[i] = f16Table[t.data[start + i]!]!;
     },
     hasNonFinite: allOnesExponent(0x7c00),
     kernels: 'F16',
@@ -89,6 +100,26 @@ export const FORMATS = {
     hasNonFinite: allOnesExponent(0x7f80),
     kernels: 'BF16',
     evenOdd: true,
+  },
+  /** q8, row-major [out, in] (src/kernels/q8.ts): dense and row-gather products. */
+  Q8: {
+    bytes: Q8_BYTES,
+    view: i8View,
+    widen: widenQ8,
+    hasNonFinite: q8HasNonFinite,
+    kernels: 'Q8',
+    evenOdd: false,
+    families: ['matvec', 'matmul', 'gather'],
+  },
+  /** q8, input-major [in, out] (src/kernels/q8.ts): column-sparse decode and the input-major matmul. */
+  Q8T: {
+    bytes: Q8_BYTES,
+    view: i8View,
+    widen: widenQ8T,
+    hasNonFinite: q8HasNonFinite,
+    kernels: 'Q8T',
+    evenOdd: false,
+    families: ['sparse', 'imajorMatmul'],
   },
 } as const satisfies Record<string, WeightFormat>;
 

@@ -4,10 +4,11 @@
  */
 import type { Tensor } from '../io/tensor.js';
 import { FORMATS } from './formats.js';
+import { q8InputMajor } from './q8.js';
 
 /** Writes elements [start, start + out.length) of a weight tensor into `out` as F32. */
 export function widen(t: Tensor, start: number, out: Float32Array): void {
-  FORMATS[t.dtype].widen(t.data, start, out);
+  FORMATS[t.dtype].widen(t, start, out);
 }
 
 /**
@@ -162,6 +163,7 @@ export function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
 
 /** The input-major copy [in, out] of a weight [out, in]: each input channel's weights contiguous. */
 export function toInputMajor(w: Tensor): Tensor {
+  if (w.dtype === 'Q8') return q8InputMajor(w, (n) => new Uint8Array(n));
   const [outDim, inDim] = w.shape as [number, number];
   const src = w.data;
   const format = FORMATS[w.dtype];

@@ -3,7 +3,14 @@
  * jobs on every thread (see pool.ts); the worker and the main thread number them by their place in
  * PARALLEL_KERNELS. The others run on the calling thread.
  */
-import { type DType, DTYPES, FORMATS, type KernelSuffix } from './formats.js';
+import {
+  type DType,
+  DTYPES,
+  type Family as FormatFamily,
+  FORMATS,
+  type KernelSuffix,
+  type WeightFormat,
+} from './formats.js';
 import type { KernelFn } from './pool.js';
 
 /** A warm-up argument: a number, or a buffer warmUp allocates (`zeros` is read by every kernel, written by none). */
@@ -34,22 +41,27 @@ const OTHERS = {
   maskThreshold: null,
 } as const satisfies Record<string, WarmUp | null>;
 
-type Family = keyof typeof PER_FORMAT;
+type Family = keyof typeof PER_FORMAT & FormatFamily;
 export type ParallelKernel = `${Family}${KernelSuffix}` | keyof typeof OTHERS;
 
 const entries = <T extends object>(o: T) => Object.entries(o) as [keyof T & string, T[keyof T]][];
-const suffixes = [...new Set(DTYPES.map((d) => FORMATS[d].kernels))];
+/** The families a format has kernels for: all, unless its table entry lists some. */
+const familiesOf = (d: DType): Family[] =>
+  ((FORMATS[d] as WeightFormat).families as Family[] | undefined) ?? entries(PER_FORMAT).map(([f]) => f);
 
 export const PARALLEL_KERNELS: readonly { name: ParallelKernel; warmUp: WarmUp | null }[] = [
   ...entries(PER_FORMAT).flatMap(([family, warmUp]) =>
-    suffixes.map((s) => ({ name: `${family}${s}` as const, warmUp })),
+    DTYPES.filter((d) => familiesOf(d).includes(family)).map((d) => ({
+      name: `${family}${FORMATS[d].kernels}` as ParallelKernel,
+      warmUp,
+    })),
   ),
   ...entries(OTHERS).map(([name, warmUp]) => ({ name, warmUp })),
 ];
 
-/** Each format's kernel of each family: FORMAT_KERNELS.BF16.matvec is 'matvecBF16'. */
+/** Each format's kernel of each family it has: FORMAT_KERNELS.BF16.matvec is 'matvecBF16'. */
 export const FORMAT_KERNELS = Object.fromEntries(
-  DTYPES.map((d) => [d, Object.fromEntries(entries(PER_FORMAT).map(([f]) => [f, f + FORMATS[d].kernels]))]),
+  DTYPES.map((d) => [d, Object.fromEntries(familiesOf(d).map((f) => [f, f + FORMATS[d].kernels]))]),
 ) as Record<DType, Record<Family, ParallelKernel>>;
 
 export interface Exports extends Record<ParallelKernel, KernelFn> {

@@ -101,7 +101,7 @@ export class WasmHeap {
 
   /** The byte address of a view the kernels read or write, checked to be ours and long enough. */
   address(
-    view: Float32Array | Float64Array | Uint16Array | Int32Array | Uint8Array,
+    view: Float32Array | Float64Array | Uint16Array | Int32Array | Uint8Array | Int8Array,
     minLength: number,
     name: string,
   ): number {

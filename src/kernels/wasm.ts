@@ -32,6 +32,7 @@ import {
 import * as ref from './reference.js';
 import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
 import { createMemory, WasmHeap } from './wasm-heap.js';
+import { q8InputMajor } from './q8.js';
 import { type Exports, FORMAT_KERNELS, type ParallelKernel, PARALLEL_KERNELS } from './wasm-exports.js';
 import { compileKernels, startWorker } from './wasm-module.js';
 
@@ -135,6 +136,7 @@ export class WasmKernels implements Kernels {
 
   /** The input-major copy [in, out] of a weight [out, in], allocated here, for sparseMatvec. */
   toInputMajor(w: Tensor): Tensor {
+    if (w.dtype === 'Q8') return q8InputMajor(w, this.alloc); // int8 values and their scales regrouped
     const [outDim, inDim] = w.shape as [number, number];
     const n = outDim * inDim;
     const { bytes, view } = FORMATS[w.dtype];

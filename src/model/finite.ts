@@ -3,8 +3,8 @@
  * would turn them into token 0 repeated, so generation and scoring stop with one line naming the likely cause.
  */
 import { WinaError } from '../io/errors.js';
-import type { DType } from '../io/tensor.js';
-import { FORMATS, type WeightData } from '../kernels/formats.js';
+import type { Tensor } from '../io/tensor.js';
+import { FORMATS } from '../kernels/formats.js';
 import { PROJECTIONS } from './config.js';
 import type { ModelWeights } from './weights.js';
 
@@ -28,23 +28,24 @@ export function checkFiniteLogits(logits: Float32Array, weights: ModelWeights): 
 
 /** The name of the first weight with a NaN or Inf in it, or undefined. */
 export function firstNonFiniteWeight(w: ModelWeights): string | undefined {
-  const checks: [string, WeightData, DType][] = [['embed_tokens', w.embed.data, w.embed.dtype]];
+  const vector = (data: Float32Array): Tensor => ({ dtype: 'F32', shape: [data.length], data });
+  const checks: [string, Tensor][] = [['embed_tokens', w.embed]];
   w.layers.forEach((layer, l) => {
-    checks.push([`layers.${l}.input_layernorm`, layer.attnNorm, 'F32']);
-    checks.push([`layers.${l}.post_attention_layernorm`, layer.mlpNorm, 'F32']);
+    checks.push([`layers.${l}.input_layernorm`, vector(layer.attnNorm)]);
+    checks.push([`layers.${l}.post_attention_layernorm`, vector(layer.mlpNorm)]);
     for (const p of PROJECTIONS) {
       const { weight, bias } = layer.proj[p];
-      checks.push([`layers.${l}.${p}_proj`, weight.data, weight.dtype]);
-      if (bias) checks.push([`layers.${l}.${p}_proj.bias`, bias, 'F32']);
+      checks.push([`layers.${l}.${p}_proj`, weight]);
+      if (bias) checks.push([`layers.${l}.${p}_proj.bias`, vector(bias)]);
     }
     for (const [name, t] of [
       ['attn_shortcut', layer.attnShortcut],
       ['mlp_shortcut', layer.mlpShortcut],
     ] as const) {
-      if (t) checks.push([`layers.${l}.${name}`, t.data, t.dtype]);
+      if (t) checks.push([`layers.${l}.${name}`, t]);
     }
   });
-  checks.push(['norm', w.finalNorm, 'F32'], ['lm_head', w.lmHead.weight.data, w.lmHead.weight.dtype]);
-  if (w.lmHead.bias) checks.push(['lm_head.bias', w.lmHead.bias, 'F32']);
-  return checks.find(([, data, dtype]) => FORMATS[dtype].hasNonFinite(data))?.[0];
+  checks.push(['norm', vector(w.finalNorm)], ['lm_head', w.lmHead.weight]);
+  if (w.lmHead.bias) checks.push(['lm_head.bias', vector(w.lmHead.bias)]);
+  return checks.find(([, t]) => FORMATS[t.dtype].hasNonFinite(t))?.[0];
 }

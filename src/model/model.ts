@@ -166,6 +166,11 @@ export interface LoadOptions {
    * dense products then run on the input-major kernel. Default 'row'.
    */
   layout?: 'row' | 'input-major';
+  /**
+   * 'q8': quantize the matrices on load to int8 with one scale per group of 32 inputs (GGUF Q8_0's blocks, as
+   * llama.cpp quantizes them); norms and biases stay F32. Needs input sizes that are multiples of 32.
+   */
+  quantize?: 'q8';
 }
 
 /** Loads a model from a local folder or file, a shared model name, or a hub id. */
@@ -260,7 +265,9 @@ function readWeights(
   if (opts.layout !== undefined && opts.layout !== 'row' && opts.layout !== 'input-major') {
     fail(`layout must be row or input-major, got ${opts.layout}`);
   }
-  const reader = new WeightReader(source, opts.kernels.alloc, opts.layout === 'input-major');
+  if (opts.quantize !== undefined && opts.quantize !== 'q8')
+    fail(`quantize must be q8, got ${opts.quantize}`);
+  const reader = new WeightReader(source, opts.kernels.alloc, opts.layout === 'input-major', opts.quantize);
   try {
     return { weights: load(reader), dtypes: reader.dtypes };
   } finally {

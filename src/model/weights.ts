@@ -1,6 +1,7 @@
 import { fail } from '../io/errors.js';
 import type { Allocate, TensorSource } from '../io/safetensors.js';
-import type { Tensor } from '../io/tensor.js';
+import { numel, type Tensor } from '../io/tensor.js';
+import { checkQ8Shape, q8InputMajor, quantizeQ8 } from '../kernels/q8.js';
 import { FORMATS } from '../kernels/formats.js';
 import { toInputMajor, widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
@@ -37,6 +38,8 @@ export class WeightReader {
     readonly allocate?: Allocate,
     /** Store the projections input-major only (half the memory of keeping both layouts for sparse decode). */
     readonly inputMajor = false,
+    /** Quantize the matrices (projections, embedding, classifier) to q8 as they are read. */
+    readonly quantize?: 'q8',
   ) {}
 
   has(name: string): boolean {
@@ -80,10 +83,35 @@ export class WeightReader {
     return out;
   }
 
+  /**
+   * A matrix [out, in] kept row-major (embedding, classifier, Phi-3's fused projections, which are sliced by
+   * rows): as stored, or quantized to q8 when the reader quantizes.
+   */
+  matrix(name: string, shape: [number, number]): Tensor {
+    if (!this.quantize) return this.tensor(name, shape);
+    return this.quantized(name, shape, this.allocate ?? ((n) => new Uint8Array(n)));
+  }
+
+  /** Reads through ordinary memory (the stored copy is not kept) and quantizes into `alloc`. */
+  private quantized(name: string, shape: [number, number], alloc: (n: number) => Uint8Array): Tensor {
+    checkQ8Shape(name, shape);
+    const stored = new WeightReader(this.source).tensor(name, shape);
+    this.count('Q8', shape);
+    const [outDim, inDim] = shape;
+    return quantizeQ8(outDim, inDim, (o, dst) => widen(stored, o * inDim, dst), alloc);
+  }
+
+  /** A projection's weight: row-major, or input-major only, stored or quantized, as the reader is set up. */
+  private projection(name: string, shape: [number, number]): Tensor {
+    if (!this.quantize) return this.inputMajor ? this.transposed(name, shape) : this.tensor(name, shape);
+    if (!this.inputMajor) return this.matrix(name, shape);
+    const rowMajor = this.quantized(name, shape, (n) => new Uint8Array(n));
+    const t = q8InputMajor(rowMajor, this.allocate ?? ((n) => new Uint8Array(n)));
+    return { ...t, shape, layout: 'input-major' };
+  }
+
   linear(name: string, outDim: number, inDim: number, bias: boolean): Linear {
-    const weight = this.inputMajor
-      ? this.transposed(`${name}.weight`, [outDim, inDim])
-      : this.tensor(`${name}.weight`, [outDim, inDim]);
+    const weight = this.projection(`${name}.weight`, [outDim, inDim]);
     return bias ? { weight, bias: this.vector(`${name}.bias`, outDim) } : { weight };
   }
 }
@@ -91,31 +119,33 @@ export class WeightReader {
 /** Rows [first, first + count) of a [out, in] weight, without copying (Phi-3's fused projections). */
 export function rowSlice(t: Tensor, first: number, count: number): Tensor {
   const inDim = t.shape[1]!;
+  // Elements of `data` per row: a q8 row holds its scales after its values.
+  const row = (inDim * FORMATS[t.dtype].bytes) / t.data.BYTES_PER_ELEMENT;
   return {
     dtype: t.dtype,
     shape: [count, inDim],
-    data: t.data.subarray(first * inDim, (first + count) * inDim),
+    data: t.data.subarray(first * row, (first + count) * row),
   };
 }
 
 /** Embedding, final norm and classifier, named as every Hugging Face Llama-family checkpoint names them. */
 export function readOuterWeights(r: WeightReader, cfg: ModelConfig, layers: LayerWeights[]): ModelWeights {
-  const shape = [cfg.vocabSize, cfg.hiddenSize];
   // Tied checkpoints store the shared matrix under either name (tinystories-656k keeps only lm_head).
   const tiedUnderHead = cfg.tieEmbeddings && !r.has('model.embed_tokens.weight') && r.has('lm_head.weight');
-  const embed = r.tensor(tiedUnderHead ? 'lm_head.weight' : 'model.embed_tokens.weight', shape);
+  const shape: [number, number] = [cfg.vocabSize, cfg.hiddenSize];
+  const embed = r.matrix(tiedUnderHead ? 'lm_head.weight' : 'model.embed_tokens.weight', shape);
   const tied = cfg.tieEmbeddings || !r.has('lm_head.weight');
   // Never sparse, so always row-major.
-  const lmHead = { weight: tied ? embed : r.tensor('lm_head.weight', shape) };
+  const lmHead = { weight: tied ? embed : r.matrix('lm_head.weight', shape) };
   return { embed, layers, finalNorm: r.vector('model.norm.weight', cfg.hiddenSize), lmHead };
 }
 
 export function parameterCount(w: ModelWeights): number {
-  let n = w.embed.data.length + w.finalNorm.length;
-  if (w.lmHead.weight !== w.embed) n += w.lmHead.weight.data.length;
+  let n = numel(w.embed.shape) + w.finalNorm.length;
+  if (w.lmHead.weight !== w.embed) n += numel(w.lmHead.weight.shape);
   for (const layer of w.layers) {
     n += layer.attnNorm.length + layer.mlpNorm.length;
-    for (const p of Object.values(layer.proj)) n += p.weight.data.length + (p.bias?.length ?? 0);
+    for (const p of Object.values(layer.proj)) n += numel(p.weight.shape) + (p.bias?.length ?? 0);
   }
   return n;
 }

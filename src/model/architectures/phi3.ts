@@ -24,8 +24,8 @@ export function loadWeights(r: WeightReader, cfg: ModelConfig): ModelWeights {
   const layers: LayerWeights[] = [];
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}`;
-    const qkv = r.tensor(`${p}.self_attn.qkv_proj.weight`, [qDim + 2 * kvDim, d]);
-    const gateUp = r.tensor(`${p}.mlp.gate_up_proj.weight`, [2 * ff, d]);
+    const qkv = r.matrix(`${p}.self_attn.qkv_proj.weight`, [qDim + 2 * kvDim, d]);
+    const gateUp = r.matrix(`${p}.mlp.gate_up_proj.weight`, [2 * ff, d]);
     layers.push({
       attnNorm: r.vector(`${p}.input_layernorm.weight`, d),
       mlpNorm: r.vector(`${p}.post_attention_layernorm.weight`, d),

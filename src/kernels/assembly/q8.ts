@@ -1,0 +1,253 @@
+// q8 weights (see src/kernels/q8.ts): int8 values with one f32 scale per group of 32 inputs per output.
+// Q8 (row-major [out, in]): each row is in int8 values, then its in / 32 scales. Q8T (input-major [in, out]):
+// per group of 32 input rows, those rows' out int8 values, then the group's out scales. Each group is summed in
+// f32 from the widened int8 values, then scaled once.
+import { hsum4, madd } from './simd';
+
+// 16 int8 -> four f32x4 (elements 0-3, 4-7, 8-11, 12-15).
+@inline
+function widen0(w: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(w)));
+}
+
+@inline
+function widen1(w: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(i16x8.extend_low_i8x16_s(w)));
+}
+
+@inline
+function widen2(w: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_high_i8x16_s(w)));
+}
+
+@inline
+function widen3(w: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(i16x8.extend_high_i8x16_s(w)));
+}
+
+// acc + dot(16 int8 at p, x0..x3), lanewise.
+@inline
+function dot16(p: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
+  const w = v128.load(p);
+  acc = madd(widen0(w), x0, acc);
+  acc = madd(widen1(w), x1, acc);
+  acc = madd(widen2(w), x2, acc);
+  return madd(widen3(w), x3, acc);
+}
+
+@inline
+function rowBytes(inDim: i32): usize {
+  return <usize>inDim + (<usize>inDim >> 3);
+}
+
+// Four Q8 rows times x: lane r = sum over groups g of scale[r, g] * dot(q[r, group g], x[group g]).
+@inline
+function dot4(r0: usize, r1: usize, r2: usize, r3: usize, x: usize, inDim: i32): v128 {
+  let t0 = f32x4.splat(0);
+  let t1 = f32x4.splat(0);
+  let t2 = f32x4.splat(0);
+  let t3 = f32x4.splat(0);
+  const groups = inDim >> 5;
+  const scales = <usize>inDim;
+  for (let g = 0; g < groups; g++) {
+    const wo = <usize>g << 5;
+    const xo = x + (<usize>g << 7);
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    // Two halves of 16: four x vectors live at a time, shared by the four rows.
+    for (let h: usize = 0; h < 32; h += 16) {
+      const x0 = v128.load(xo + (h << 2));
+      const x1 = v128.load(xo + (h << 2), 16);
+      const x2 = v128.load(xo + (h << 2), 32);
+      const x3 = v128.load(xo + (h << 2), 48);
+      a0 = dot16(r0 + wo + h, x0, x1, x2, x3, a0);
+      a1 = dot16(r1 + wo + h, x0, x1, x2, x3, a1);
+      a2 = dot16(r2 + wo + h, x0, x1, x2, x3, a2);
+      a3 = dot16(r3 + wo + h, x0, x1, x2, x3, a3);
+    }
+    const so = scales + (<usize>g << 2);
+    t0 = madd(a0, f32x4.splat(load<f32>(r0 + so)), t0);
+    t1 = madd(a1, f32x4.splat(load<f32>(r1 + so)), t1);
+    t2 = madd(a2, f32x4.splat(load<f32>(r2 + so)), t2);
+    t3 = madd(a3, f32x4.splat(load<f32>(r3 + so)), t3);
+  }
+  return hsum4(t0, t1, t2, t3);
+}
+
+@inline
+function lane(s: v128, r: i32): f32 {
+  return r == 0 ? f32x4.extract_lane(s, 0) : r == 1 ? f32x4.extract_lane(s, 1) : r == 2 ? f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 3);
+}
+
+/** T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end); in a multiple of 32. */
+export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
+  matmulQ8(begin, end, 0, w, x, 1, y, bias, inDim, 0, 0);
+}
+
+/** Y[t, o] = dot(W[o, :], X[t, :]) (+ bias); each block of four rows stays in cache while every token reads it. */
+export function matmulQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, _scratch: usize): void {
+  const bytes = rowBytes(inDim);
+  for (let o = begin; o < end; o += 4) {
+    const n = min(4, end - o);
+    // Rows past the chunk's end repeat its last row; their lanes are not stored.
+    const r0 = w + <usize>o * bytes;
+    const r1 = w + <usize>(n > 1 ? o + 1 : o) * bytes;
+    const r2 = w + <usize>(n > 2 ? o + 2 : o) * bytes;
+    const r3 = w + <usize>(n > 3 ? o + 3 : o) * bytes;
+    for (let t = 0; t < tokens; t++) {
+      const s = dot4(r0, r1, r2, r3, x + ((<usize>t * <usize>inDim) << 2), inDim);
+      const yt = y + ((<usize>t * <usize>outDim + <usize>o) << 2);
+      for (let r = 0; r < n; r++) {
+        let v = lane(s, r);
+        if (bias) v += load<f32>(bias + (<usize>(o + r) << 2));
+        store<f32>(yt + (<usize>r << 2), v);
+      }
+    }
+  }
+}
+
+@inline
+function listedRow(w: usize, bytes: usize, rows: usize, j: i32, r: i32, n: i32): usize {
+  return w + <usize>load<i32>(rows + (<usize>(r < n ? j + r : j) << 2)) * bytes;
+}
+
+/** Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), four listed rows at a time. */
+export function gatherQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+  const bytes = rowBytes(inDim);
+  for (let j = begin; j < end; j += 4) {
+    const n = min(4, end - j);
+    const s = dot4(
+      listedRow(w, bytes, rows, j, 0, n),
+      listedRow(w, bytes, rows, j, 1, n),
+      listedRow(w, bytes, rows, j, 2, n),
+      listedRow(w, bytes, rows, j, 3, n),
+      x,
+      inDim,
+    );
+    for (let r = 0; r < n; r++) {
+      const off = <usize>load<i32>(rows + (<usize>(j + r) << 2)) << 2;
+      let v = lane(s, r);
+      if (bias) v += load<f32>(bias + off);
+      store<f32>(y + off, v);
+    }
+  }
+}
+
+// Column-sparse, four kept inputs of one group at a time (columns c0..c3 of Q8T, their x): sums over the
+// columns first, then acc[o] += that sum * the group's scale[o], over outputs [0, outDim).
+@inline
+function pass4(acc: usize, c0: usize, c1: usize, c2: usize, c3: usize, x0: v128, x1: v128, x2: v128, x3: v128, scale: usize, outDim: i32): void {
+  const vecEnd = outDim & ~15;
+  for (let o = 0; o < vecEnd; o += 16) {
+    const wo = <usize>o;
+    const w0 = v128.load(c0 + wo);
+    const w1 = v128.load(c1 + wo);
+    const w2 = v128.load(c2 + wo);
+    const w3 = v128.load(c3 + wo);
+    let a = f32x4.mul(widen0(w0), x0);
+    let b = f32x4.mul(widen1(w0), x0);
+    let c = f32x4.mul(widen2(w0), x0);
+    let d = f32x4.mul(widen3(w0), x0);
+    a = madd(widen0(w1), x1, a);
+    b = madd(widen1(w1), x1, b);
+    c = madd(widen2(w1), x1, c);
+    d = madd(widen3(w1), x1, d);
+    a = madd(widen0(w2), x2, a);
+    b = madd(widen1(w2), x2, b);
+    c = madd(widen2(w2), x2, c);
+    d = madd(widen3(w2), x2, d);
+    a = madd(widen0(w3), x3, a);
+    b = madd(widen1(w3), x3, b);
+    c = madd(widen2(w3), x3, c);
+    d = madd(widen3(w3), x3, d);
+    const ao = acc + (<usize>o << 2);
+    const so = scale + (<usize>o << 2);
+    v128.store(ao, madd(a, v128.load(so), v128.load(ao)));
+    v128.store(ao, madd(b, v128.load(so, 16), v128.load(ao, 16)), 16);
+    v128.store(ao, madd(c, v128.load(so, 32), v128.load(ao, 32)), 32);
+    v128.store(ao, madd(d, v128.load(so, 48), v128.load(ao, 48)), 48);
+  }
+  const s0 = f32x4.extract_lane(x0, 0);
+  const s1 = f32x4.extract_lane(x1, 0);
+  const s2 = f32x4.extract_lane(x2, 0);
+  const s3 = f32x4.extract_lane(x3, 0);
+  for (let o = vecEnd; o < outDim; o++) {
+    const wo = <usize>o;
+    let t = <f32>load<i8>(c0 + wo) * s0 + <f32>load<i8>(c1 + wo) * s1;
+    t += <f32>load<i8>(c2 + wo) * s2 + <f32>load<i8>(c3 + wo) * s3;
+    const ao = acc + (<usize>o << 2);
+    store<f32>(ao, load<f32>(ao) + t * load<f32>(scale + (<usize>o << 2)));
+  }
+}
+
+// Byte offset in Q8T of input row i's values, and of group g's scales.
+@inline
+function q8tRow(wT: usize, i: i32, outDim: i32): usize {
+  return wT + <usize>(i >> 5) * <usize>outDim * 36 + <usize>(i & 31) * <usize>outDim;
+}
+
+@inline
+function q8tScales(wT: usize, g: i32, outDim: i32): usize {
+  return wT + <usize>g * <usize>outDim * 36 + (<usize>outDim << 5);
+}
+
+/**
+ * Partial y (at partial + slot * stride) = sum over kept inputs j in [begin, end) of x[i] * W[:, i], on Q8T.
+ * Runs of kept inputs within one group go four columns per pass; a run not a multiple of four repeats its first
+ * column with x = 0 (the same sums, no other code path).
+ */
+export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+  const acc = partial + <usize>slot * stride;
+  memory.fill(acc, 0, <usize>outDim << 2);
+  let j = begin;
+  while (j < end) {
+    const i0 = load<i32>(kept + (<usize>j << 2));
+    const group = i0 >> 5;
+    let n = 1;
+    while (n < 4 && j + n < end && load<i32>(kept + (<usize>(j + n) << 2)) >> 5 == group) n++;
+    const i1 = n > 1 ? load<i32>(kept + (<usize>(j + 1) << 2)) : i0;
+    const i2 = n > 2 ? load<i32>(kept + (<usize>(j + 2) << 2)) : i0;
+    const i3 = n > 3 ? load<i32>(kept + (<usize>(j + 3) << 2)) : i0;
+    const zero = f32x4.splat(0);
+    pass4(
+      acc,
+      q8tRow(wT, i0, outDim),
+      q8tRow(wT, i1, outDim),
+      q8tRow(wT, i2, outDim),
+      q8tRow(wT, i3, outDim),
+      v128.load32_splat(x + (<usize>i0 << 2)),
+      n > 1 ? v128.load32_splat(x + (<usize>i1 << 2)) : zero,
+      n > 2 ? v128.load32_splat(x + (<usize>i2 << 2)) : zero,
+      n > 3 ? v128.load32_splat(x + (<usize>i3 << 2)) : zero,
+      q8tScales(wT, group, outDim),
+      outDim,
+    );
+    j += n;
+  }
+}
+
+/**
+ * Y[t, o] = sum_i X[t, i] W[o, i] (+ bias) on Q8T for outputs [begin, end): the prefill of a model loaded
+ * input-major only. One output at a time, groups in order (simple; such a model's prefill is not the fast path).
+ */
+export function imajorMatmulQ8T(begin: i32, end: i32, _slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, _scratch: usize, _stride: usize): void {
+  const groups = inDim >> 5;
+  for (let t = 0; t < tokens; t++) {
+    const xt = x + ((<usize>t * <usize>inDim) << 2);
+    for (let o = begin; o < end; o++) {
+      let s: f32 = 0;
+      for (let g = 0; g < groups; g++) {
+        let a: f32 = 0;
+        for (let r = 0; r < 32; r++) {
+          const i = (g << 5) + r;
+          a += <f32>load<i8>(q8tRow(wT, i, outDim) + <usize>o) * load<f32>(xt + (<usize>i << 2));
+        }
+        s += a * load<f32>(q8tScales(wT, g, outDim) + (<usize>o << 2));
+      }
+      if (bias) s += load<f32>(bias + (<usize>o << 2));
+      store<f32>(y + ((<usize>t * <usize>outDim + <usize>o) << 2), s);
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * q8 weights (`--quantize q8`): the quantizer is llama.cpp's Q8_0, so a model quantized on load computes the
+ * logits of llama.cpp's own Q8_0 files (their float64 forward, ../shared/fixtures/gguf/*.logits64), and every
+ * weight stays within half a quantization step.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { Q8_GROUP, quantizeQ8, roundToF16, widenQ8 } from '../src/kernels/q8.js';
+import { loadModel } from '../src/model/model.js';
+import { applyWina } from '../src/sparsity/apply.js';
+import { assertUserError } from './cli-helpers.js';
+import { fixtureDir, relativeL2, sharedPath } from './helpers.js';
+
+describe('the q8 quantizer', () => {
+  test('every weight is within half a step of its dequantized value; the scale is max |w| / 127 in F16', () => {
+    const out = 7;
+    const inDim = 96;
+    const rows = Array.from({ length: out }, (_, o) =>
+      Float32Array.from(
+        { length: inDim },
+        (_, i) => Math.sin(o * 131 + i * 7.3) * (1 + (o % 3)) * 10 ** -(o % 4),
+      ),
+    );
+    const w = quantizeQ8(
+      out,
+      inDim,
+      (o, dst) => dst.set(rows[o]!),
+      (n) => new Uint8Array(n),
+    );
+    const row = new Float32Array(inDim);
+    for (let o = 0; o < out; o++) {
+      widenQ8(w, o * inDim, row);
+      for (let g = 0; g < inDim / Q8_GROUP; g++) {
+        const group = rows[o]!.subarray(g * Q8_GROUP, (g + 1) * Q8_GROUP);
+        const amax = Math.max(...Array.from(group, Math.abs));
+        const d = Math.fround(amax / 127);
+        const scale = roundToF16(d);
+        for (let j = 0; j < Q8_GROUP; j++) {
+          const i = g * Q8_GROUP + j;
+          // Half a step, plus what storing the scale in F16 (as Q8_0 does) moves a value of |q| <= 127.
+          const bound = scale / 2 + 127 * Math.abs(scale - d);
+          assert.ok(Math.abs(row[i]! - rows[o]![i]!) <= bound * (1 + 1e-6), `row ${o}, input ${i}`);
+          assert.ok(Number.isInteger(row[i]! / scale), `row ${o}, input ${i}: not a multiple of the scale`);
+        }
+      }
+    }
+  });
+
+  test('F16 rounding of the scale: ties to even, subnormals', () => {
+    assert.equal(roundToF16(1), 1);
+    assert.equal(roundToF16(1 + 2 ** -11), 1); // halfway between 1 and 1 + 2^-10: to even
+    assert.equal(roundToF16(1 + 3 * 2 ** -11), 1 + 2 * 2 ** -10);
+    assert.equal(roundToF16(2 ** -24 * 3.4), 2 ** -24 * 3); // subnormal F16 quantum 2^-24
+    assert.equal(roundToF16(-0.1), -0.0999755859375);
+  });
+});
+
+describe('models quantized on load equal llama.cpp Q8_0 files', () => {
+  for (const [model, file] of [
+    ['tinystories-656k', 'tinystories-656k-q8_0'],
+    ['llama-28m-mixed', 'llama-28m-mixed-q8_0'],
+  ] as const) {
+    for (const kernels of ['wasm', 'reference'] as const) {
+      test(`${model} --quantize q8 (${kernels} kernels): logits within 1e-4 of ${file}.logits64`, async () => {
+        const fixture = (name: string) => sharedPath('fixtures', 'gguf', `${file}.${name}.safetensors`);
+        const reference = SafetensorsFile.open(fixture('reference'));
+        const target = SafetensorsFile.open(fixture('logits64'));
+        try {
+          const ids = reference.readInts('ids');
+          const expected = target.read('logits64').data as Float32Array;
+          const q8 = await loadModel(sharedPath('models', model), { quantize: 'q8', kernels });
+          try {
+            assert.deepEqual(Object.keys(q8.info.dtypes).sort(), [
+              model === 'tinystories-656k' ? 'F32' : 'BF16',
+              'Q8',
+            ]);
+            assert.ok(relativeL2(q8.forward(ids), expected) < 1e-4);
+          } finally {
+            q8.close();
+          }
+          // The unquantized model is far from it: the comparison tells q8 apart.
+          const full = await loadModel(sharedPath('models', model), { kernels });
+          try {
+            assert.ok(relativeL2(full.forward(ids), expected) > 1e-3);
+          } finally {
+            full.close();
+          }
+        } finally {
+          reference.close();
+          target.close();
+        }
+      });
+    }
+  }
+
+  test('WINA on q8: decoding with the WebAssembly kernels equals the reference kernels, both layouts', async () => {
+    const tokensOf = async (kernels: 'wasm' | 'reference', layout: 'row' | 'input-major') => {
+      const model = await loadModel(sharedPath('models', 'tinystories-656k'), {
+        quantize: 'q8',
+        kernels,
+        layout,
+      });
+      try {
+        const sparse = applyWina(model, { method: 'wina', globalSparsity: 0.5 });
+        const ids: number[] = [];
+        for await (const t of model.generate('Once upon a time', { maxTokens: 16, temperature: 0 }))
+          ids.push(t.id);
+        assert.ok(Math.abs(sparse.achieved() - 0.5) < 0.01);
+        return ids;
+      } finally {
+        model.close();
+      }
+    };
+    const expected = await tokensOf('reference', 'row');
+    assert.equal(expected.length, 16);
+    assert.deepEqual(await tokensOf('wasm', 'row'), expected);
+    assert.deepEqual(await tokensOf('wasm', 'input-major'), expected);
+  });
+});
+
+describe('--quantize: bad input', () => {
+  test('an unknown format, an input size the group does not divide, the transform', () => {
+    const tiny = sharedPath('models', 'tinystories-656k');
+    assertUserError(['info', '--model', tiny, '--quantize', 'q4'], 'quantize must be q8, got q4');
+    assertUserError(
+      ['generate', '--model', fixtureDir('llama3'), '--quantize', 'q8', '--max-tokens', '2'],
+      /--quantize q8 needs every weight's input size to be a multiple of 32, but model\.layers\.0\.mlp\.down_proj\.weight is \[64,176\]: load this model without --quantize$/,
+    );
+    assertUserError(
+      ['generate', '--model', tiny, '--quantize', 'q8', '--transform', '--max-tokens', '2'],
+      'the orthogonal transform of a q8 model is not supported yet',
+    );
+  });
+});
