@@ -297,7 +297,7 @@ function dot4x2F32(r0: usize, r1: usize, r2: usize, r3: usize, xa: usize, xb: us
 
 // Prefill: each block of four rows is read from memory once and used for every token, two tokens at a time.
 @inline
-function matmulRows(r0: usize, r1: usize, r2: usize, r3: usize, o: i32, rows: i32, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
+export function matmulRows(r0: usize, r1: usize, r2: usize, r3: usize, o: i32, rows: i32, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
   const xBytes = <usize>inDim << 2;
   const yBytes = <usize>outDim << 2;
   let t = 0;

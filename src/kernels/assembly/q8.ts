@@ -2,6 +2,7 @@
 // Q8 (row-major [out, in]): each row is in int8 values, then its in / 32 scales. Q8T (input-major [in, out]):
 // per group of 32 input rows, those rows' out int8 values, then the group's out scales. Each group is summed in
 // f32 from the widened int8 values, then scaled once.
+import { matmulRows, matmulScratchBytes } from './dense';
 import { hsum4, madd } from './simd';
 
 // 16 int8 -> four f32x4 (elements 0-3, 4-7, 8-11, 12-15).
@@ -83,11 +84,59 @@ function lane(s: v128, r: i32): f32 {
 
 /** T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end); in a multiple of 32. */
 export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
-  matmulQ8(begin, end, 0, w, x, 1, y, bias, inDim, 0, 0);
+  matvecRows(begin, end, w, x, 1, y, bias, inDim, 0);
 }
 
-/** Y[t, o] = dot(W[o, :], X[t, :]) (+ bias); each block of four rows stays in cache while every token reads it. */
-export function matmulQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, _scratch: usize): void {
+// Row q8 -> F32 values (q * scale), for prefill, where the widened rows are reused across tokens.
+@inline
+function widenRow(src: usize, dst: usize, inDim: i32): void {
+  for (let g = 0; g < inDim >> 5; g++) {
+    const s = f32x4.splat(load<f32>(src + <usize>inDim + (<usize>g << 2)));
+    for (let h: usize = 0; h < 32; h += 16) {
+      const w = v128.load(src + (<usize>g << 5) + h);
+      const d = dst + (((<usize>g << 5) + h) << 2);
+      v128.store(d, f32x4.mul(widen0(w), s));
+      v128.store(d, f32x4.mul(widen1(w), s), 16);
+      v128.store(d, f32x4.mul(widen2(w), s), 32);
+      v128.store(d, f32x4.mul(widen3(w), s), 48);
+    }
+  }
+}
+
+/**
+ * Y[t, o] = dot(W[o, :], X[t, :]) (+ bias). Several tokens widen each block of four rows once (into the slot's
+ * scratch) and share it, as the 16-bit formats do.
+ */
+export function matmulQ8(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+  if (tokens == 1) {
+    matvecRows(begin, end, w, x, tokens, y, bias, inDim, outDim);
+    return;
+  }
+  const bytes = rowBytes(inDim);
+  const f32Bytes = <usize>inDim << 2;
+  const rowsBuf = scratch + <usize>slot * matmulScratchBytes(inDim);
+  for (let o = begin; o < end; o += 4) {
+    const rows = min(4, end - o);
+    for (let r = 0; r < rows; r++) widenRow(w + <usize>(o + r) * bytes, rowsBuf + <usize>r * f32Bytes, inDim);
+    matmulRows(
+      rowsBuf,
+      rowsBuf + (rows > 1 ? f32Bytes : 0),
+      rowsBuf + (rows > 2 ? 2 * f32Bytes : 0),
+      rowsBuf + (rows > 3 ? 3 * f32Bytes : 0),
+      o,
+      rows,
+      x,
+      tokens,
+      y,
+      bias,
+      inDim,
+      outDim,
+    );
+  }
+}
+
+@inline
+function matvecRows(begin: i32, end: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
   const bytes = rowBytes(inDim);
   for (let o = begin; o < end; o += 4) {
     const n = min(4, end - o);
