@@ -1,7 +1,7 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
 // [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
 // chunk's scratch.
-import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16 } from './simd';
+import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16, Q8, q8Row } from './simd';
 
 
 
@@ -297,7 +297,7 @@ function dot4x2F32(r0: usize, r1: usize, r2: usize, r3: usize, xa: usize, xb: us
 
 // Prefill: each block of four rows is read from memory once and used for every token, two tokens at a time.
 @inline
-export function matmulRows(r0: usize, r1: usize, r2: usize, r3: usize, o: i32, rows: i32, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
+function matmulRows(r0: usize, r1: usize, r2: usize, r3: usize, o: i32, rows: i32, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
   const xBytes = <usize>inDim << 2;
   const yBytes = <usize>outDim << 2;
   let t = 0;
@@ -353,12 +353,18 @@ export function matmulScratchBytes(inDim: i32): usize {
 
 @inline
 function matmulHalf(kind: i32, begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
-  const rowBytes = <usize>inDim << 1;
+  // A q8 row holds its scales after its values (see q8.ts).
+  const rowBytes = kind == Q8 ? <usize>inDim + (<usize>inDim >> 3) : <usize>inDim << 1;
   const f32Bytes = <usize>inDim << 2;
   const rowsBuf = scratch + <usize>slot * matmulScratchBytes(inDim);
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
-    for (let r = 0; r < rows; r++) widenRow(kind, w + <usize>(o + r) * rowBytes, rowsBuf + <usize>r * f32Bytes, inDim);
+    for (let r = 0; r < rows; r++) {
+      const src = w + <usize>(o + r) * rowBytes;
+      const dst = rowsBuf + <usize>r * f32Bytes;
+      if (kind == Q8) q8Row(src, dst, inDim);
+      else widenRow(kind, src, dst, inDim);
+    }
     matmulRows(
       rowsBuf,
       rowsBuf + (rows > 1 ? f32Bytes : 0),
@@ -382,4 +388,9 @@ export function matmulBF16(begin: i32, end: i32, slot: i32, w: usize, x: usize, 
 
 export function matmulF16(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
   matmulHalf(F16, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
+}
+
+/** Prefill with q8 weights (src/kernels/assembly/q8.ts): each block of four rows widened once, for all tokens. */
+export function matmulQ8(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+  matmulHalf(Q8, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }

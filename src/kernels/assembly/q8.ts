@@ -2,38 +2,16 @@
 // Q8 (row-major [out, in]): each row is in int8 values, then its in / 32 scales. Q8T (input-major [in, out]):
 // per group of 32 input rows, those rows' out int8 values, then the group's out scales. Each group is summed in
 // f32 from the widened int8 values, then scaled once.
-import { matmulRows, matmulScratchBytes } from './dense';
-import { hsum4, madd } from './simd';
-
-// 16 int8 -> four f32x4 (elements 0-3, 4-7, 8-11, 12-15).
-@inline
-function widen0(w: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(w)));
-}
-
-@inline
-function widen1(w: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(i16x8.extend_low_i8x16_s(w)));
-}
-
-@inline
-function widen2(w: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_high_i8x16_s(w)));
-}
-
-@inline
-function widen3(w: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(i16x8.extend_high_i8x16_s(w)));
-}
+import { hsum4, i8to32x4, madd } from './simd';
 
 // acc + dot(16 int8 at p, x0..x3), lanewise.
 @inline
 function dot16(p: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
   const w = v128.load(p);
-  acc = madd(widen0(w), x0, acc);
-  acc = madd(widen1(w), x1, acc);
-  acc = madd(widen2(w), x2, acc);
-  return madd(widen3(w), x3, acc);
+  acc = madd(i8to32x4(w, 0), x0, acc);
+  acc = madd(i8to32x4(w, 1), x1, acc);
+  acc = madd(i8to32x4(w, 2), x2, acc);
+  return madd(i8to32x4(w, 3), x3, acc);
 }
 
 @inline
@@ -82,77 +60,24 @@ function lane(s: v128, r: i32): f32 {
   return r == 0 ? f32x4.extract_lane(s, 0) : r == 1 ? f32x4.extract_lane(s, 1) : r == 2 ? f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 3);
 }
 
-/** T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end); in a multiple of 32. */
-export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
-  matvecRows(begin, end, w, x, 1, y, bias, inDim, 0);
-}
-
-// Row q8 -> F32 values (q * scale), for prefill, where the widened rows are reused across tokens.
-@inline
-function widenRow(src: usize, dst: usize, inDim: i32): void {
-  for (let g = 0; g < inDim >> 5; g++) {
-    const s = f32x4.splat(load<f32>(src + <usize>inDim + (<usize>g << 2)));
-    for (let h: usize = 0; h < 32; h += 16) {
-      const w = v128.load(src + (<usize>g << 5) + h);
-      const d = dst + (((<usize>g << 5) + h) << 2);
-      v128.store(d, f32x4.mul(widen0(w), s));
-      v128.store(d, f32x4.mul(widen1(w), s), 16);
-      v128.store(d, f32x4.mul(widen2(w), s), 32);
-      v128.store(d, f32x4.mul(widen3(w), s), 48);
-    }
-  }
-}
-
 /**
- * Y[t, o] = dot(W[o, :], X[t, :]) (+ bias). Several tokens widen each block of four rows once (into the slot's
- * scratch) and share it, as the 16-bit formats do.
+ * T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end); in a multiple of 32. Prefill (several tokens) is
+ * matmulQ8 in dense.ts: each block of rows widened once, then the F32 product.
  */
-export function matmulQ8(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
-  if (tokens == 1) {
-    matvecRows(begin, end, w, x, tokens, y, bias, inDim, outDim);
-    return;
-  }
-  const bytes = rowBytes(inDim);
-  const f32Bytes = <usize>inDim << 2;
-  const rowsBuf = scratch + <usize>slot * matmulScratchBytes(inDim);
-  for (let o = begin; o < end; o += 4) {
-    const rows = min(4, end - o);
-    for (let r = 0; r < rows; r++) widenRow(w + <usize>(o + r) * bytes, rowsBuf + <usize>r * f32Bytes, inDim);
-    matmulRows(
-      rowsBuf,
-      rowsBuf + (rows > 1 ? f32Bytes : 0),
-      rowsBuf + (rows > 2 ? 2 * f32Bytes : 0),
-      rowsBuf + (rows > 3 ? 3 * f32Bytes : 0),
-      o,
-      rows,
-      x,
-      tokens,
-      y,
-      bias,
-      inDim,
-      outDim,
-    );
-  }
-}
-
-@inline
-function matvecRows(begin: i32, end: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
+export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
   const bytes = rowBytes(inDim);
   for (let o = begin; o < end; o += 4) {
     const n = min(4, end - o);
-    // Rows past the chunk's end repeat its last row; their lanes are not stored.
+    // Rows past the chunk's end repeat its first row; their lanes are not stored.
     const r0 = w + <usize>o * bytes;
     const r1 = w + <usize>(n > 1 ? o + 1 : o) * bytes;
     const r2 = w + <usize>(n > 2 ? o + 2 : o) * bytes;
     const r3 = w + <usize>(n > 3 ? o + 3 : o) * bytes;
-    for (let t = 0; t < tokens; t++) {
-      const s = dot4(r0, r1, r2, r3, x + ((<usize>t * <usize>inDim) << 2), inDim);
-      const yt = y + ((<usize>t * <usize>outDim + <usize>o) << 2);
-      for (let r = 0; r < n; r++) {
-        let v = lane(s, r);
-        if (bias) v += load<f32>(bias + (<usize>(o + r) << 2));
-        store<f32>(yt + (<usize>r << 2), v);
-      }
+    const s = dot4(r0, r1, r2, r3, x, inDim);
+    for (let r = 0; r < n; r++) {
+      let v = lane(s, r);
+      if (bias) v += load<f32>(bias + (<usize>(o + r) << 2));
+      store<f32>(y + (<usize>(o + r) << 2), v);
     }
   }
 }
@@ -195,22 +120,22 @@ function pass4(acc: usize, c0: usize, c1: usize, c2: usize, c3: usize, x0: v128,
     const w1 = v128.load(c1 + wo);
     const w2 = v128.load(c2 + wo);
     const w3 = v128.load(c3 + wo);
-    let a = f32x4.mul(widen0(w0), x0);
-    let b = f32x4.mul(widen1(w0), x0);
-    let c = f32x4.mul(widen2(w0), x0);
-    let d = f32x4.mul(widen3(w0), x0);
-    a = madd(widen0(w1), x1, a);
-    b = madd(widen1(w1), x1, b);
-    c = madd(widen2(w1), x1, c);
-    d = madd(widen3(w1), x1, d);
-    a = madd(widen0(w2), x2, a);
-    b = madd(widen1(w2), x2, b);
-    c = madd(widen2(w2), x2, c);
-    d = madd(widen3(w2), x2, d);
-    a = madd(widen0(w3), x3, a);
-    b = madd(widen1(w3), x3, b);
-    c = madd(widen2(w3), x3, c);
-    d = madd(widen3(w3), x3, d);
+    let a = f32x4.mul(i8to32x4(w0, 0), x0);
+    let b = f32x4.mul(i8to32x4(w0, 1), x0);
+    let c = f32x4.mul(i8to32x4(w0, 2), x0);
+    let d = f32x4.mul(i8to32x4(w0, 3), x0);
+    a = madd(i8to32x4(w1, 0), x1, a);
+    b = madd(i8to32x4(w1, 1), x1, b);
+    c = madd(i8to32x4(w1, 2), x1, c);
+    d = madd(i8to32x4(w1, 3), x1, d);
+    a = madd(i8to32x4(w2, 0), x2, a);
+    b = madd(i8to32x4(w2, 1), x2, b);
+    c = madd(i8to32x4(w2, 2), x2, c);
+    d = madd(i8to32x4(w2, 3), x2, d);
+    a = madd(i8to32x4(w3, 0), x3, a);
+    b = madd(i8to32x4(w3, 1), x3, b);
+    c = madd(i8to32x4(w3, 2), x3, c);
+    d = madd(i8to32x4(w3, 3), x3, d);
     const ao = acc + (<usize>o << 2);
     const so = scale + (<usize>o << 2);
     v128.store(ao, madd(a, v128.load(so), v128.load(ao)));

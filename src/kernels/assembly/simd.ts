@@ -97,6 +97,30 @@ export function madd(a: v128, b: v128, c: v128): v128 {
 export const F32: i32 = 0;
 export const BF16: i32 = 1;
 export const F16: i32 = 2;
+export const Q8: i32 = 3;
+
+// 16 int8 -> four f32x4 (elements 0-3, 4-7, 8-11, 12-15), for the q8 kernels.
+@inline
+export function i8to32x4(w: v128, quarter: i32): v128 {
+  const half = quarter < 2 ? i16x8.extend_low_i8x16_s(w) : i16x8.extend_high_i8x16_s(w);
+  return f32x4.convert_i32x4_s((quarter & 1) == 0 ? i32x4.extend_low_i16x8_s(half) : i32x4.extend_high_i16x8_s(half));
+}
+
+// A q8 row (inDim int8 values, then inDim / 32 f32 scales) -> F32 values q * scale at dst.
+@inline
+export function q8Row(src: usize, dst: usize, inDim: i32): void {
+  for (let g = 0; g < inDim >> 5; g++) {
+    const s = f32x4.splat(load<f32>(src + <usize>inDim + (<usize>g << 2)));
+    for (let h: usize = 0; h < 32; h += 16) {
+      const w = v128.load(src + (<usize>g << 5) + h);
+      const d = dst + (((<usize>g << 5) + h) << 2);
+      v128.store(d, f32x4.mul(i8to32x4(w, 0), s));
+      v128.store(d, f32x4.mul(i8to32x4(w, 1), s), 16);
+      v128.store(d, f32x4.mul(i8to32x4(w, 2), s), 32);
+      v128.store(d, f32x4.mul(i8to32x4(w, 3), s), 48);
+    }
+  }
+}
 
 // Even / odd halves of eight 16-bit weights as F32, for either 16-bit dtype.
 @inline
