@@ -4,12 +4,15 @@
  * weight stays within half a quantization step.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { Q8_GROUP, quantizeQ8, roundToF16, widenQ8 } from '../src/kernels/q8.js';
 import { loadModel } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';
-import { assertUserError } from './cli-helpers.js';
+import { assertUserError, runCli } from './cli-helpers.js';
 import { fixtureDir, relativeL2, sharedPath } from './helpers.js';
 
 describe('the q8 quantizer', () => {
@@ -131,5 +134,82 @@ describe('--quantize: bad input', () => {
       ['generate', '--model', tiny, '--quantize', 'q8', '--transform', '--max-tokens', '2'],
       'the orthogonal transform of a q8 model is not supported yet',
     );
+  });
+});
+
+describe('wina quantize: a q8 checkpoint that loads back without quantizing again', () => {
+  test('round trip: I8 values and F32 NAME_scale tensors; the same logits as quantizing on load', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-q8-'));
+    try {
+      const out = path.join(dir, 'tiny-q8');
+      const tiny = sharedPath('models', 'tinystories-656k');
+      const r = runCli(['quantize', '--model', tiny, '--to', 'q8', '--out', out]);
+      assert.equal(r.status, 0, r.stderr);
+      const st = SafetensorsFile.open(path.join(out, 'model.safetensors'));
+      try {
+        assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight'), { dtype: 'I8', shape: [128, 384] });
+        assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight_scale'), {
+          dtype: 'F32',
+          shape: [128, 12],
+        });
+      } finally {
+        st.close();
+      }
+      const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      assert.deepEqual(config.wina_quantization, { format: 'q8', group_size: 32, scales: 'NAME_scale' });
+      const reference = SafetensorsFile.open(
+        sharedPath('fixtures', 'gguf', 'tinystories-656k-q8_0.reference.safetensors'),
+      );
+      const ids = reference.readInts('ids');
+      reference.close();
+      const saved = await loadModel(out);
+      const onLoad = await loadModel(tiny, { quantize: 'q8' });
+      try {
+        assert.deepEqual(Object.keys(saved.info.dtypes).sort(), ['F32', 'Q8']);
+        assert.deepEqual(Array.from(saved.forward(ids)), Array.from(onLoad.forward(ids)));
+      } finally {
+        saved.close();
+        onLoad.close();
+      }
+
+      // Scales missing, or of the wrong shape: one line naming the tensor.
+      const bytes = fs.readFileSync(path.join(out, 'model.safetensors'));
+      const headerLength = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+      const rewrite = (edit: (h: Record<string, { shape: number[] }>) => void) => {
+        const h = structuredClone(header);
+        edit(h);
+        const json = Buffer.from(JSON.stringify(h));
+        const length = Buffer.alloc(8);
+        length.writeBigUInt64LE(BigInt(json.length));
+        fs.writeFileSync(
+          path.join(out, 'model.safetensors'),
+          Buffer.concat([length, json, bytes.subarray(8 + headerLength)]),
+        );
+      };
+      const scale = 'model.layers.1.self_attn.o_proj.weight_scale';
+      rewrite((h) => delete h[scale]);
+      assertUserError(
+        ['info', '--model', out],
+        `tensor model.layers.1.self_attn.o_proj.weight is int8 but its scales ${scale} are missing`,
+      );
+      rewrite((h) => (h[scale]!.shape = [4, 128]));
+      assertUserError(
+        ['info', '--model', out],
+        `${scale} is F32 [4,128] but model.layers.1.self_attn.o_proj.weight [128,128] needs F32 [128,4]`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('bad options', () => {
+    const tiny = sharedPath('models', 'tinystories-656k');
+    assertUserError(
+      ['quantize', '--model', tiny, '--to', 'q4', '--out', os.tmpdir()],
+      '--to must be q8, got q4',
+    );
+    assertUserError(['quantize', '--model', tiny, '--out', path.join(os.tmpdir(), 'x')], '--to is required');
+    assertUserError(['quantize', '--model', tiny, '--to', 'q8', '--out', tiny], "the model's own folder");
   });
 });

@@ -3,9 +3,13 @@ import { writeOutputWith } from './files.js';
 import { FORMATS } from '../kernels/formats.js';
 import { type DType, numel } from './tensor.js';
 
+/** I8: the values of a q8 weight (its scales are an F32 tensor beside it). */
+export type StoredDType = DType | 'I8';
+const elementBytes = (d: StoredDType) => (d === 'I8' ? 1 : FORMATS[d].bytes);
+
 export interface TensorToWrite {
   name: string;
-  dtype: DType;
+  dtype: StoredDType;
   shape: number[];
   /** Fills `out` (the tensor's bytes, possibly in several chunks) starting at element `start`. */
   fill(out: Uint8Array, start: number): void;
@@ -26,7 +30,7 @@ export function writeSafetensors(
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
-    const bytes = numel(t.shape) * FORMATS[t.dtype].bytes;
+    const bytes = numel(t.shape) * elementBytes(t.dtype);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -41,11 +45,11 @@ export function writeSafetensors(
     const chunk = new Uint8Array(CHUNK_BYTES);
     let done = 0;
     for (const t of tensors) {
-      const elementBytes = FORMATS[t.dtype].bytes;
-      const total = numel(t.shape) * elementBytes;
+      const bytesPer = elementBytes(t.dtype);
+      const total = numel(t.shape) * bytesPer;
       for (let at = 0; at < total; at += CHUNK_BYTES) {
         const part = chunk.subarray(0, Math.min(CHUNK_BYTES, total - at));
-        t.fill(part, at / elementBytes);
+        t.fill(part, at / bytesPer);
         fs.writeSync(fd, part);
         done += part.length;
         onProgress?.(done, offset);

@@ -22,6 +22,8 @@ export interface TensorSource {
   info(name: string): TensorInfo;
   /** Reads a float tensor in its stored dtype (no widening to F32). */
   read(name: string, allocate?: Allocate): Tensor;
+  /** A tensor's stored bytes, whatever its dtype (q8 values and scales); absent where nothing is stored so. */
+  readBytes?(name: string): Uint8Array;
   close(): void;
 }
 
@@ -165,7 +167,7 @@ export class SafetensorsFile implements TensorSource {
     return e;
   }
 
-  private readBytes(e: Entry, into: Uint8Array): void {
+  private readBytesOf(e: Entry, into: Uint8Array): void {
     readExactly(this.fd, into.subarray(0, e.byteLength), e.begin, this.file);
   }
 
@@ -174,12 +176,12 @@ export class SafetensorsFile implements TensorSource {
     const dtype = e.dtype;
     if (isDType(dtype)) {
       const bytes = allocate(e.byteLength);
-      this.readBytes(e, bytes);
+      this.readBytesOf(e, bytes);
       return { dtype, shape: e.shape, data: FORMATS[dtype].view(bytes) };
     }
     if (e.dtype === 'F64') {
       const raw = new Uint8Array(e.byteLength);
-      this.readBytes(e, raw);
+      this.readBytesOf(e, raw);
       const wide = new Float64Array(raw.buffer);
       const bytes = allocate(wide.length * 4);
       const data = new Float32Array(bytes.buffer, bytes.byteOffset, wide.length);
@@ -190,11 +192,18 @@ export class SafetensorsFile implements TensorSource {
     fail(`tensor ${name} in ${this.file} has dtype ${e.dtype}; weights must be ${formats}`);
   }
 
+  readBytes(name: string): Uint8Array {
+    const e = this.entry(name);
+    const raw = new Uint8Array(e.byteLength);
+    this.readBytesOf(e, raw);
+    return raw;
+  }
+
   /** Integer tensors (token ids in reference files). */
   readInts(name: string): number[] {
     const e = this.entry(name);
     const raw = new Uint8Array(e.byteLength);
-    this.readBytes(e, raw);
+    this.readBytesOf(e, raw);
     if (e.dtype === 'I64') return Array.from(new BigInt64Array(raw.buffer), Number);
     if (e.dtype === 'I32') return Array.from(new Int32Array(raw.buffer));
     fail(`tensor ${name} in ${this.file} has dtype ${e.dtype}, not an integer type`);
@@ -264,6 +273,10 @@ export class ShardedSafetensors implements TensorSource {
 
   read(name: string, allocate?: Allocate): Tensor {
     return this.shard(name).read(name, allocate);
+  }
+
+  readBytes(name: string): Uint8Array {
+    return this.shard(name).readBytes(name);
   }
 
   close(): void {

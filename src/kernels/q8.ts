@@ -151,3 +151,58 @@ export function q8HasNonFinite(t: Tensor): boolean {
   }
   return false;
 }
+
+/**
+ * How a q8 weight is saved (`wina quantize`): `NAME` as I8 [out, in] (the values) and `NAME_scale` as F32
+ * [out, in / 32] (the scales), both row-major. Fills `values` / `scales` element by element from `start` of the
+ * row-stacked `parts` (Phi-3's fused matrices are several).
+ */
+export function q8Saved(parts: Tensor[]): {
+  values(start: number, out: Int8Array): void;
+  scales(start: number, out: Float32Array): void;
+} {
+  const inDim = parts[0]!.shape[1]!;
+  const groups = inDim / Q8_GROUP;
+  const rowsOf = parts.map((p) => p.shape[0]!);
+  const locate = (row: number): [Tensor, number] => {
+    let r = row;
+    for (const [i, p] of parts.entries()) {
+      if (r < rowsOf[i]!) return [p, r];
+      r -= rowsOf[i]!;
+    }
+    throw new RangeError(`row ${row} is past the weight`);
+  };
+  return {
+    values(start, out) {
+      for (let k = 0; k < out.length; k++) {
+        const [p, r] = locate(Math.floor((start + k) / inDim));
+        out[k] = (p.data as Int8Array)[r * rowBytes(inDim) + ((start + k) % inDim)]!;
+      }
+    },
+    scales(start, out) {
+      for (let k = 0; k < out.length; k++) {
+        const [p, r] = locate(Math.floor((start + k) / groups));
+        out[k] = scalesOf(p)[(r * rowBytes(inDim) + inDim) / 4 + ((start + k) % groups)]!;
+      }
+    },
+  };
+}
+
+/** A `Q8` tensor from saved values (I8 [out, in]) and scales (F32 [out, in / 32]), in `alloc`'s memory. */
+export function q8FromSaved(
+  values: Uint8Array,
+  scales: Uint8Array,
+  shape: [number, number],
+  alloc: (bytes: number) => Uint8Array,
+): Tensor {
+  const [out, inDim] = shape;
+  const bytes = alloc(out * rowBytes(inDim));
+  const s = new Float32Array(scales.buffer, scales.byteOffset, scales.byteLength / 4);
+  const dst = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  for (let o = 0; o < out; o++) {
+    const base = o * rowBytes(inDim);
+    bytes.set(values.subarray(o * inDim, (o + 1) * inDim), base);
+    dst.set(s.subarray(o * (inDim / Q8_GROUP), (o + 1) * (inDim / Q8_GROUP)), (base + inDim) / 4);
+  }
+  return { dtype: 'Q8', shape, data: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+}

@@ -1,7 +1,7 @@
 import { fail } from '../io/errors.js';
 import type { Allocate, TensorSource } from '../io/safetensors.js';
 import { numel, type Tensor } from '../io/tensor.js';
-import { checkQ8Shape, q8InputMajor, quantizeQ8 } from '../kernels/q8.js';
+import { checkQ8Shape, Q8_GROUP, q8FromSaved, q8InputMajor, quantizeQ8 } from '../kernels/q8.js';
 import { FORMATS } from '../kernels/formats.js';
 import { toInputMajor, widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
@@ -47,13 +47,41 @@ export class WeightReader {
   }
 
   tensor(name: string, shape: number[]): Tensor {
+    const info = this.checkShape(name, shape);
+    if (this.isSavedQ8(name)) return this.savedQ8(name, shape as [number, number], this.allocate);
+    this.count(info.dtype, info.shape);
+    return this.source.read(name, this.allocate);
+  }
+
+  private checkShape(name: string, shape: number[]) {
     if (!this.source.has(name)) fail(`checkpoint is missing tensor ${name}`);
     const info = this.source.info(name);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       fail(`tensor ${name} has shape [${info.shape}] but the config implies [${shape}]`);
     }
-    this.count(info.dtype, info.shape);
-    return this.source.read(name, this.allocate);
+    return info;
+  }
+
+  /** Whether `name` is the values of a q8 weight a `wina quantize` checkpoint holds (int8, scales beside it). */
+  private isSavedQ8(name: string): boolean {
+    return this.source.has(name) && this.source.info(name).dtype === 'I8';
+  }
+
+  /** A saved q8 weight: I8 values and `NAME_scale` F32 [out, in / 32], as they are (no re-quantization). */
+  private savedQ8(name: string, shape: [number, number], allocate?: Allocate): Tensor {
+    checkQ8Shape(name, shape);
+    const scaleName = `${name}_scale`;
+    const want = [shape[0], shape[1] / Q8_GROUP];
+    if (!this.source.has(scaleName) || !this.source.readBytes)
+      fail(`quantized checkpoint: tensor ${name} is int8 but its scales ${scaleName} are missing`);
+    const info = this.source.info(scaleName);
+    if (info.dtype !== 'F32' || info.shape.length !== 2 || info.shape.some((d, i) => d !== want[i]))
+      fail(
+        `quantized checkpoint: ${scaleName} is ${info.dtype} [${info.shape}] but ${name} [${shape}] needs F32 [${want}]`,
+      );
+    this.count('Q8', shape);
+    const alloc = allocate ?? ((n: number) => new Uint8Array(n));
+    return q8FromSaved(this.source.readBytes(name), this.source.readBytes(scaleName), shape, alloc);
   }
 
   /** Reads a [out, in] weight through ordinary memory and stores it input-major where the kernels run. */
@@ -88,12 +116,16 @@ export class WeightReader {
    * rows): as stored, or quantized to q8 when the reader quantizes.
    */
   matrix(name: string, shape: [number, number]): Tensor {
-    if (!this.quantize) return this.tensor(name, shape);
+    if (!this.quantize || this.isSavedQ8(name)) return this.tensor(name, shape);
     return this.quantized(name, shape, this.allocate ?? ((n) => new Uint8Array(n)));
   }
 
   /** Reads through ordinary memory (the stored copy is not kept) and quantizes into `alloc`. */
   private quantized(name: string, shape: [number, number], alloc: (n: number) => Uint8Array): Tensor {
+    if (this.isSavedQ8(name)) {
+      this.checkShape(name, shape);
+      return this.savedQ8(name, shape, alloc);
+    }
     checkQ8Shape(name, shape);
     const stored = new WeightReader(this.source).tensor(name, shape);
     this.count('Q8', shape);
@@ -103,7 +135,8 @@ export class WeightReader {
 
   /** A projection's weight: row-major, or input-major only, stored or quantized, as the reader is set up. */
   private projection(name: string, shape: [number, number]): Tensor {
-    if (!this.quantize) return this.inputMajor ? this.transposed(name, shape) : this.tensor(name, shape);
+    if (!this.quantize && !this.isSavedQ8(name))
+      return this.inputMajor ? this.transposed(name, shape) : this.tensor(name, shape);
     if (!this.inputMajor) return this.matrix(name, shape);
     const rowMajor = this.quantized(name, shape, (n) => new Uint8Array(n));
     const t = q8InputMajor(rowMajor, this.allocate ?? ((n) => new Uint8Array(n)));

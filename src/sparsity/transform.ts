@@ -31,6 +31,7 @@ import {
   writeOutputFolder,
 } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
+import { Q8_GROUP, q8Saved } from '../kernels/q8.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
 import type { Tensor } from '../io/tensor.js';
 import type { Kernels } from '../kernels/kernels.js';
@@ -61,6 +62,8 @@ export interface TransformReport {
 
 /** Marker written into config.json of a saved transformed checkpoint. */
 export const TRANSFORM_MARKER = 'wina_transform';
+/** config.json's note that the matrices are saved as q8 (I8 values + `NAME_scale`), for `wina quantize`. */
+export const QUANTIZATION_MARKER = 'wina_quantization';
 
 /** A d x d orthonormal basis, row-major: row c is the c-th basis vector (singular values decreasing). */
 type Basis = Float64Array;
@@ -354,7 +357,7 @@ function writeCheckpoint(model: Model, dir: string): void {
   const fusedQkv = isFused(model, ['q', 'k', 'v']);
   const fusedGateUp = isFused(model, ['gate', 'up']);
   const tensors: TensorToWrite[] = [];
-  const add = (name: string, parts: (Tensor | Float32Array)[]) => tensors.push(toWrite(name, parts));
+  const add = (name: string, parts: (Tensor | Float32Array)[]) => tensors.push(...toWrite(name, parts));
   add('model.embed_tokens.weight', [w.embed]);
   w.layers.forEach((layer, l) => {
     const pre = `model.layers.${l}`;
@@ -397,6 +400,8 @@ function writeCheckpoint(model: Model, dir: string): void {
   if ('dtype' in config) config.dtype = 'float32';
   const transformed = w.layers.some((layer) => layer.attnShortcut || layer.mlpShortcut);
   if (transformed) config[TRANSFORM_MARKER] = { method: 'orthogonal', shortcuts: true };
+  const quantized = tensors.some((t) => t.dtype === 'I8');
+  if (quantized) config[QUANTIZATION_MARKER] = { format: 'q8', group_size: Q8_GROUP, scales: 'NAME_scale' };
   writeJson(path.join(dir, 'config.json'), config);
   if (sourceDir) {
     for (const name of TOKENIZER_FILES) {
@@ -413,15 +418,43 @@ function writeCheckpoint(model: Model, dir: string): void {
   }
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {
     format: 'pt',
-    wina: transformed ? 'orthogonal-transform' : 'export',
+    wina: transformed ? 'orthogonal-transform' : quantized ? 'q8' : 'export',
   });
 }
 
-/** One safetensors entry from row-stacked parts (Phi-3's fused matrices) or a vector, written as F32. */
-function toWrite(name: string, parts: (Tensor | Float32Array)[]): TensorToWrite {
+/**
+ * Safetensors entries from row-stacked parts (Phi-3's fused matrices) or a vector, written as F32; a q8 weight
+ * as its I8 values and F32 `NAME_scale` (see q8.ts).
+ */
+function toWrite(name: string, parts: (Tensor | Float32Array)[]): TensorToWrite[] {
   const tensors: Tensor[] = parts.map((p) =>
     p instanceof Float32Array ? { dtype: 'F32', shape: [p.length], data: p } : p,
   );
+  if (tensors[0]!.dtype === 'Q8') {
+    const saved = q8Saved(tensors);
+    const [rows, inDim] = [tensors.reduce((s, t) => s + t.shape[0]!, 0), tensors[0]!.shape[1]!];
+    return [
+      {
+        name,
+        dtype: 'I8',
+        shape: [rows, inDim],
+        fill: (out, start) => saved.values(start, new Int8Array(out.buffer, out.byteOffset, out.byteLength)),
+      },
+      {
+        name: `${name}_scale`,
+        dtype: 'F32',
+        shape: [rows, inDim / Q8_GROUP],
+        fill: (out, start) =>
+          saved.scales(start, new Float32Array(out.buffer, out.byteOffset, out.byteLength / 4)),
+      },
+    ];
+  }
+  if (tensors[0]!.layout === 'input-major' || tensors[0]!.dtype === 'Q8T')
+    fail('saving a model loaded with --layout input-major is not supported: load it with the row layout');
+  return [toWriteFloat(name, tensors)];
+}
+
+function toWriteFloat(name: string, tensors: Tensor[]): TensorToWrite {
   const cols = tensors[0]!.shape.length === 1 ? undefined : tensors[0]!.shape[1]!;
   const rows = tensors.reduce((s, t) => s + t.shape[0]!, 0);
   const shape = cols === undefined ? [rows] : [rows, cols];

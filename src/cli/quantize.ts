@@ -1,0 +1,48 @@
+import { fail } from '../io/errors.js';
+import { loadModel } from '../model/model.js';
+import { checkCheckpointFolder, saveCheckpoint } from '../sparsity/transform.js';
+import { parse, requireString, say } from './args.js';
+
+const USAGE = `usage: wina quantize --model M --to q8 --out DIR [--json]
+  saves the model with its matrices quantized (q8: int8, one scale per 32 inputs, llama.cpp's Q8_0 blocks) as a
+  checkpoint folder that loads back without quantizing again: each matrix NAME as I8 values and NAME_scale (F32)`;
+
+export async function quantizeCommand(argv: string[]): Promise<number> {
+  const o = parse(
+    argv,
+    {
+      model: { type: 'string', short: 'm' },
+      to: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      json: { type: 'boolean' },
+    },
+    USAGE,
+  );
+  if (o.help) {
+    say(USAGE);
+    return 0;
+  }
+  const to = requireString(o.to, '--to');
+  if (to !== 'q8') fail(`--to must be q8, got ${to}`);
+  const out = requireString(o.out, '--out');
+  const started = performance.now();
+  const model = await loadModel(requireString(o.model, '--model'), { quantize: to });
+  try {
+    checkCheckpointFolder(model, out);
+    saveCheckpoint(model, out);
+    const summary = {
+      out,
+      format: to,
+      weightBytes: model.info.weightBytes,
+      seconds: (performance.now() - started) / 1000,
+    };
+    if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else
+      say(
+        `wrote ${out} (${(summary.weightBytes / 2 ** 20).toFixed(1)} MiB of ${to} weights) in ${summary.seconds.toFixed(1)} s`,
+      );
+  } finally {
+    model.close();
+  }
+  return 0;
+}
