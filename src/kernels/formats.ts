@@ -22,6 +22,11 @@ export interface WeightFormat {
   widen(t: Tensor, start: number, out: Float32Array): void;
   /** Whether any stored element is NaN or +-Inf. */
   hasNonFinite(t: Tensor): boolean;
+  /**
+   * Its one-token dense kernels (matvec, row-gather) read x quantized per group of 32 to int8 (integer dot
+   * products, as llama.cpp does for Q8_0); prefill and column-sparse decode keep F32 x.
+   */
+  quantizesX?: boolean;
   /** The kernel families it has (default all): q8's row-major and input-major layouts are two formats. */
   families?: readonly Family[];
   /** The suffix of its WebAssembly kernels' names. */
@@ -109,6 +114,7 @@ export const FORMATS = {
     hasNonFinite: q8HasNonFinite,
     kernels: 'Q8',
     evenOdd: false,
+    quantizesX: true,
     families: ['matvec', 'matmul', 'gather'],
   },
   /** q8, input-major [in, out] (src/kernels/q8.ts): column-sparse decode and the input-major matmul. */
@@ -131,4 +137,9 @@ export const DTYPES = Object.keys(FORMATS) as DType[];
 
 export function isDType(name: string): name is DType {
   return Object.hasOwn(FORMATS, name);
+}
+
+/** A format's entry seen through the interface (its optional fields readable whatever the dtype). */
+export function formatOf(dtype: DType): WeightFormat {
+  return FORMATS[dtype];
 }

@@ -206,3 +206,37 @@ export function q8FromSaved(
   }
   return { dtype: 'Q8', shape, data: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
 }
+
+/** Round half to even, as f32x4.nearest. */
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const rest = v - f;
+  return rest > 0.5 || (rest === 0.5 && f % 2 !== 0) ? f + 1 : f;
+}
+
+/**
+ * Reference of the one-token q8 products (matvec, row-gather): x quantized per group of 32 as llama.cpp
+ * quantizes activations (d = max |x| / 127, q = round(x / d), ties to even), then per group the exact integer dot
+ * with the weights' int8 values, times the weight's scale and d. Returns row o's value (without bias).
+ */
+export function q8RowDotQuantizedX(w: Tensor, o: number, x: Float32Array): number {
+  const inDim = w.shape[1]!;
+  const q = w.data as Int8Array;
+  const scales = scalesOf(w);
+  const base = o * rowBytes(inDim);
+  const f = Math.fround;
+  let sum = 0;
+  for (let g = 0; g < inDim / Q8_GROUP; g++) {
+    let amax = 0;
+    for (let j = 0; j < Q8_GROUP; j++) amax = Math.max(amax, Math.abs(x[g * Q8_GROUP + j]!));
+    const d = f(amax / 127);
+    const id = d ? f(1 / d) : 0;
+    let dot = 0;
+    for (let j = 0; j < Q8_GROUP; j++) {
+      const i = g * Q8_GROUP + j;
+      dot += q[base + i]! * roundHalfEven(f(f(x[i]!) * id));
+    }
+    sum += dot * f(scales[(base + inDim) / 4 + g]! * d);
+  }
+  return sum;
+}

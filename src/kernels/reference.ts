@@ -3,8 +3,8 @@
  * WebAssembly is unavailable. Activations are F32; weights stay in their stored dtype and are widened row by row.
  */
 import type { Tensor } from '../io/tensor.js';
-import { FORMATS } from './formats.js';
-import { q8InputMajor } from './q8.js';
+import { FORMATS, formatOf } from './formats.js';
+import { q8InputMajor, q8RowDotQuantizedX } from './q8.js';
 
 /** Writes elements [start, start + out.length) of a weight tensor into `out` as F32. */
 export function widen(t: Tensor, start: number, out: Float32Array): void {
@@ -23,6 +23,10 @@ export function matmul(
   bias?: Float32Array,
 ): void {
   const [outDim, inDim] = w.shape as [number, number];
+  if (tokens === 1 && formatOf(w.dtype).quantizesX) {
+    for (let o = 0; o < outDim; o++) y[o] = q8RowDotQuantizedX(w, o, x) + (bias ? bias[o]! : 0);
+    return;
+  }
   const row = new (x.constructor as Float32ArrayConstructor)(inDim);
   for (let o = 0; o < outDim; o++) {
     widen(w, o * inDim, row);
@@ -241,6 +245,10 @@ export function gatherMatvec(
   y.fill(0, 0, outDim);
   for (let j = 0; j < count; j++) {
     const o = rows[j]!;
+    if (formatOf(w.dtype).quantizesX) {
+      y[o] = q8RowDotQuantizedX(w, o, x) + (bias ? bias[o]! : 0);
+      continue;
+    }
     widen(w, o * inDim, row);
     let acc = 0;
     for (let i = 0; i < inDim; i++) acc += row[i]! * x[i]!;

@@ -359,8 +359,13 @@ export class WasmKernels implements Kernels {
     for (const w of this.workers) void w.terminate();
   }
 
-  /** x as a format's dense kernels read it: in even/odd order where they widen that way. */
+  /** x as a format's one-token dense kernels read it: in even/odd order, or quantized per 32 (q8). */
   private xAsRead(format: WeightFormat, x: number, inDim: number): number {
+    if (format.quantizesX) {
+      const quantized = this.heap.scratchAddress('x-q8', this.wasm.q8xBytes(inDim));
+      this.wasm.quantizeX(x, inDim, quantized);
+      return quantized;
+    }
     if (!format.evenOdd) return x;
     const permuted = this.heap.scratchAddress('x-even-odd', inDim * 4);
     this.wasm.permuteEvenOdd(x, permuted, inDim);

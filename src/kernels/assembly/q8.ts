@@ -1,56 +1,77 @@
 // q8 weights (see src/kernels/q8.ts): int8 values with one f32 scale per group of 32 inputs per output.
 // Q8 (row-major [out, in]): each row is in int8 values, then its in / 32 scales. Q8T (input-major [in, out]):
-// per group of 32 input rows, those rows' out int8 values, then the group's out scales. Each group is summed in
-// f32 from the widened int8 values, then scaled once.
+// per group of 32 input rows, those rows' out int8 values, then the group's out scales. One-token products take
+// x quantized per 32 (quantizeX) and run integer dot products; the others widen int8 to f32. Each group is summed,
+// then scaled once.
 import { hsum4, i8to32x4, madd } from './simd';
-
-// acc + dot(16 int8 at p, x0..x3), lanewise.
-@inline
-function dot16(p: usize, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
-  const w = v128.load(p);
-  acc = madd(i8to32x4(w, 0), x0, acc);
-  acc = madd(i8to32x4(w, 1), x1, acc);
-  acc = madd(i8to32x4(w, 2), x2, acc);
-  return madd(i8to32x4(w, 3), x3, acc);
-}
 
 @inline
 function rowBytes(inDim: i32): usize {
   return <usize>inDim + (<usize>inDim >> 3);
 }
 
-// Four Q8 rows times x: lane r = sum over groups g of scale[r, g] * dot(q[r, group g], x[group g]).
+/** Bytes of x quantized for the one-token kernels: inDim int16 values, then inDim / 32 f32 scales. */
+export function q8xBytes(inDim: i32): usize {
+  return (<usize>inDim << 1) + (<usize>inDim >> 3);
+}
+
+/**
+ * x quantized per group of 32 as llama.cpp quantizes activations for Q8_0 products: d = max |x| / 127,
+ * q = round(x / d) (ties to even) in [-127, 127], kept as int16 for i32x4.dot_i16x8_s; then the groups' d.
+ */
+export function quantizeX(x: usize, inDim: i32, out: usize): void {
+  const scales = out + (<usize>inDim << 1);
+  for (let g = 0; g < inDim >> 5; g++) {
+    const xg = x + (<usize>g << 7);
+    let m = f32x4.splat(0);
+    for (let k: usize = 0; k < 8; k++) m = f32x4.max(m, f32x4.abs(v128.load(xg + (k << 4))));
+    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const d: f32 = amax / 127;
+    const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+    store<f32>(scales + (<usize>g << 2), d);
+    for (let k: usize = 0; k < 8; k += 2) {
+      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xg + (k << 4)), id)));
+      const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xg + ((k + 1) << 4)), id)));
+      v128.store(out + (<usize>g << 6) + (k << 3), i16x8.narrow_i32x4_s(a, b));
+    }
+  }
+}
+
+// dot of 32 int8 weights at p with 32 int16 x values (x0..x3), as four i32 lanes.
 @inline
-function dot4(r0: usize, r1: usize, r2: usize, r3: usize, x: usize, inDim: i32): v128 {
+function dot32(p: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  const w0 = v128.load(p);
+  const w1 = v128.load(p, 16);
+  let a = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), x0);
+  a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), x1));
+  a = i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), x2));
+  return i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), x3));
+}
+
+// Four Q8 rows times quantized x (see quantizeX): lane r = sum over groups g of scale[r, g] * d[g] *
+// (integer dot of row r's group g with x's). Integer products are exact; only the scaling rounds.
+@inline
+function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
   let t0 = f32x4.splat(0);
   let t1 = f32x4.splat(0);
   let t2 = f32x4.splat(0);
   let t3 = f32x4.splat(0);
   const groups = inDim >> 5;
-  const scales = <usize>inDim;
+  const ws = <usize>inDim;
+  const xs = xq + (<usize>inDim << 1);
   for (let g = 0; g < groups; g++) {
+    const xo = xq + (<usize>g << 6);
+    const x0 = v128.load(xo);
+    const x1 = v128.load(xo, 16);
+    const x2 = v128.load(xo, 32);
+    const x3 = v128.load(xo, 48);
     const wo = <usize>g << 5;
-    const xo = x + (<usize>g << 7);
-    let a0 = f32x4.splat(0);
-    let a1 = f32x4.splat(0);
-    let a2 = f32x4.splat(0);
-    let a3 = f32x4.splat(0);
-    // Two halves of 16: four x vectors live at a time, shared by the four rows.
-    for (let h: usize = 0; h < 32; h += 16) {
-      const x0 = v128.load(xo + (h << 2));
-      const x1 = v128.load(xo + (h << 2), 16);
-      const x2 = v128.load(xo + (h << 2), 32);
-      const x3 = v128.load(xo + (h << 2), 48);
-      a0 = dot16(r0 + wo + h, x0, x1, x2, x3, a0);
-      a1 = dot16(r1 + wo + h, x0, x1, x2, x3, a1);
-      a2 = dot16(r2 + wo + h, x0, x1, x2, x3, a2);
-      a3 = dot16(r3 + wo + h, x0, x1, x2, x3, a3);
-    }
-    const so = scales + (<usize>g << 2);
-    t0 = madd(a0, f32x4.splat(load<f32>(r0 + so)), t0);
-    t1 = madd(a1, f32x4.splat(load<f32>(r1 + so)), t1);
-    t2 = madd(a2, f32x4.splat(load<f32>(r2 + so)), t2);
-    t3 = madd(a3, f32x4.splat(load<f32>(r3 + so)), t3);
+    const so = ws + (<usize>g << 2);
+    const d = load<f32>(xs + (<usize>g << 2));
+    t0 = madd(f32x4.convert_i32x4_s(dot32(r0 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r0 + so) * d), t0);
+    t1 = madd(f32x4.convert_i32x4_s(dot32(r1 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r1 + so) * d), t1);
+    t2 = madd(f32x4.convert_i32x4_s(dot32(r2 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r2 + so) * d), t2);
+    t3 = madd(f32x4.convert_i32x4_s(dot32(r3 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r3 + so) * d), t3);
   }
   return hsum4(t0, t1, t2, t3);
 }
@@ -61,10 +82,10 @@ function lane(s: v128, r: i32): f32 {
 }
 
 /**
- * T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end); in a multiple of 32. Prefill (several tokens) is
- * matmulQ8 in dense.ts: each block of rows widened once, then the F32 product.
+ * T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end), x quantized by quantizeX (xq); in a multiple of
+ * 32. Prefill (several tokens) is matmulQ8 in dense.ts: each block of rows widened once, F32 x.
  */
-export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
+export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, y: usize, bias: usize, inDim: i32): void {
   const bytes = rowBytes(inDim);
   for (let o = begin; o < end; o += 4) {
     const n = min(4, end - o);
@@ -73,7 +94,7 @@ export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y
     const r1 = w + <usize>(n > 1 ? o + 1 : o) * bytes;
     const r2 = w + <usize>(n > 2 ? o + 2 : o) * bytes;
     const r3 = w + <usize>(n > 3 ? o + 3 : o) * bytes;
-    const s = dot4(r0, r1, r2, r3, x, inDim);
+    const s = dot4(r0, r1, r2, r3, xq, inDim);
     for (let r = 0; r < n; r++) {
       let v = lane(s, r);
       if (bias) v += load<f32>(bias + (<usize>(o + r) << 2));
@@ -87,8 +108,8 @@ function listedRow(w: usize, bytes: usize, rows: usize, j: i32, r: i32, n: i32):
   return w + <usize>load<i32>(rows + (<usize>(r < n ? j + r : j) << 2)) * bytes;
 }
 
-/** Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), four listed rows at a time. */
-export function gatherQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+/** Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), x quantized (quantizeX). */
+export function gatherQ8(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
   const bytes = rowBytes(inDim);
   for (let j = begin; j < end; j += 4) {
     const n = min(4, end - j);
@@ -97,7 +118,7 @@ export function gatherQ8(begin: i32, end: i32, _slot: i32, w: usize, x: usize, r
       listedRow(w, bytes, rows, j, 1, n),
       listedRow(w, bytes, rows, j, 2, n),
       listedRow(w, bytes, rows, j, 3, n),
-      x,
+      xq,
       inDim,
     );
     for (let r = 0; r < n; r++) {
