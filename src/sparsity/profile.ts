@@ -152,7 +152,8 @@ export function checkProfile(value: unknown, where: string, model?: Model): Prof
   if (model) {
     if (p.model?.fingerprint !== fingerprint(model)) {
       fail(
-        `${where} was made for another model (${p.model?.architecture ?? 'unknown'}, fingerprint ${p.model?.fingerprint}), not ${model.info.source}`,
+        `${where} was made for another model (${p.model?.architecture ?? 'unknown'}, fingerprint ${p.model?.fingerprint}), not ${model.info.source}` +
+          ' (the fingerprint covers the stored weights: calibrate with the same --quantize as you run with)',
       );
     }
   }
