@@ -76,10 +76,9 @@ type Basis = Float64Array;
  */
 export function orthogonalTransform(model: Model, opts: TransformOptions = {}): TransformReport {
   // The rotations are folded into the weights, which must then be quantized again: not done yet.
-  if (
-    model.transformer.weights.embed.dtype === 'Q8' ||
-    model.transformer.weights.layers[0]?.proj.q.weight.dtype.startsWith('Q8')
-  )
+  const w = model.transformer.weights;
+  const matrices = [w.embed, ...w.layers.flatMap((l) => Object.values(l.proj).map((p) => p.weight))];
+  if (matrices.some((t) => t.dtype === 'Q8' || t.dtype === 'Q8T'))
     fail('the orthogonal transform of a q8 model is not supported yet: use --transform without --quantize');
   try {
     return transform(model, opts);

@@ -1,7 +1,7 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
 // [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
 // chunk's scratch.
-import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16, Q8, q8Row } from './simd';
+import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16, Q8, q8Row, lane, listedRow, rowAt, store4, storeListed } from './simd';
 
 
 
@@ -104,35 +104,6 @@ function dot4Half(kind: i32, r0: usize, r1: usize, r2: usize, r3: usize, xp: usi
 }
 
 @inline
-function lane(s: v128, r: i32): f32 {
-  if (r == 0) return f32x4.extract_lane(s, 0);
-  if (r == 1) return f32x4.extract_lane(s, 1);
-  return r == 2 ? f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 3);
-}
-
-// Writes rows o..o+3 of one token (lanes beyond `rows` are dropped).
-@inline
-function store4(y: usize, bias: usize, o: i32, rows: i32, s: v128): void {
-  const off = <usize>o << 2;
-  if (rows == 4) {
-    if (bias) s = f32x4.add(s, v128.load(bias + off));
-    v128.store(y + off, s);
-  } else {
-    for (let r = 0; r < rows; r++) {
-      let v = lane(s, r);
-      if (bias) v += load<f32>(bias + off + (<usize>r << 2));
-      store<f32>(y + off + (<usize>r << 2), v);
-    }
-  }
-}
-
-// Row o + r for r < rows, else row o again: the last block of a matrix may have fewer than four rows.
-@inline
-function rowAt(w: usize, rowBytes: usize, o: i32, r: i32, rows: i32): usize {
-  return w + <usize>(r < rows ? o + r : o) * rowBytes;
-}
-
-@inline
 function matvecHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
   const rowBytes = <usize>inDim << 1;
   for (let o = begin; o < end; o += 4) {
@@ -177,21 +148,6 @@ export function matvecF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize,
 
 // Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), four listed rows at a time;
 // the other rows of y are the caller's (zeroed). CATS reads only the up_proj rows its mask keeps.
-@inline
-function listedRow(w: usize, rowBytes: usize, rows: usize, j: i32, r: i32, n: i32): usize {
-  return w + <usize>load<i32>(rows + (<usize>(r < n ? j + r : j) << 2)) * rowBytes;
-}
-
-@inline
-function storeListed(y: usize, bias: usize, rows: usize, j: i32, n: i32, s: v128): void {
-  for (let r = 0; r < n; r++) {
-    const off = <usize>load<i32>(rows + (<usize>(j + r) << 2)) << 2;
-    let v = lane(s, r);
-    if (bias) v += load<f32>(bias + off);
-    store<f32>(y + off, v);
-  }
-}
-
 export function gatherF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
   const rowBytes = <usize>inDim << 2;
   for (let j = begin; j < end; j += 4) {

@@ -3,7 +3,7 @@
 // per group of 32 input rows, those rows' out int8 values, then the group's out scales. One-token products take
 // x quantized per 32 (quantizeX) and run integer dot products; the others widen int8 to f32. Each group is summed,
 // then scaled once.
-import { hsum4, i8to32x4, madd } from './simd';
+import { hsum4, i8to32x4, listedRow, madd, rowAt, store4, storeListed } from './simd';
 
 @inline
 function rowBytes(inDim: i32): usize {
@@ -76,11 +76,6 @@ function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32)
   return hsum4(t0, t1, t2, t3);
 }
 
-@inline
-function lane(s: v128, r: i32): f32 {
-  return r == 0 ? f32x4.extract_lane(s, 0) : r == 1 ? f32x4.extract_lane(s, 1) : r == 2 ? f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 3);
-}
-
 /**
  * T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end), x quantized by quantizeX (xq); in a multiple of
  * 32. Prefill (several tokens) is matmulQ8 in dense.ts: each block of rows widened once, F32 x.
@@ -89,23 +84,9 @@ export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, 
   const bytes = rowBytes(inDim);
   for (let o = begin; o < end; o += 4) {
     const n = min(4, end - o);
-    // Rows past the chunk's end repeat its first row; their lanes are not stored.
-    const r0 = w + <usize>o * bytes;
-    const r1 = w + <usize>(n > 1 ? o + 1 : o) * bytes;
-    const r2 = w + <usize>(n > 2 ? o + 2 : o) * bytes;
-    const r3 = w + <usize>(n > 3 ? o + 3 : o) * bytes;
-    const s = dot4(r0, r1, r2, r3, xq, inDim);
-    for (let r = 0; r < n; r++) {
-      let v = lane(s, r);
-      if (bias) v += load<f32>(bias + (<usize>(o + r) << 2));
-      store<f32>(y + (<usize>(o + r) << 2), v);
-    }
+    const s = dot4(rowAt(w, bytes, o, 0, n), rowAt(w, bytes, o, 1, n), rowAt(w, bytes, o, 2, n), rowAt(w, bytes, o, 3, n), xq, inDim);
+    store4(y, bias, o, n, s);
   }
-}
-
-@inline
-function listedRow(w: usize, bytes: usize, rows: usize, j: i32, r: i32, n: i32): usize {
-  return w + <usize>load<i32>(rows + (<usize>(r < n ? j + r : j) << 2)) * bytes;
 }
 
 /** Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), x quantized (quantizeX). */
@@ -121,12 +102,7 @@ export function gatherQ8(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, 
       xq,
       inDim,
     );
-    for (let r = 0; r < n; r++) {
-      const off = <usize>load<i32>(rows + (<usize>(j + r) << 2)) << 2;
-      let v = lane(s, r);
-      if (bias) v += load<f32>(bias + off);
-      store<f32>(y + off, v);
-    }
+    storeListed(y, bias, rows, j, n, s);
   }
 }
 

@@ -187,3 +187,49 @@ export function addColumn(kind: i32, acc: usize, width: i32, p: usize, x: v128):
     store<f32>(a, load<f32>(a) + weightAt(kind, p, o) * xs);
   }
 }
+
+// Four rows at a time: which rows, and where their sums go (shared by the dense and q8 kernels).
+
+@inline
+export function lane(s: v128, r: i32): f32 {
+  if (r == 0) return f32x4.extract_lane(s, 0);
+  if (r == 1) return f32x4.extract_lane(s, 1);
+  return r == 2 ? f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 3);
+}
+
+// Writes rows o..o+3 of one token (lanes beyond `rows` are dropped).
+@inline
+export function store4(y: usize, bias: usize, o: i32, rows: i32, s: v128): void {
+  const off = <usize>o << 2;
+  if (rows == 4) {
+    if (bias) s = f32x4.add(s, v128.load(bias + off));
+    v128.store(y + off, s);
+  } else {
+    for (let r = 0; r < rows; r++) {
+      let v = lane(s, r);
+      if (bias) v += load<f32>(bias + off + (<usize>r << 2));
+      store<f32>(y + off + (<usize>r << 2), v);
+    }
+  }
+}
+
+// Row o + r for r < rows, else row o again: the last block of a matrix may have fewer than four rows.
+@inline
+export function rowAt(w: usize, rowBytes: usize, o: i32, r: i32, rows: i32): usize {
+  return w + <usize>(r < rows ? o + r : o) * rowBytes;
+}
+
+@inline
+export function listedRow(w: usize, rowBytes: usize, rows: usize, j: i32, r: i32, n: i32): usize {
+  return w + <usize>load<i32>(rows + (<usize>(r < n ? j + r : j) << 2)) * rowBytes;
+}
+
+@inline
+export function storeListed(y: usize, bias: usize, rows: usize, j: i32, n: i32, s: v128): void {
+  for (let r = 0; r < n; r++) {
+    const off = <usize>load<i32>(rows + (<usize>(j + r) << 2)) << 2;
+    let v = lane(s, r);
+    if (bias) v += load<f32>(bias + off);
+    store<f32>(y + off, v);
+  }
+}
