@@ -89,8 +89,12 @@ export function benchShape(
     return { dtype, shape, data };
   };
   const rowMajor = Array.from({ length: copies }, (_, c) => tensor(c, [outDim, inDim]));
-  // The same bytes read as input-major [in, out]: values do not matter for speed.
-  const inputMajor = Array.from({ length: copies }, (_, c) => tensor(c, [inDim, outDim]));
+  // The same bytes read as input-major [in, out] (q8's and q4's own layout for it): values do not matter for speed.
+  const sparseDtype = INPUT_MAJOR[dtype] ?? dtype;
+  const inputMajor = Array.from({ length: copies }, (_, c) => ({
+    ...tensor(c, [inDim, outDim]),
+    dtype: sparseDtype,
+  }));
   const x = k.f32(inDim);
   const random = rng(7);
   for (let i = 0; i < inDim; i++) x[i] = random() - 0.5;
@@ -130,9 +134,9 @@ export function benchShape(
   const rows: Row[] = [
     { shape, dtype, kernel: 'dense', ms: dense! * 1e3, gbps: bytes / dense! / 1e9, speedup: 1, bandwidth },
   ];
-  kept.forEach(({ keep, count }, i) => {
+  kept.forEach(({ keep, count, lists }, i) => {
     const t = sparse[i]!;
-    const read = count * outDim * format.bytes;
+    const read = sparseBytes(dtype, lists[0]!.subarray(0, count), outDim);
     rows.push({
       shape,
       dtype,
@@ -144,6 +148,17 @@ export function benchShape(
     });
   });
   return rows;
+}
+
+/** Formats whose column-sparse kernel reads a layout of its own. */
+const INPUT_MAJOR: Partial<Record<DType, DType>> = { Q8: 'Q8T', Q4: 'Q4T' };
+
+/** Weight bytes column-sparse decode reads: the kept inputs' values, and each touched group's scales. */
+function sparseBytes(dtype: DType, kept: Int32Array, outDim: number): number {
+  if (!INPUT_MAJOR[dtype]) return kept.length * outDim * FORMATS[dtype].bytes;
+  const groups = new Set(Array.from(kept, (i) => i >> 5)).size;
+  const valueBytes = dtype === 'Q4' ? Math.ceil(outDim / 32) * 16 : outDim;
+  return kept.length * valueBytes + groups * outDim * 4;
 }
 
 export interface PrefillRow {

@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { WinaError } from '../src/io/errors.js';
 import type { DType, Tensor } from '../src/io/tensor.js';
+import { quantizeQ4 } from '../src/kernels/q4.js';
 import { quantizeQ8 } from '../src/kernels/q8.js';
 import * as ref from '../src/kernels/reference.js';
 import { WasmKernels } from '../src/kernels/wasm.js';
@@ -189,58 +190,71 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
       assert.throws(() => k.gatherMatvec(w, k.f32(16), rows, 2, k.f32(8)), /rows\[1\] = 8/);
     });
 
-    test('q8: matmul, gatherMatvec, sparseMatvec and matmulInputMajor equal the reference', () => {
-      for (let trial = 0; trial < 6; trial++) {
-        const outDim = trial < 2 ? int(1, 13) : int(60, 300);
-        const inDim = 32 * (trial < 2 ? int(1, 3) : int(3, 20));
-        const tokens = trial % 2 === 0 ? 1 : int(2, 5);
-        const w = quantizeQ8(outDim, inDim, (_, row) => fillRandom(row, 1 + random()), k.alloc);
-        const what = `[${outDim}, ${inDim}]`;
-        const x = fillRandom(k.f32(tokens * inDim));
-        const bias = random() < 0.5 ? fillRandom(k.f32(outDim)) : undefined;
-        let y = poisoned(k, tokens * outDim);
-        k.matmul(w, x, tokens, y, bias);
-        let expected = new Float32Array(tokens * outDim);
-        ref.matmul(w, heap(x), tokens, expected, bias && heap(bias));
-        assertClose(y, expected, `q8 matmul ${what} x ${tokens} tokens`);
-        if (tokens === 1) {
-          // One token reads x quantized per 32 (as llama.cpp): close to the F32-x product, not equal to it.
-          const exact = new Float32Array(outDim);
-          ref.matmulInputMajor(ref.toInputMajor(w), heap(x), 1, exact, bias && heap(bias));
-          assert.ok(relativeL2(y, exact) < 2e-2, `q8 matvec ${what}: ${relativeL2(y, exact)} from F32 x`);
+    for (const [q, quantize, inputMajor] of [
+      ['q8', quantizeQ8, 'Q8T'],
+      ['q4', quantizeQ4, 'Q4T'],
+    ] as const) {
+      test(`${q}: matmul, gatherMatvec, sparseMatvec and matmulInputMajor equal the reference`, () => {
+        for (let trial = 0; trial < 8; trial++) {
+          const outDim = trial < 2 ? int(1, 13) : trial < 4 ? int(60, 300) : 32 * int(2, 9);
+          const inDim = 32 * (trial < 2 ? int(1, 3) : int(3, 20));
+          const tokens = trial % 2 === 0 ? 1 : int(2, 5);
+          const w = quantize(outDim, inDim, (_, row) => fillRandom(row, 1 + random()), k.alloc);
+          const what = `[${outDim}, ${inDim}]`;
+          const x = fillRandom(k.f32(tokens * inDim));
+          const bias = random() < 0.5 ? fillRandom(k.f32(outDim)) : undefined;
+          let y = poisoned(k, tokens * outDim);
+          k.matmul(w, x, tokens, y, bias);
+          let expected = new Float32Array(tokens * outDim);
+          ref.matmul(w, heap(x), tokens, expected, bias && heap(bias));
+          assertClose(y, expected, `${q} matmul ${what} x ${tokens} tokens`);
+          if (tokens === 1) {
+            // One token reads x quantized per 32 (as llama.cpp): close to the F32-x product, not equal to it.
+            const exact = new Float32Array(outDim);
+            ref.matmulInputMajor(ref.toInputMajor(w), heap(x), 1, exact, bias && heap(bias));
+            assert.ok(relativeL2(y, exact) < 2e-2, `${q} matvec ${what}: ${relativeL2(y, exact)} from F32 x`);
+          }
+
+          const rows = k.i32(outDim);
+          const count = trial === 0 ? 0 : int(1, outDim);
+          const order = Array.from({ length: outDim }, (_, i) => i).sort(() => random() - 0.5);
+          rows.set(order.slice(0, count).sort((a, b) => a - b));
+          const x1 = x.subarray(0, inDim);
+          y = poisoned(k, outDim);
+          k.gatherMatvec(w, x1, rows, count, y, bias);
+          expected = new Float32Array(outDim).fill(Number.NaN);
+          ref.gatherMatvec(w, heap(x1), rows.slice(), count, expected, bias && heap(bias));
+          assertClose(y, expected, `${q} gatherMatvec ${what} keeping ${count} rows`);
+
+          const wT = k.toInputMajor(w);
+          assert.equal(wT.dtype, inputMajor);
+          assert.deepEqual(Array.from(ref.toInputMajor(w).data), Array.from(wT.data));
+          const kept = k.i32(inDim);
+          const keep = trial === 0 ? 0 : int(1, inDim);
+          const inputs = Array.from({ length: inDim }, (_, i) => i).sort(() => random() - 0.5);
+          kept.set(inputs.slice(0, keep).sort((a, b) => a - b));
+          y = poisoned(k, outDim);
+          k.sparseMatvec(wT, x1, kept, keep, y, bias);
+          expected = new Float32Array(outDim);
+          ref.sparseMatvec(wT, heap(x1), kept.slice(), keep, expected, bias && heap(bias));
+          assertClose(y, expected, `${q} sparseMatvec ${what} keeping ${keep}`);
+          if (keep > 0) {
+            // x quantized per 32: close to the F32-x product of the same columns, not equal to it.
+            const masked = new Float32Array(inDim);
+            for (const i of kept.subarray(0, keep)) masked[i] = x1[i]!;
+            const exact = new Float32Array(outDim);
+            ref.matmulInputMajor(ref.toInputMajor(w), masked, 1, exact, bias && heap(bias));
+            assert.ok(relativeL2(y, exact) < 2e-2, `${q} sparse ${what}: ${relativeL2(y, exact)} from F32 x`);
+          }
+
+          y = poisoned(k, tokens * outDim);
+          k.matmulInputMajor(wT, x, tokens, y, bias);
+          expected = new Float32Array(tokens * outDim);
+          ref.matmulInputMajor(wT, heap(x), tokens, expected, bias && heap(bias));
+          assertClose(y, expected, `${q} matmulInputMajor ${what} x ${tokens}`);
         }
-
-        const rows = k.i32(outDim);
-        const count = trial === 0 ? 0 : int(1, outDim);
-        const order = Array.from({ length: outDim }, (_, i) => i).sort(() => random() - 0.5);
-        rows.set(order.slice(0, count).sort((a, b) => a - b));
-        const x1 = x.subarray(0, inDim);
-        y = poisoned(k, outDim);
-        k.gatherMatvec(w, x1, rows, count, y, bias);
-        expected = new Float32Array(outDim).fill(Number.NaN);
-        ref.gatherMatvec(w, heap(x1), rows.slice(), count, expected, bias && heap(bias));
-        assertClose(y, expected, `q8 gatherMatvec ${what} keeping ${count} rows`);
-
-        const wT = k.toInputMajor(w);
-        assert.equal(wT.dtype, 'Q8T');
-        assert.deepEqual(Array.from(ref.toInputMajor(w).data), Array.from(wT.data));
-        const kept = k.i32(inDim);
-        const keep = trial === 0 ? 0 : int(1, inDim);
-        const inputs = Array.from({ length: inDim }, (_, i) => i).sort(() => random() - 0.5);
-        kept.set(inputs.slice(0, keep).sort((a, b) => a - b));
-        y = poisoned(k, outDim);
-        k.sparseMatvec(wT, x1, kept, keep, y, bias);
-        expected = new Float32Array(outDim);
-        ref.sparseMatvec(wT, heap(x1), kept.slice(), keep, expected, bias && heap(bias));
-        assertClose(y, expected, `q8 sparseMatvec ${what} keeping ${keep}`);
-
-        y = poisoned(k, tokens * outDim);
-        k.matmulInputMajor(wT, x, tokens, y, bias);
-        expected = new Float32Array(tokens * outDim);
-        ref.matmulInputMajor(wT, heap(x), tokens, expected, bias && heap(bias));
-        assertClose(y, expected, `q8 matmulInputMajor ${what} x ${tokens}`);
-      }
-    });
+      });
+    }
 
     test('sparseMatvec gives bit-identical results on every run (chunks are summed in order)', () => {
       const wT = k.toInputMajor(randomWeights(k, 'BF16', [300, 800]));

@@ -125,14 +125,14 @@ describe('models quantized on load equal llama.cpp Q8_0 files', () => {
 describe('--quantize: bad input', () => {
   test('an unknown format, an input size the group does not divide, the transform', () => {
     const tiny = sharedPath('models', 'tinystories-656k');
-    assertUserError(['info', '--model', tiny, '--quantize', 'q4'], 'quantize must be q8, got q4');
+    assertUserError(['info', '--model', tiny, '--quantize', 'q5'], 'quantize must be one of q8, q4, got q5');
     assertUserError(
       ['generate', '--model', fixtureDir('llama3'), '--quantize', 'q8', '--max-tokens', '2'],
       /--quantize q8 needs every weight's input size to be a multiple of 32, but model\.layers\.0\.mlp\.down_proj\.weight is \[64,176\]: load this model without --quantize$/,
     );
     assertUserError(
       ['generate', '--model', tiny, '--quantize', 'q8', '--transform', '--max-tokens', '2'],
-      'the orthogonal transform of a q8 model is not supported yet',
+      'the orthogonal transform of a quantized model is not supported yet',
     );
   });
 });
@@ -156,7 +156,12 @@ describe('wina quantize: a q8 checkpoint that loads back without quantizing agai
         st.close();
       }
       const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
-      assert.deepEqual(config.wina_quantization, { format: 'q8', group_size: 32, scales: 'NAME_scale' });
+      assert.deepEqual(config.wina_quantization, {
+        format: 'q8',
+        group_size: 32,
+        values: 'NAME (I8): int8 q per weight, weight = q * scale (GGUF Q8_0)',
+        scales: 'NAME_scale (F32 [out, in / 32])',
+      });
       const reference = SafetensorsFile.open(
         sharedPath('fixtures', 'gguf', 'tinystories-656k-q8_0.reference.safetensors'),
       );
@@ -191,12 +196,21 @@ describe('wina quantize: a q8 checkpoint that loads back without quantizing agai
       rewrite((h) => delete h[scale]);
       assertUserError(
         ['info', '--model', out],
-        `tensor model.layers.1.self_attn.o_proj.weight is int8 but its scales ${scale} are missing`,
+        `tensor model.layers.1.self_attn.o_proj.weight is I8 but its scales ${scale} are missing`,
       );
       rewrite((h) => (h[scale]!.shape = [4, 128]));
       assertUserError(
         ['info', '--model', out],
         `${scale} is F32 [4,128] but model.layers.1.self_attn.o_proj.weight [128,128] needs F32 [128,4]`,
+      );
+      // An int8 value of -128 (outside Q8_0's range; the kernels move x's sign onto the weights).
+      const values = header['model.layers.0.mlp.down_proj.weight'] as { data_offsets: number[] };
+      const poisoned = Buffer.from(bytes);
+      poisoned[8 + headerLength + values.data_offsets[0]! + 5] = 0x80;
+      fs.writeFileSync(path.join(out, 'model.safetensors'), poisoned);
+      assertUserError(
+        ['info', '--model', out],
+        'model.layers.0.mlp.down_proj.weight holds the int8 value -128, outside q8',
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -206,8 +220,8 @@ describe('wina quantize: a q8 checkpoint that loads back without quantizing agai
   test('bad options', () => {
     const tiny = sharedPath('models', 'tinystories-656k');
     assertUserError(
-      ['quantize', '--model', tiny, '--to', 'q4', '--out', os.tmpdir()],
-      '--to must be q8, got q4',
+      ['quantize', '--model', tiny, '--to', 'q5', '--out', os.tmpdir()],
+      '--to must be one of q8, q4, got q5',
     );
     assertUserError(['quantize', '--model', tiny, '--out', path.join(os.tmpdir(), 'x')], '--to is required');
     assertUserError(['quantize', '--model', tiny, '--to', 'q8', '--out', tiny], "the model's own folder");

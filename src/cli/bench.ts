@@ -1,3 +1,4 @@
+import type { Quantization } from '../kernels/formats.js';
 import os from 'node:os';
 import { fail } from '../io/errors.js';
 import { bench } from '../eval/bench.js';
@@ -8,7 +9,7 @@ import { Progress } from './progress.js';
 import { parseList, SPARSITY_OPTIONS, SPARSITY_USAGE, sweepSettings } from './sparsity-options.js';
 import { checkOutputFile, writeOutputFile } from '../io/files.js';
 
-const USAGE = `usage: wina bench --model M [--quantize q8] [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
+const USAGE = `usage: wina bench --model M [--quantize q8|q4] [--methods dense,wina] [--sparsity 0,0.25,0.5,0.65] [--prompt-tokens N]
                   [--new-tokens N] [--repeats R] [--layout row|input-major] [--out results.json] [--json]
                   ${SPARSITY_USAGE}`;
 
@@ -43,7 +44,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (typeof o.out === 'string') checkOutputFile(o.out, '--out');
   const model = await loadModel(requireString(o.model, '--model'), {
     layout: o.layout as 'row' | 'input-major' | undefined,
-    quantize: o.quantize as 'q8' | undefined,
+    quantize: o.quantize as Quantization | undefined,
   });
   if (promptTokens + newTokens > model.config.maxPositions) {
     fail(`--prompt-tokens + --new-tokens exceed the context window of ${model.config.maxPositions}`);

@@ -1,3 +1,4 @@
+import type { Quantization } from '../kernels/formats.js';
 import { fail } from '../io/errors.js';
 import { loadSamples } from '../io/datasets.js';
 import { loadModel } from '../model/model.js';
@@ -9,7 +10,7 @@ import { checkOutputFile } from '../io/files.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
-const USAGE = `usage: wina calibrate --model M [--quantize q8] --data FILE|DIR [--out profile.json] [--method wina] [--sparsity 0.5]
+const USAGE = `usage: wina calibrate --model M [--quantize q8|q4] --data FILE|DIR [--out profile.json] [--method wina] [--sparsity 0.5]
                       [--samples N] [--seq-len L] [--greedy] [--greedy-samples N] [--greedy-step S] [--json]`;
 
 export async function calibrateCommand(argv: string[]): Promise<number> {
@@ -54,7 +55,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     fail('--greedy allocates the seven projections; CATS only sparsifies the MLP');
   const data = requireString(o.data, '--data');
   const model = await loadModel(requireString(o.model, '--model'), {
-    quantize: o.quantize as 'q8' | undefined,
+    quantize: o.quantize as Quantization | undefined,
   });
   if (seqLen > model.config.maxPositions)
     fail(`--seq-len ${seqLen} exceeds the context window of ${model.config.maxPositions}`);

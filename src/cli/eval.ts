@@ -1,3 +1,4 @@
+import type { Quantization } from '../kernels/formats.js';
 import path from 'node:path';
 import { readAmpProfile } from '../amp/amp-profile.js';
 import { evaluate } from '../eval/harness.js';
@@ -16,7 +17,7 @@ import {
 } from './sparsity-options.js';
 import { checkOutputFile, writeOutputFile } from '../io/files.js';
 
-const USAGE = `usage: wina eval --model M [--quantize q8] --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
+const USAGE = `usage: wina eval --model M [--quantize q8|q4] --tasks T1,T2 [--methods dense,wina] [--sparsity 0.25,0.4,0.5,0.65]
                  [--profile P] [--mask topk|threshold|adaptive] [--prefill all|none|paper] [--transform]
                  [--limit N] [--subset first|spread|random] [--shots K] [--seed S]
                  [--protocol rolling|chunked] [--stride N] [--max-tokens N] [--no-bos]
@@ -87,7 +88,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
 
   const model = await loadModel(requireString(o.model, '--model'), {
-    quantize: o.quantize as 'q8' | undefined,
+    quantize: o.quantize as Quantization | undefined,
   });
   try {
     const settings = amp ? ampSweepSettings(o, model, sparsities) : sweepSettings(o, model, sparsities);

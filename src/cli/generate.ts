@@ -1,9 +1,10 @@
+import type { Quantization } from '../kernels/formats.js';
 import { computeShape, gflopsPerToken } from '../eval/compute.js';
 import { loadModel } from '../model/model.js';
 import { integer, number, parse, requireString, say } from './args.js';
 import { applySparsityOptions, SPARSITY_OPTIONS, SPARSITY_USAGE } from './sparsity-options.js';
 
-const USAGE = `usage: wina generate --model M [--quantize q8] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
+const USAGE = `usage: wina generate --model M [--quantize q8|q4] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
                      [--top-k K] [--seed S] [--tokenizer PATH] [--layout row|input-major] [--json]
                      ${SPARSITY_USAGE}`;
 
@@ -41,7 +42,7 @@ export async function generate(argv: string[]): Promise<number> {
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
-    quantize: o.quantize as 'q8' | undefined,
+    quantize: o.quantize as Quantization | undefined,
   });
   const prompt = o.prompt as string;
   const promptIds = model.encodePrompt(prompt);

@@ -1,7 +1,8 @@
+import type { Quantization } from '../kernels/formats.js';
 import { loadModel } from '../model/model.js';
 import { parse, requireString, say } from './args.js';
 
-const USAGE = 'usage: wina info --model M [--quantize q8] [--tokenizer PATH] [--json]';
+const USAGE = 'usage: wina info --model M [--quantize q8|q4] [--tokenizer PATH] [--json]';
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(2)} MiB`;
@@ -24,7 +25,7 @@ export async function info(argv: string[]): Promise<number> {
   }
   const model = await loadModel(requireString(o.model, '--model'), {
     tokenizer: o.tokenizer as string | undefined,
-    quantize: o.quantize as 'q8' | undefined,
+    quantize: o.quantize as Quantization | undefined,
   });
   const { info: i, config: c } = model;
   const kvBytesPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;

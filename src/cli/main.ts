@@ -21,7 +21,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   },
   bench: { run: benchCommand, summary: 'prefill and decode tokens/s, dense vs sparse (median of repeats)' },
   transform: { run: transformCommand, summary: 'save the orthogonally transformed model as a checkpoint' },
-  quantize: { run: quantizeCommand, summary: 'save the model with q8 weights (int8, a scale per 32 inputs)' },
+  quantize: { run: quantizeCommand, summary: 'save the model with q8 or q4 weights (a scale per 32 inputs)' },
   eval: { run: evalCommand, summary: 'lm-eval tasks (accuracy, perplexity) over a method x sparsity grid' },
   synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
   amp: {

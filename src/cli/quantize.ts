@@ -1,11 +1,13 @@
+import { isQuantization, QUANTIZATIONS } from '../kernels/formats.js';
 import { fail } from '../io/errors.js';
 import { loadModel } from '../model/model.js';
 import { checkCheckpointFolder, saveCheckpoint } from '../sparsity/transform.js';
 import { parse, requireString, say } from './args.js';
 
-const USAGE = `usage: wina quantize --model M --to q8 --out DIR [--json]
-  saves the model with its matrices quantized (q8: int8, one scale per 32 inputs, llama.cpp's Q8_0 blocks) as a
-  checkpoint folder that loads back without quantizing again: each matrix NAME as I8 values and NAME_scale (F32)`;
+const USAGE = `usage: wina quantize --model M --to q8|q4 --out DIR [--json]
+  saves the model with its matrices quantized, one scale per 32 inputs (q8: int8, llama.cpp's Q8_0 blocks; q4:
+  4-bit, Q4_0's blocks) as a checkpoint folder that loads back without quantizing again: each matrix NAME as its
+  values (q8: I8 [out, in]; q4: U8 [out, in / 2], two per byte) and NAME_scale (F32 [out, in / 32])`;
 
 export async function quantizeCommand(argv: string[]): Promise<number> {
   const o = parse(
@@ -23,7 +25,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const to = requireString(o.to, '--to');
-  if (to !== 'q8') fail(`--to must be q8, got ${to}`);
+  if (!isQuantization(to)) fail(`--to must be one of ${QUANTIZATIONS.join(', ')}, got ${to}`);
   const out = requireString(o.out, '--out');
   const started = performance.now();
   const model = await loadModel(requireString(o.model, '--model'), { quantize: to });

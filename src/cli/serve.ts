@@ -1,3 +1,4 @@
+import type { Quantization } from '../kernels/formats.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
@@ -20,7 +21,7 @@ import {
   SPARSITY_USAGE,
 } from './sparsity-options.js';
 
-const USAGE = `usage: wina serve --model M [--quantize q8] [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
+const USAGE = `usage: wina serve --model M [--quantize q8|q4] [--host 127.0.0.1] [--port 8080] [--chat-template FILE] [--name NAME]
                   [--max-body-bytes N] [--tokenizer PATH] [--layout row|input-major] [--json]
                   [--cors ORIGIN[,ORIGIN...]|*] [--allowed-hosts HOST[,HOST...]|*]
                   [--headers-timeout S] [--request-timeout S] [--shutdown-grace S]
@@ -84,7 +85,7 @@ export async function serve(argv: string[]): Promise<number> {
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
-    quantize: o.quantize as 'q8' | undefined,
+    quantize: o.quantize as Quantization | undefined,
   });
   try {
     const { sparsity } = isAmpProfile(o) ? applyAmpOptions(o, model) : applySparsityOptions(o, model);

@@ -3,9 +3,9 @@ import { writeOutputWith } from './files.js';
 import { FORMATS } from '../kernels/formats.js';
 import { type DType, numel } from './tensor.js';
 
-/** I8: the values of a q8 weight (its scales are an F32 tensor beside it). */
-export type StoredDType = DType | 'I8';
-const elementBytes = (d: StoredDType) => (d === 'I8' ? 1 : FORMATS[d].bytes);
+/** I8 / U8: the values of a q8 / q4 weight (its scales are an F32 tensor beside it). */
+export type StoredDType = DType | 'I8' | 'U8';
+const elementBytes = (d: StoredDType) => (d === 'I8' || d === 'U8' ? 1 : FORMATS[d].bytes);
 
 export interface TensorToWrite {
   name: string;

@@ -5,10 +5,36 @@
  */
 
 import type { Tensor } from '../io/tensor.js';
-import { Q8_BYTES, q8HasNonFinite, widenQ8, widenQ8T } from './q8.js';
+import {
+  checkQ4Shape,
+  Q4_BYTES,
+  q4HasNonFinite,
+  q4InputMajor,
+  q4RowDotQuantizedX,
+  q4tSparseQuantizedX,
+  quantizeQ4,
+  widenQ4,
+} from './q4.js';
+import {
+  checkQ8Shape,
+  groupedFromSaved,
+  groupedSaved,
+  Q8_BYTES,
+  q8HasNonFinite,
+  q8InputMajor,
+  q8RowDotQuantizedX,
+  q8tSparseQuantizedX,
+  type QuantizedX,
+  quantizeQ8,
+  widenQ8,
+  widenQ8T,
+} from './q8.js';
 
-/** The stored elements of a weight: values (F32), raw bits (16-bit floats), or int8 with their scales (q8). */
-export type WeightData = Float32Array | Uint16Array | Int8Array;
+/**
+ * The stored elements of a weight: values (F32), raw bits (16-bit floats), int8 with their scales (q8), or bytes
+ * of two 4-bit values with their scales (q4).
+ */
+export type WeightData = Float32Array | Uint16Array | Int8Array | Uint8Array;
 
 /** Kernel families (see wasm-exports.ts); a format that lists some has only those kernels. */
 export type Family = 'matvec' | 'matmul' | 'sparse' | 'gather' | 'imajorMatmul';
@@ -23,12 +49,22 @@ export interface WeightFormat {
   /** Whether any stored element is NaN or +-Inf. */
   hasNonFinite(t: Tensor): boolean;
   /**
-   * Its one-token dense kernels (matvec, row-gather) read x quantized per group of 32 to int8 (integer dot
-   * products, as llama.cpp does for Q8_0); prefill and column-sparse decode keep F32 x.
+   * Its one-token kernels (matvec, row-gather, column-sparse) read x quantized per group of 32 to int8 (exact
+   * integer dot products, as llama.cpp does for Q8_0); prefill keeps F32 x.
    */
-  quantizesX?: boolean;
+  quantizesX?: {
+    /** Reference of the dense products: row o of w times x quantized, without bias. */
+    rowDot?: (w: Tensor, o: number, xq: QuantizedX) => number;
+    /** Reference of column-sparse decode: y = the kept inputs' columns times x quantized, without bias. */
+    sparse?: (wT: Tensor, xq: QuantizedX, kept: Int32Array, count: number, y: Float32Array) => void;
+  };
   /** The kernel families it has (default all): q8's row-major and input-major layouts are two formats. */
   families?: readonly Family[];
+  /**
+   * A layout of its own for column-sparse decode: the copy [in, out] of a weight [out, in] (q8's input-major
+   * format regroups the scales too). Without it, input-major is the same format transposed.
+   */
+  inputMajor?: (w: Tensor, alloc: (bytes: number) => Uint8Array) => Tensor;
   /** The suffix of its WebAssembly kernels' names. */
   kernels: string;
   /**
@@ -75,6 +111,7 @@ function widenBF16(t: Tensor, start: number, out: Float32Array): void {
 }
 
 const i8View = (b: Uint8Array) => new Int8Array(b.buffer, b.byteOffset, b.byteLength);
+const u8View = (b: Uint8Array) => b;
 
 export const FORMATS = {
   F32: {
@@ -114,7 +151,8 @@ export const FORMATS = {
     hasNonFinite: q8HasNonFinite,
     kernels: 'Q8',
     evenOdd: false,
-    quantizesX: true,
+    quantizesX: { rowDot: q8RowDotQuantizedX },
+    inputMajor: q8InputMajor,
     families: ['matvec', 'matmul', 'gather'],
   },
   /** q8, input-major [in, out] (src/kernels/q8.ts): column-sparse decode and the input-major matmul. */
@@ -125,9 +163,103 @@ export const FORMATS = {
     hasNonFinite: q8HasNonFinite,
     kernels: 'Q8T',
     evenOdd: false,
+    quantizesX: { sparse: q8tSparseQuantizedX },
+    families: ['sparse', 'imajorMatmul'],
+  },
+  /** q4, row-major [out, in] (src/kernels/q4.ts): dense and row-gather products. */
+  Q4: {
+    bytes: Q4_BYTES,
+    view: u8View,
+    widen: widenQ4,
+    hasNonFinite: q4HasNonFinite,
+    kernels: 'Q4',
+    evenOdd: false,
+    quantizesX: { rowDot: q4RowDotQuantizedX },
+    inputMajor: q4InputMajor,
+    families: ['matvec', 'matmul', 'gather'],
+  },
+  /** q4, input-major [in, out] (src/kernels/q4.ts): column-sparse decode and the input-major matmul. */
+  Q4T: {
+    bytes: Q4_BYTES,
+    view: u8View,
+    widen: widenQ4,
+    hasNonFinite: q4HasNonFinite,
+    kernels: 'Q4T',
+    evenOdd: false,
+    quantizesX: { sparse: q4tSparseQuantizedX },
     families: ['sparse', 'imajorMatmul'],
   },
 } as const satisfies Record<string, WeightFormat>;
+
+/**
+ * The quantizations (`--quantize`, `wina quantize --to`): each makes a row-major format (whose table entry says
+ * its input-major one) and is saved as `NAME` (its values, row-major, `stored` dtype) and `NAME_scale` (F32
+ * [out, in / 32]), values then scales per row in memory as on disk.
+ */
+export interface Quantizer {
+  dtype: 'Q8' | 'Q4';
+  stored: 'I8' | 'U8';
+  /** What the saved values mean (config.json's `wina_quantization`). */
+  packing: string;
+  /** Saved value bytes per row of `inDim` inputs. */
+  valueBytes(inDim: number): number;
+  checkShape(name: string, shape: readonly number[]): void;
+  quantize(
+    out: number,
+    inDim: number,
+    rowAt: (o: number, dst: Float32Array) => void,
+    alloc: (bytes: number) => Uint8Array,
+  ): Tensor;
+}
+
+export const QUANTIZERS = {
+  q8: {
+    dtype: 'Q8',
+    stored: 'I8',
+    packing: 'int8 q per weight, weight = q * scale (GGUF Q8_0)',
+    valueBytes: (inDim) => inDim,
+    checkShape: checkQ8Shape,
+    quantize: quantizeQ8,
+  },
+  q4: {
+    dtype: 'Q4',
+    stored: 'U8',
+    packing:
+      'two 4-bit q per byte; per group of 32, byte j holds q of input j (low nibble) and j + 16 (high); ' +
+      'weight = (q - 8) * scale (GGUF Q4_0)',
+    valueBytes: (inDim) => inDim / 2,
+    checkShape: checkQ4Shape,
+    quantize: quantizeQ4,
+  },
+} as const satisfies Record<string, Quantizer>;
+
+export type Quantization = keyof typeof QUANTIZERS;
+export const QUANTIZATIONS = Object.keys(QUANTIZERS) as Quantization[];
+
+export function isQuantization(name: string): name is Quantization {
+  return Object.hasOwn(QUANTIZERS, name);
+}
+
+/** The quantizer whose saved values have this safetensors dtype, if any. */
+export function quantizerSavedAs(dtype: string): Quantizer | undefined {
+  return Object.values(QUANTIZERS).find((q) => q.stored === dtype);
+}
+
+/** The quantizer of a row-major or input-major quantized dtype, if any. */
+export function quantizerOf(dtype: DType): Quantizer | undefined {
+  return Object.values(QUANTIZERS).find((q) => dtype === q.dtype || dtype === `${q.dtype}T`);
+}
+
+/** A quantized weight as saved (see Quantizer). */
+export const savedValues = (parts: Tensor[], q: Quantizer) =>
+  groupedSaved(parts, q.valueBytes(parts[0]!.shape[1]!));
+export const fromSaved = (
+  q: Quantizer,
+  values: Uint8Array,
+  scales: Uint8Array,
+  shape: [number, number],
+  alloc: (bytes: number) => Uint8Array,
+) => groupedFromSaved(q.dtype, values, scales, shape, q.valueBytes(shape[1]), alloc);
 
 /** Weight dtypes kept as stored: 16-bit ones stay 16-bit in memory and are widened inside the kernels. */
 export type DType = keyof typeof FORMATS;

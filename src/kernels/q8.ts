@@ -101,12 +101,12 @@ export function q8InputMajor(w: Tensor, alloc: (bytes: number) => Uint8Array): T
 }
 
 /** [rows, cols] as stored: an input-major weight keeps its logical [out, in] shape beside its [in, out] data. */
-function storedShape(t: Tensor): [number, number] {
+export function storedShape(t: Tensor): [number, number] {
   const [a, b] = t.shape as [number, number];
   return t.layout === 'input-major' ? [b, a] : [a, b];
 }
 
-function scalesOf(t: Tensor): Float32Array {
+export function scalesOf(t: Tensor): Float32Array {
   const d = t.data as Int8Array;
   return new Float32Array(d.buffer, d.byteOffset, Math.floor(d.length / 4));
 }
@@ -153,58 +153,68 @@ export function q8HasNonFinite(t: Tensor): boolean {
 }
 
 /**
- * How a q8 weight is saved (`wina quantize`): `NAME` as I8 [out, in] (the values) and `NAME_scale` as F32
- * [out, in / 32] (the scales), both row-major. Fills `values` / `scales` element by element from `start` of the
- * row-stacked `parts` (Phi-3's fused matrices are several).
+ * How a q8 or q4 weight is saved (`wina quantize`): `NAME` as its row-major values (q8: I8 [out, in]; q4: U8
+ * [out, in / 2], Q4_0's nibble order) and `NAME_scale` as F32 [out, in / 32]. Both formats store each row as its
+ * values then its scales, `valueBytes` of values per row. Fills `values` / `scales` element by element from
+ * `start` of the row-stacked `parts` (Phi-3's fused matrices are several).
  */
-export function q8Saved(parts: Tensor[]): {
-  values(start: number, out: Int8Array): void;
+export function groupedSaved(
+  parts: Tensor[],
+  valueBytes: number,
+): {
+  values(start: number, out: Uint8Array): void;
   scales(start: number, out: Float32Array): void;
 } {
   const inDim = parts[0]!.shape[1]!;
   const groups = inDim / Q8_GROUP;
+  const row = valueBytes + groups * 4;
   const rowsOf = parts.map((p) => p.shape[0]!);
-  const locate = (row: number): [Tensor, number] => {
-    let r = row;
+  const locate = (r0: number): [Tensor, number] => {
+    let r = r0;
     for (const [i, p] of parts.entries()) {
       if (r < rowsOf[i]!) return [p, r];
       r -= rowsOf[i]!;
     }
-    throw new RangeError(`row ${row} is past the weight`);
+    throw new RangeError(`row ${r0} is past the weight`);
   };
+  const bytesOf = (t: Tensor) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   return {
     values(start, out) {
       for (let k = 0; k < out.length; k++) {
-        const [p, r] = locate(Math.floor((start + k) / inDim));
-        out[k] = (p.data as Int8Array)[r * rowBytes(inDim) + ((start + k) % inDim)]!;
+        const [p, r] = locate(Math.floor((start + k) / valueBytes));
+        out[k] = bytesOf(p)[r * row + ((start + k) % valueBytes)]!;
       }
     },
     scales(start, out) {
       for (let k = 0; k < out.length; k++) {
         const [p, r] = locate(Math.floor((start + k) / groups));
-        out[k] = scalesOf(p)[(r * rowBytes(inDim) + inDim) / 4 + ((start + k) % groups)]!;
+        out[k] = scalesOf(p)[(r * row + valueBytes) / 4 + ((start + k) % groups)]!;
       }
     },
   };
 }
 
-/** A `Q8` tensor from saved values (I8 [out, in]) and scales (F32 [out, in / 32]), in `alloc`'s memory. */
-export function q8FromSaved(
+/** A row-major q8 / q4 tensor from its saved values and F32 scales (see groupedSaved), in `alloc`'s memory. */
+export function groupedFromSaved(
+  dtype: 'Q8' | 'Q4',
   values: Uint8Array,
   scales: Uint8Array,
   shape: [number, number],
+  valueBytes: number,
   alloc: (bytes: number) => Uint8Array,
 ): Tensor {
   const [out, inDim] = shape;
-  const bytes = alloc(out * rowBytes(inDim));
+  const groups = inDim / Q8_GROUP;
+  const row = valueBytes + groups * 4;
+  const bytes = alloc(out * row);
   const s = new Float32Array(scales.buffer, scales.byteOffset, scales.byteLength / 4);
   const dst = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   for (let o = 0; o < out; o++) {
-    const base = o * rowBytes(inDim);
-    bytes.set(values.subarray(o * inDim, (o + 1) * inDim), base);
-    dst.set(s.subarray(o * (inDim / Q8_GROUP), (o + 1) * (inDim / Q8_GROUP)), (base + inDim) / 4);
+    bytes.set(values.subarray(o * valueBytes, (o + 1) * valueBytes), o * row);
+    dst.set(s.subarray(o * groups, (o + 1) * groups), (o * row + valueBytes) / 4);
   }
-  return { dtype: 'Q8', shape, data: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  const data = dtype === 'Q8' ? new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
+  return { dtype, shape, data };
 }
 
 /** Round half to even, as f32x4.nearest. */
@@ -214,29 +224,80 @@ function roundHalfEven(v: number): number {
   return rest > 0.5 || (rest === 0.5 && f % 2 !== 0) ? f + 1 : f;
 }
 
+/** x quantized per group of 32: int values q and per group d (F32), with x ~ q * d. */
+export interface QuantizedX {
+  q: Int32Array;
+  d: Float32Array;
+}
+
 /**
- * Reference of the one-token q8 products (matvec, row-gather): x quantized per group of 32 as llama.cpp
- * quantizes activations (d = max |x| / 127, q = round(x / d), ties to even), then per group the exact integer dot
- * with the weights' int8 values, times the weight's scale and d. Returns row o's value (without bias).
+ * x quantized as llama.cpp quantizes activations for Q8_0 / Q4_0 products (and as the kernels' quantizeX): per
+ * group of 32, d = max |x| / 127 and q = round(x / d), ties to even.
  */
-export function q8RowDotQuantizedX(w: Tensor, o: number, x: Float32Array): number {
+export function quantizeXReference(x: Float32Array | Float64Array): QuantizedX {
+  const f = Math.fround;
+  const q = new Int32Array(x.length);
+  const d = new Float32Array(x.length / Q8_GROUP);
+  for (let g = 0; g < d.length; g++) {
+    let amax = 0;
+    for (let j = 0; j < Q8_GROUP; j++) amax = Math.max(amax, Math.abs(f(x[g * Q8_GROUP + j]!)));
+    d[g] = f(amax / 127);
+    const id = d[g] ? f(1 / d[g]!) : 0;
+    for (let j = 0; j < Q8_GROUP; j++) {
+      const i = g * Q8_GROUP + j;
+      q[i] = roundHalfEven(f(f(x[i]!) * id));
+    }
+  }
+  return { q, d };
+}
+
+/**
+ * Reference of the one-token dense q8 products (matvec, row-gather): per group, the exact integer dot of the
+ * weights' int8 values with x quantized (quantizeXReference), times the weight's scale and d. Row o's value
+ * without bias.
+ */
+export function q8RowDotQuantizedX(w: Tensor, o: number, xq: QuantizedX): number {
   const inDim = w.shape[1]!;
   const q = w.data as Int8Array;
   const scales = scalesOf(w);
   const base = o * rowBytes(inDim);
-  const f = Math.fround;
   let sum = 0;
   for (let g = 0; g < inDim / Q8_GROUP; g++) {
-    let amax = 0;
-    for (let j = 0; j < Q8_GROUP; j++) amax = Math.max(amax, Math.abs(x[g * Q8_GROUP + j]!));
-    const d = f(amax / 127);
-    const id = d ? f(1 / d) : 0;
     let dot = 0;
-    for (let j = 0; j < Q8_GROUP; j++) {
-      const i = g * Q8_GROUP + j;
-      dot += q[base + i]! * roundHalfEven(f(f(x[i]!) * id));
-    }
-    sum += dot * f(scales[(base + inDim) / 4 + g]! * d);
+    for (let j = 0; j < Q8_GROUP; j++) dot += q[base + g * Q8_GROUP + j]! * xq.q[g * Q8_GROUP + j]!;
+    sum += dot * Math.fround(scales[(base + inDim) / 4 + g]! * xq.d[g]!);
   }
   return sum;
+}
+
+/**
+ * Reference of column-sparse decode on `Q8T` [in, out]: y[o] = sum over groups g of scale[g, o] * d[g] * (the
+ * exact integer sum over kept inputs i of group g of q[i, o] * xq[i]).
+ */
+export function q8tSparseQuantizedX(
+  wT: Tensor,
+  xq: QuantizedX,
+  kept: Int32Array,
+  count: number,
+  y: Float32Array,
+): void {
+  const outDim = wT.shape[1]!;
+  const q = wT.data as Int8Array;
+  const scales = scalesOf(wT);
+  const block = Q8_GROUP * outDim * Q8_BYTES;
+  const acc = new Float64Array(outDim);
+  const dots = new Int32Array(outDim);
+  let j = 0;
+  while (j < count) {
+    const g = Math.floor(kept[j]! / Q8_GROUP);
+    dots.fill(0);
+    for (; j < count && Math.floor(kept[j]! / Q8_GROUP) === g; j++) {
+      const i = kept[j]!;
+      const row = g * block + (i % Q8_GROUP) * outDim;
+      for (let o = 0; o < outDim; o++) dots[o] += q[row + o]! * xq.q[i]!;
+    }
+    for (let o = 0; o < outDim; o++)
+      acc[o] += dots[o]! * Math.fround(scales[(g * block + Q8_GROUP * outDim) / 4 + o]! * xq.d[g]!);
+  }
+  y.set(acc.subarray(0, outDim));
 }

@@ -4,7 +4,7 @@
  */
 import type { Tensor } from '../io/tensor.js';
 import { FORMATS, formatOf } from './formats.js';
-import { q8InputMajor, q8RowDotQuantizedX } from './q8.js';
+import { quantizeXReference } from './q8.js';
 
 /** Writes elements [start, start + out.length) of a weight tensor into `out` as F32. */
 export function widen(t: Tensor, start: number, out: Float32Array): void {
@@ -23,8 +23,10 @@ export function matmul(
   bias?: Float32Array,
 ): void {
   const [outDim, inDim] = w.shape as [number, number];
-  if (tokens === 1 && formatOf(w.dtype).quantizesX) {
-    for (let o = 0; o < outDim; o++) y[o] = q8RowDotQuantizedX(w, o, x) + (bias ? bias[o]! : 0);
+  const rowDot = formatOf(w.dtype).quantizesX?.rowDot;
+  if (tokens === 1 && rowDot) {
+    const xq = quantizeXReference(x);
+    for (let o = 0; o < outDim; o++) y[o] = rowDot(w, o, xq) + (bias ? bias[o]! : 0);
     return;
   }
   const row = new (x.constructor as Float32ArrayConstructor)(inDim);
@@ -167,7 +169,8 @@ export function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
 
 /** The input-major copy [in, out] of a weight [out, in]: each input channel's weights contiguous. */
 export function toInputMajor(w: Tensor): Tensor {
-  if (w.dtype === 'Q8') return q8InputMajor(w, (n) => new Uint8Array(n));
+  const own = formatOf(w.dtype).inputMajor;
+  if (own) return own(w, (n) => new Uint8Array(n));
   const [outDim, inDim] = w.shape as [number, number];
   const src = w.data;
   const format = FORMATS[w.dtype];
@@ -191,6 +194,12 @@ export function sparseMatvec(
   bias?: Float32Array,
 ): void {
   const outDim = wT.shape[1]!;
+  const quantized = formatOf(wT.dtype).quantizesX?.sparse;
+  if (quantized) {
+    quantized(wT, quantizeXReference(x), kept, count, y);
+    if (bias) for (let o = 0; o < outDim; o++) y[o] += bias[o]!;
+    return;
+  }
   const acc = new Float64Array(outDim);
   const row = new Float32Array(outDim);
   for (let j = 0; j < count; j++) {
@@ -243,10 +252,12 @@ export function gatherMatvec(
   const [outDim, inDim] = w.shape as [number, number];
   const row = new Float32Array(inDim);
   y.fill(0, 0, outDim);
+  const rowDot = formatOf(w.dtype).quantizesX?.rowDot;
+  const xq = rowDot ? quantizeXReference(x) : undefined;
   for (let j = 0; j < count; j++) {
     const o = rows[j]!;
-    if (formatOf(w.dtype).quantizesX) {
-      y[o] = q8RowDotQuantizedX(w, o, x) + (bias ? bias[o]! : 0);
+    if (rowDot) {
+      y[o] = rowDot(w, o, xq!) + (bias ? bias[o]! : 0);
       continue;
     }
     widen(w, o * inDim, row);

@@ -8,7 +8,7 @@
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { Tensor } from '../io/tensor.js';
-import { FORMATS, type WeightFormat } from './formats.js';
+import { FORMATS, formatOf, type WeightFormat } from './formats.js';
 import type { Kernels } from './kernels.js';
 import {
   ARG_COUNT,
@@ -32,7 +32,6 @@ import {
 import * as ref from './reference.js';
 import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
 import { createMemory, WasmHeap } from './wasm-heap.js';
-import { q8InputMajor } from './q8.js';
 import { type Exports, FORMAT_KERNELS, type ParallelKernel, PARALLEL_KERNELS } from './wasm-exports.js';
 import { compileKernels, startWorker } from './wasm-module.js';
 
@@ -118,7 +117,7 @@ export class WasmKernels implements Kernels {
   matmul(w: Tensor, x: Float32Array, tokens: number, y: Float32Array, bias?: Float32Array): void {
     const [outDim, inDim] = w.shape as [number, number];
     const h = this.heap;
-    const wp = h.address(w.data, outDim * inDim, 'weight');
+    const wp = this.weightAddress(w);
     const xp = h.address(x, tokens * inDim, 'x');
     const yp = h.address(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
@@ -136,7 +135,8 @@ export class WasmKernels implements Kernels {
 
   /** The input-major copy [in, out] of a weight [out, in], allocated here, for sparseMatvec. */
   toInputMajor(w: Tensor): Tensor {
-    if (w.dtype === 'Q8') return q8InputMajor(w, this.alloc); // int8 values and their scales regrouped
+    const own = formatOf(w.dtype).inputMajor;
+    if (own) return own(w, this.alloc);
     const [outDim, inDim] = w.shape as [number, number];
     const n = outDim * inDim;
     const { bytes, view } = FORMATS[w.dtype];
@@ -165,19 +165,20 @@ export class WasmKernels implements Kernels {
   ): void {
     const [inDim, outDim] = wT.shape as [number, number];
     const h = this.heap;
-    const wp = h.address(wT.data, inDim * outDim, 'weight');
+    const wp = this.weightAddress(wT);
     const xp = h.address(x, inDim, 'x');
     const kp = h.address(kept, count, 'kept');
     const yp = h.address(y, outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
     const bad = this.wasm.firstInvalidIndex(kp, count, inDim);
     if (bad >= 0) throw new RangeError(`kept[${bad}] = ${kept[bad]} is not an input index below ${inDim}`);
-    const format = FORMATS[wT.dtype];
+    const format = formatOf(wT.dtype);
     const traffic = count * outDim * format.bytes;
     const stride = this.wasm.sparseSlotBytes(outDim);
     const partial = h.scratchAddress('sparse-partial', stride * this.maxChunks);
     const kernel = FORMAT_KERNELS[wT.dtype].sparse;
-    const chunks = this.parallel(kernel, count, 8, traffic, wp, xp, kp, outDim, partial, stride);
+    const xr = format.quantizesX ? this.xAsRead(format, xp, inDim) : xp;
+    const chunks = this.parallel(kernel, count, 8, traffic, wp, xr, kp, outDim, partial, stride);
     this.wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, format.evenOdd ? 1 : 0);
   }
 
@@ -188,7 +189,7 @@ export class WasmKernels implements Kernels {
   matmulInputMajor(wT: Tensor, x: Float32Array, tokens: number, y: Float32Array, bias?: Float32Array): void {
     const [inDim, outDim] = wT.shape as [number, number];
     const h = this.heap;
-    const wp = h.address(wT.data, inDim * outDim, 'weight');
+    const wp = this.weightAddress(wT);
     const xp = h.address(x, tokens * inDim, 'x');
     const yp = h.address(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
@@ -210,7 +211,7 @@ export class WasmKernels implements Kernels {
   ): void {
     const [outDim, inDim] = w.shape as [number, number];
     const h = this.heap;
-    const wp = h.address(w.data, outDim * inDim, 'weight');
+    const wp = this.weightAddress(w);
     const xp = h.address(x, inDim, 'x');
     const rp = h.address(rows, count, 'rows');
     const yp = h.address(y, outDim, 'y');
@@ -362,7 +363,7 @@ export class WasmKernels implements Kernels {
   /** x as a format's one-token dense kernels read it: in even/odd order, or quantized per 32 (q8). */
   private xAsRead(format: WeightFormat, x: number, inDim: number): number {
     if (format.quantizesX) {
-      const quantized = this.heap.scratchAddress('x-q8', this.wasm.q8xBytes(inDim));
+      const quantized = this.heap.scratchAddress('x-quantized', this.wasm.quantizedXBytes(inDim));
       this.wasm.quantizeX(x, inDim, quantized);
       return quantized;
     }
@@ -370,6 +371,16 @@ export class WasmKernels implements Kernels {
     const permuted = this.heap.scratchAddress('x-even-odd', inDim * 4);
     this.wasm.permuteEvenOdd(x, permuted, inDim);
     return permuted;
+  }
+
+  /** A weight's address, checked to hold its stored bytes (a q8 / q4 element is a fraction of its view's). */
+  private weightAddress(w: Tensor): number {
+    const n = w.shape[0]! * w.shape[1]!;
+    return this.heap.address(
+      w.data,
+      Math.floor((n * FORMATS[w.dtype].bytes) / w.data.BYTES_PER_ELEMENT),
+      'weight',
+    );
   }
 
   private normsAddress(norms: Norms, d: number): [number, number] {

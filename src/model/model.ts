@@ -1,3 +1,4 @@
+import { isQuantization, type Quantization, QUANTIZATIONS } from '../kernels/formats.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
@@ -167,10 +168,11 @@ export interface LoadOptions {
    */
   layout?: 'row' | 'input-major';
   /**
-   * 'q8': quantize the matrices on load to int8 with one scale per group of 32 inputs (GGUF Q8_0's blocks, as
-   * llama.cpp quantizes them); norms and biases stay F32. Needs input sizes that are multiples of 32.
+   * Quantize the matrices on load, with one scale per group of 32 inputs as llama.cpp quantizes them: 'q8' (int8,
+   * GGUF Q8_0's blocks) or 'q4' (4-bit, GGUF Q4_0's blocks); norms and biases stay F32. Needs input sizes that
+   * are multiples of 32.
    */
-  quantize?: 'q8';
+  quantize?: Quantization;
 }
 
 /** Loads a model from a local folder or file, a shared model name, or a hub id. */
@@ -265,8 +267,8 @@ function readWeights(
   if (opts.layout !== undefined && opts.layout !== 'row' && opts.layout !== 'input-major') {
     fail(`layout must be row or input-major, got ${opts.layout}`);
   }
-  if (opts.quantize !== undefined && opts.quantize !== 'q8')
-    fail(`quantize must be q8, got ${opts.quantize}`);
+  if (opts.quantize !== undefined && !isQuantization(opts.quantize))
+    fail(`quantize must be one of ${QUANTIZATIONS.join(', ')}, got ${opts.quantize}`);
   const reader = new WeightReader(source, opts.kernels.alloc, opts.layout === 'input-major', opts.quantize);
   try {
     return { weights: load(reader), dtypes: reader.dtypes };

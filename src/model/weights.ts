@@ -1,8 +1,16 @@
 import { fail } from '../io/errors.js';
 import type { Allocate, TensorSource } from '../io/safetensors.js';
 import { numel, type Tensor } from '../io/tensor.js';
-import { checkQ8Shape, Q8_GROUP, q8FromSaved, q8InputMajor, quantizeQ8 } from '../kernels/q8.js';
-import { FORMATS } from '../kernels/formats.js';
+import {
+  FORMATS,
+  formatOf,
+  fromSaved,
+  type Quantization,
+  type Quantizer,
+  QUANTIZERS,
+  quantizerSavedAs,
+} from '../kernels/formats.js';
+import { Q8_GROUP as GROUP } from '../kernels/q8.js';
 import { toInputMajor, widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
 
@@ -38,8 +46,8 @@ export class WeightReader {
     readonly allocate?: Allocate,
     /** Store the projections input-major only (half the memory of keeping both layouts for sparse decode). */
     readonly inputMajor = false,
-    /** Quantize the matrices (projections, embedding, classifier) to q8 as they are read. */
-    readonly quantize?: 'q8',
+    /** Quantize the matrices (projections, embedding, classifier) as they are read. */
+    readonly quantize?: Quantization,
   ) {}
 
   has(name: string): boolean {
@@ -47,8 +55,8 @@ export class WeightReader {
   }
 
   tensor(name: string, shape: number[]): Tensor {
+    if (this.savedQuantizer(name)) return this.saved(name, shape as [number, number], this.allocate);
     const info = this.checkShape(name, shape);
-    if (this.isSavedQ8(name)) return this.savedQ8(name, shape as [number, number], this.allocate);
     this.count(info.dtype, info.shape);
     return this.source.read(name, this.allocate);
   }
@@ -62,26 +70,37 @@ export class WeightReader {
     return info;
   }
 
-  /** Whether `name` is the values of a q8 weight a `wina quantize` checkpoint holds (int8, scales beside it). */
-  private isSavedQ8(name: string): boolean {
-    return this.source.has(name) && this.source.info(name).dtype === 'I8';
+  /** How `name` was quantized, if it is the values of a `wina quantize` checkpoint's weight (scales beside it). */
+  private savedQuantizer(name: string): Quantizer | undefined {
+    return this.source.has(name) ? quantizerSavedAs(this.source.info(name).dtype) : undefined;
   }
 
-  /** A saved q8 weight: I8 values and `NAME_scale` F32 [out, in / 32], as they are (no re-quantization). */
-  private savedQ8(name: string, shape: [number, number], allocate?: Allocate): Tensor {
-    checkQ8Shape(name, shape);
+  /** A saved quantized weight: its values and `NAME_scale` F32 [out, in / 32], as they are (no re-quantization). */
+  private saved(name: string, shape: [number, number], allocate?: Allocate): Tensor {
+    const q = this.savedQuantizer(name)!;
+    if (shape.length !== 2)
+      fail(`quantized checkpoint: ${name} is quantized but the config implies [${shape}]`);
+    q.checkShape(name, shape);
+    const info = this.source.info(name);
+    const values = [shape[0], q.valueBytes(shape[1])];
+    if (info.shape.length !== 2 || info.shape.some((d, i) => d !== values[i]))
+      fail(`quantized checkpoint: ${name} is ${info.dtype} [${info.shape}] but [${shape}] needs [${values}]`);
     const scaleName = `${name}_scale`;
-    const want = [shape[0], shape[1] / Q8_GROUP];
+    const want = [shape[0], shape[1] / GROUP];
     if (!this.source.has(scaleName) || !this.source.readBytes)
-      fail(`quantized checkpoint: tensor ${name} is int8 but its scales ${scaleName} are missing`);
-    const info = this.source.info(scaleName);
-    if (info.dtype !== 'F32' || info.shape.length !== 2 || info.shape.some((d, i) => d !== want[i]))
+      fail(`quantized checkpoint: tensor ${name} is ${info.dtype} but its scales ${scaleName} are missing`);
+    const scales = this.source.info(scaleName);
+    if (scales.dtype !== 'F32' || scales.shape.length !== 2 || scales.shape.some((d, i) => d !== want[i]))
       fail(
-        `quantized checkpoint: ${scaleName} is ${info.dtype} [${info.shape}] but ${name} [${shape}] needs F32 [${want}]`,
+        `quantized checkpoint: ${scaleName} is ${scales.dtype} [${scales.shape}] but ${name} [${shape}] needs F32 [${want}]`,
       );
-    this.count('Q8', shape);
+    const bytes = this.source.readBytes(name);
+    // -128 is outside Q8_0's range (the kernels move x's sign onto the weights).
+    if (q.stored === 'I8' && bytes.includes(0x80))
+      fail(`quantized checkpoint: ${name} holds the int8 value -128, outside q8's range [-127, 127]`);
+    this.count(q.dtype, shape);
     const alloc = allocate ?? ((n: number) => new Uint8Array(n));
-    return q8FromSaved(this.source.readBytes(name), this.source.readBytes(scaleName), shape, alloc);
+    return fromSaved(q, bytes, this.source.readBytes(scaleName), shape, alloc);
   }
 
   /** Reads a [out, in] weight through ordinary memory and stores it input-major where the kernels run. */
@@ -116,30 +135,28 @@ export class WeightReader {
    * rows): as stored, or quantized to q8 when the reader quantizes.
    */
   matrix(name: string, shape: [number, number]): Tensor {
-    if (!this.quantize || this.isSavedQ8(name)) return this.tensor(name, shape);
+    if (!this.quantize || this.savedQuantizer(name)) return this.tensor(name, shape);
     return this.quantized(name, shape, this.allocate ?? ((n) => new Uint8Array(n)));
   }
 
   /** Reads through ordinary memory (the stored copy is not kept) and quantizes into `alloc`. */
   private quantized(name: string, shape: [number, number], alloc: (n: number) => Uint8Array): Tensor {
-    if (this.isSavedQ8(name)) {
-      this.checkShape(name, shape);
-      return this.savedQ8(name, shape, alloc);
-    }
-    checkQ8Shape(name, shape);
+    if (this.savedQuantizer(name)) return this.saved(name, shape, alloc);
+    const q = QUANTIZERS[this.quantize!];
+    q.checkShape(name, shape);
     const stored = new WeightReader(this.source).tensor(name, shape);
-    this.count('Q8', shape);
+    this.count(q.dtype, shape);
     const [outDim, inDim] = shape;
-    return quantizeQ8(outDim, inDim, (o, dst) => widen(stored, o * inDim, dst), alloc);
+    return q.quantize(outDim, inDim, (o, dst) => widen(stored, o * inDim, dst), alloc);
   }
 
   /** A projection's weight: row-major, or input-major only, stored or quantized, as the reader is set up. */
   private projection(name: string, shape: [number, number]): Tensor {
-    if (!this.quantize && !this.isSavedQ8(name))
+    if (!this.quantize && !this.savedQuantizer(name))
       return this.inputMajor ? this.transposed(name, shape) : this.tensor(name, shape);
     if (!this.inputMajor) return this.matrix(name, shape);
     const rowMajor = this.quantized(name, shape, (n) => new Uint8Array(n));
-    const t = q8InputMajor(rowMajor, this.allocate ?? ((n) => new Uint8Array(n)));
+    const t = formatOf(rowMajor.dtype).inputMajor!(rowMajor, this.allocate ?? ((n) => new Uint8Array(n)));
     return { ...t, shape, layout: 'input-major' };
   }
 
@@ -152,7 +169,7 @@ export class WeightReader {
 /** Rows [first, first + count) of a [out, in] weight, without copying (Phi-3's fused projections). */
 export function rowSlice(t: Tensor, first: number, count: number): Tensor {
   const inDim = t.shape[1]!;
-  // Elements of `data` per row: a q8 row holds its scales after its values.
+  // Elements of `data` per row: a q8 / q4 row holds its scales after its values.
   const row = (inDim * FORMATS[t.dtype].bytes) / t.data.BYTES_PER_ELEMENT;
   return {
     dtype: t.dtype,

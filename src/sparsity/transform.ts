@@ -31,7 +31,8 @@ import {
   writeOutputFolder,
 } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
-import { Q8_GROUP, q8Saved } from '../kernels/q8.js';
+import { quantizerOf, savedValues } from '../kernels/formats.js';
+import { Q8_GROUP } from '../kernels/q8.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
 import type { Tensor } from '../io/tensor.js';
 import type { Kernels } from '../kernels/kernels.js';
@@ -78,8 +79,10 @@ export function orthogonalTransform(model: Model, opts: TransformOptions = {}): 
   // The rotations are folded into the weights, which must then be quantized again: not done yet.
   const w = model.transformer.weights;
   const matrices = [w.embed, ...w.layers.flatMap((l) => Object.values(l.proj).map((p) => p.weight))];
-  if (matrices.some((t) => t.dtype === 'Q8' || t.dtype === 'Q8T'))
-    fail('the orthogonal transform of a q8 model is not supported yet: use --transform without --quantize');
+  if (matrices.some((t) => quantizerOf(t.dtype)))
+    fail(
+      'the orthogonal transform of a quantized model is not supported yet: use --transform without --quantize',
+    );
   try {
     return transform(model, opts);
   } finally {
@@ -399,8 +402,15 @@ function writeCheckpoint(model: Model, dir: string): void {
   if ('dtype' in config) config.dtype = 'float32';
   const transformed = w.layers.some((layer) => layer.attnShortcut || layer.mlpShortcut);
   if (transformed) config[TRANSFORM_MARKER] = { method: 'orthogonal', shortcuts: true };
-  const quantized = tensors.some((t) => t.dtype === 'I8');
-  if (quantized) config[QUANTIZATION_MARKER] = { format: 'q8', group_size: Q8_GROUP, scales: 'NAME_scale' };
+  const quantizer = w.layers[0] && quantizerOf(Object.values(w.layers[0].proj)[0]!.weight.dtype);
+  const quantized = quantizer !== undefined;
+  if (quantizer)
+    config[QUANTIZATION_MARKER] = {
+      format: quantizer.dtype.toLowerCase(),
+      group_size: Q8_GROUP,
+      values: `NAME (${quantizer.stored}): ${quantizer.packing}`,
+      scales: 'NAME_scale (F32 [out, in / 32])',
+    };
   writeJson(path.join(dir, 'config.json'), config);
   if (sourceDir) {
     for (const name of TOKENIZER_FILES) {
@@ -417,7 +427,7 @@ function writeCheckpoint(model: Model, dir: string): void {
   }
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {
     format: 'pt',
-    wina: transformed ? 'orthogonal-transform' : quantized ? 'q8' : 'export',
+    wina: transformed ? 'orthogonal-transform' : quantized ? quantizer.dtype.toLowerCase() : 'export',
   });
 }
 
@@ -429,15 +439,16 @@ function toWrite(name: string, parts: (Tensor | Float32Array)[]): TensorToWrite[
   const tensors: Tensor[] = parts.map((p) =>
     p instanceof Float32Array ? { dtype: 'F32', shape: [p.length], data: p } : p,
   );
-  if (tensors[0]!.dtype === 'Q8') {
-    const saved = q8Saved(tensors);
+  const quantizer = quantizerOf(tensors[0]!.dtype);
+  if (quantizer && tensors[0]!.dtype === quantizer.dtype) {
+    const saved = savedValues(tensors, quantizer);
     const [rows, inDim] = [tensors.reduce((s, t) => s + t.shape[0]!, 0), tensors[0]!.shape[1]!];
     return [
       {
         name,
-        dtype: 'I8',
-        shape: [rows, inDim],
-        fill: (out, start) => saved.values(start, new Int8Array(out.buffer, out.byteOffset, out.byteLength)),
+        dtype: quantizer.stored,
+        shape: [rows, quantizer.valueBytes(inDim)],
+        fill: (out, start) => saved.values(start, out),
       },
       {
         name: `${name}_scale`,
@@ -448,7 +459,7 @@ function toWrite(name: string, parts: (Tensor | Float32Array)[]): TensorToWrite[
       },
     ];
   }
-  if (tensors[0]!.layout === 'input-major' || tensors[0]!.dtype === 'Q8T')
+  if (tensors[0]!.layout === 'input-major' || quantizer)
     fail('saving a model loaded with --layout input-major is not supported: load it with the row layout');
   return [toWriteFloat(name, tensors)];
 }

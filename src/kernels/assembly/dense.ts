@@ -1,7 +1,7 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
 // [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
 // chunk's scratch.
-import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16, Q8, q8Row, lane, listedRow, rowAt, store4, storeListed } from './simd';
+import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16, Q4, q4Row, Q8, q8Row, lane, listedRow, rowAt, store4, storeListed } from './simd';
 
 
 
@@ -310,7 +310,8 @@ export function matmulScratchBytes(inDim: i32): usize {
 @inline
 function matmulHalf(kind: i32, begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
   // A q8 row holds its scales after its values (see q8.ts).
-  const rowBytes = kind == Q8 ? <usize>inDim + (<usize>inDim >> 3) : <usize>inDim << 1;
+  const rowBytes =
+    kind == Q8 ? <usize>inDim + (<usize>inDim >> 3) : kind == Q4 ? (<usize>inDim >> 1) + (<usize>inDim >> 3) : <usize>inDim << 1;
   const f32Bytes = <usize>inDim << 2;
   const rowsBuf = scratch + <usize>slot * matmulScratchBytes(inDim);
   for (let o = begin; o < end; o += 4) {
@@ -319,6 +320,7 @@ function matmulHalf(kind: i32, begin: i32, end: i32, slot: i32, w: usize, x: usi
       const src = w + <usize>(o + r) * rowBytes;
       const dst = rowsBuf + <usize>r * f32Bytes;
       if (kind == Q8) q8Row(src, dst, inDim);
+      else if (kind == Q4) q4Row(src, dst, inDim);
       else widenRow(kind, src, dst, inDim);
     }
     matmulRows(
@@ -349,4 +351,9 @@ export function matmulF16(begin: i32, end: i32, slot: i32, w: usize, x: usize, t
 /** Prefill with q8 weights (src/kernels/assembly/q8.ts): each block of four rows widened once, for all tokens. */
 export function matmulQ8(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
   matmulHalf(Q8, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
+}
+
+/** Prefill with q4 weights (src/kernels/assembly/q4.ts): each block of four rows widened once, for all tokens. */
+export function matmulQ4(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+  matmulHalf(Q4, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }

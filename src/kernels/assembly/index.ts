@@ -8,6 +8,7 @@ export {
   matmulBF16,
   matmulF16,
   matmulF32,
+  matmulQ4,
   matmulQ8,
   matmulScratchBytes,
   matvecBF16,
@@ -19,7 +20,9 @@ export { imajorMatmulBF16, imajorMatmulF16, imajorMatmulF32, imajorSlotBytes } f
 export { addInPlace, rmsnorm, rope, swiglu } from './layers';
 export { readSum, transpose } from './layout';
 export { maskScratchBytes, maskThreshold, maskTopK, selectScratchBytes, selectThreshold, selectTopK } from './select';
-export { gatherQ8, imajorMatmulQ8T, matvecQ8, q8xBytes, quantizeX, sparseQ8T } from './q8';
+export { gatherQ8, imajorMatmulQ8T, matvecQ8, sparseQ8T } from './q8';
+export { gatherQ4, imajorMatmulQ4T, matvecQ4, sparseQ4T } from './q4';
+export { quantizedXBytes, quantizeX } from './xq';
 export { firstInvalidIndex, sparseBF16, sparseF16, sparseF32, sparseReduce, sparseSlotBytes } from './sparse';
 
 /** First byte past the module's static data: the host allocates from here. */

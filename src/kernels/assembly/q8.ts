@@ -1,43 +1,17 @@
 // q8 weights (see src/kernels/q8.ts): int8 values with one f32 scale per group of 32 inputs per output.
 // Q8 (row-major [out, in]): each row is in int8 values, then its in / 32 scales. Q8T (input-major [in, out]):
-// per group of 32 input rows, those rows' out int8 values, then the group's out scales. One-token products take
-// x quantized per 32 (quantizeX) and run integer dot products; the others widen int8 to f32. Each group is summed,
-// then scaled once.
-import { hsum4, i8to32x4, listedRow, madd, rowAt, store4, storeListed } from './simd';
+// per group of 32 input rows, those rows' out int8 values, then the group's out scales. One-token products
+// (matvec, row-gather, column-sparse) take x quantized per 32 (xq.ts) and run exact integer dot products, so
+// every build computes the same sums; prefill widens int8 to f32. Each group is summed, then scaled once.
+import { hsum4, listedRow, madd, rowAt, store4, storeListed } from './simd';
+import { interleave4, PASS_BYTES, writePasses, xqGroup } from './xq';
 
 @inline
 function rowBytes(inDim: i32): usize {
   return <usize>inDim + (<usize>inDim >> 3);
 }
 
-/** Bytes of x quantized for the one-token kernels: inDim int16 values, then inDim / 32 f32 scales. */
-export function q8xBytes(inDim: i32): usize {
-  return (<usize>inDim << 1) + (<usize>inDim >> 3);
-}
-
-/**
- * x quantized per group of 32 as llama.cpp quantizes activations for Q8_0 products: d = max |x| / 127,
- * q = round(x / d) (ties to even) in [-127, 127], kept as int16 for i32x4.dot_i16x8_s; then the groups' d.
- */
-export function quantizeX(x: usize, inDim: i32, out: usize): void {
-  const scales = out + (<usize>inDim << 1);
-  for (let g = 0; g < inDim >> 5; g++) {
-    const xg = x + (<usize>g << 7);
-    let m = f32x4.splat(0);
-    for (let k: usize = 0; k < 8; k++) m = f32x4.max(m, f32x4.abs(v128.load(xg + (k << 4))));
-    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-    const d: f32 = amax / 127;
-    const id = f32x4.splat(d != 0 ? <f32>1 / d : 0);
-    store<f32>(scales + (<usize>g << 2), d);
-    for (let k: usize = 0; k < 8; k += 2) {
-      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xg + (k << 4)), id)));
-      const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xg + ((k + 1) << 4)), id)));
-      v128.store(out + (<usize>g << 6) + (k << 3), i16x8.narrow_i32x4_s(a, b));
-    }
-  }
-}
-
-// dot of 32 int8 weights at p with 32 int16 x values (x0..x3), as four i32 lanes.
+// dot of 32 int8 weights at p with 32 int16 x values (x0..x3), as four i32 lanes (builds without relaxed SIMD).
 @inline
 function dot32(p: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   const w0 = v128.load(p);
@@ -48,8 +22,18 @@ function dot32(p: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   return i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), x3));
 }
 
-// Four Q8 rows times quantized x (see quantizeX): lane r = sum over groups g of scale[r, g] * d[g] *
-// (integer dot of row r's group g with x's). Integer products are exact; only the scaling rounds.
+// The same with relaxed SIMD's int8 dot product, which needs one side in [0, 127]: |x| (a0, a1) times the
+// weights with x's sign moved onto them ((w ^ s) - s, s = -1 where x < 0; w = -128 never occurs). Pairs sum in
+// int16 (2 * 127 * 127 < 2^15), then widen: about 15% faster than the i32 form here.
+@inline
+function dot32Relaxed(p: usize, s0: v128, s1: v128, a0: v128, a1: v128): v128 {
+  const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(v128.load(p), s0), s0), a0);
+  const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(v128.load(p, 16), s1), s1), a1);
+  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(p0), i32x4.extadd_pairwise_i16x8_s(p1));
+}
+
+// Four Q8 rows times quantized x: lane r = sum over groups g of scale[r, g] * d[g] * (integer dot of row r's
+// group g with x's). Integer products are exact; only the scaling rounds.
 @inline
 function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
   let t0 = f32x4.splat(0);
@@ -58,20 +42,32 @@ function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32)
   let t3 = f32x4.splat(0);
   const groups = inDim >> 5;
   const ws = <usize>inDim;
-  const xs = xq + (<usize>inDim << 1);
   for (let g = 0; g < groups; g++) {
-    const xo = xq + (<usize>g << 6);
-    const x0 = v128.load(xo);
-    const x1 = v128.load(xo, 16);
-    const x2 = v128.load(xo, 32);
-    const x3 = v128.load(xo, 48);
+    const gx = xqGroup(xq, g);
+    const x0 = v128.load(gx);
+    const x1 = v128.load(gx, 16);
+    const d = load<f32>(gx, 32);
     const wo = <usize>g << 5;
     const so = ws + (<usize>g << 2);
-    const d = load<f32>(xs + (<usize>g << 2));
-    t0 = madd(f32x4.convert_i32x4_s(dot32(r0 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r0 + so) * d), t0);
-    t1 = madd(f32x4.convert_i32x4_s(dot32(r1 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r1 + so) * d), t1);
-    t2 = madd(f32x4.convert_i32x4_s(dot32(r2 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r2 + so) * d), t2);
-    t3 = madd(f32x4.convert_i32x4_s(dot32(r3 + wo, x0, x1, x2, x3)), f32x4.splat(load<f32>(r3 + so) * d), t3);
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      const s0 = i8x16.shr_s(x0, 7);
+      const s1 = i8x16.shr_s(x1, 7);
+      const a0 = i8x16.abs(x0);
+      const a1 = i8x16.abs(x1);
+      t0 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r0 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r0 + so) * d), t0);
+      t1 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r1 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r1 + so) * d), t1);
+      t2 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r2 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r2 + so) * d), t2);
+      t3 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r3 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r3 + so) * d), t3);
+    } else {
+      const e0 = i16x8.extend_low_i8x16_s(x0);
+      const e1 = i16x8.extend_high_i8x16_s(x0);
+      const e2 = i16x8.extend_low_i8x16_s(x1);
+      const e3 = i16x8.extend_high_i8x16_s(x1);
+      t0 = madd(f32x4.convert_i32x4_s(dot32(r0 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r0 + so) * d), t0);
+      t1 = madd(f32x4.convert_i32x4_s(dot32(r1 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r1 + so) * d), t1);
+      t2 = madd(f32x4.convert_i32x4_s(dot32(r2 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r2 + so) * d), t2);
+      t3 = madd(f32x4.convert_i32x4_s(dot32(r3 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r3 + so) * d), t3);
+    }
   }
   return hsum4(t0, t1, t2, t3);
 }
@@ -106,53 +102,6 @@ export function gatherQ8(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, 
   }
 }
 
-// Column-sparse, four kept inputs of one group at a time (columns c0..c3 of Q8T, their x): sums over the
-// columns first, then acc[o] += that sum * the group's scale[o], over outputs [0, outDim).
-@inline
-function pass4(acc: usize, c0: usize, c1: usize, c2: usize, c3: usize, x0: v128, x1: v128, x2: v128, x3: v128, scale: usize, outDim: i32): void {
-  const vecEnd = outDim & ~15;
-  for (let o = 0; o < vecEnd; o += 16) {
-    const wo = <usize>o;
-    const w0 = v128.load(c0 + wo);
-    const w1 = v128.load(c1 + wo);
-    const w2 = v128.load(c2 + wo);
-    const w3 = v128.load(c3 + wo);
-    let a = f32x4.mul(i8to32x4(w0, 0), x0);
-    let b = f32x4.mul(i8to32x4(w0, 1), x0);
-    let c = f32x4.mul(i8to32x4(w0, 2), x0);
-    let d = f32x4.mul(i8to32x4(w0, 3), x0);
-    a = madd(i8to32x4(w1, 0), x1, a);
-    b = madd(i8to32x4(w1, 1), x1, b);
-    c = madd(i8to32x4(w1, 2), x1, c);
-    d = madd(i8to32x4(w1, 3), x1, d);
-    a = madd(i8to32x4(w2, 0), x2, a);
-    b = madd(i8to32x4(w2, 1), x2, b);
-    c = madd(i8to32x4(w2, 2), x2, c);
-    d = madd(i8to32x4(w2, 3), x2, d);
-    a = madd(i8to32x4(w3, 0), x3, a);
-    b = madd(i8to32x4(w3, 1), x3, b);
-    c = madd(i8to32x4(w3, 2), x3, c);
-    d = madd(i8to32x4(w3, 3), x3, d);
-    const ao = acc + (<usize>o << 2);
-    const so = scale + (<usize>o << 2);
-    v128.store(ao, madd(a, v128.load(so), v128.load(ao)));
-    v128.store(ao, madd(b, v128.load(so, 16), v128.load(ao, 16)), 16);
-    v128.store(ao, madd(c, v128.load(so, 32), v128.load(ao, 32)), 32);
-    v128.store(ao, madd(d, v128.load(so, 48), v128.load(ao, 48)), 48);
-  }
-  const s0 = f32x4.extract_lane(x0, 0);
-  const s1 = f32x4.extract_lane(x1, 0);
-  const s2 = f32x4.extract_lane(x2, 0);
-  const s3 = f32x4.extract_lane(x3, 0);
-  for (let o = vecEnd; o < outDim; o++) {
-    const wo = <usize>o;
-    let t = <f32>load<i8>(c0 + wo) * s0 + <f32>load<i8>(c1 + wo) * s1;
-    t += <f32>load<i8>(c2 + wo) * s2 + <f32>load<i8>(c3 + wo) * s3;
-    const ao = acc + (<usize>o << 2);
-    store<f32>(ao, load<f32>(ao) + t * load<f32>(scale + (<usize>o << 2)));
-  }
-}
-
 // Byte offset in Q8T of input row i's values, and of group g's scales.
 @inline
 function q8tRow(wT: usize, i: i32, outDim: i32): usize {
@@ -164,38 +113,78 @@ function q8tScales(wT: usize, g: i32, outDim: i32): usize {
   return wT + <usize>g * <usize>outDim * 36 + (<usize>outDim << 5);
 }
 
+
 /**
- * Partial y (at partial + slot * stride) = sum over kept inputs j in [begin, end) of x[i] * W[:, i], on Q8T.
- * Runs of kept inputs within one group go four columns per pass; a run not a multiple of four repeats its first
- * column with x = 0 (the same sums, no other code path).
+ * Partial y (at partial + slot * stride) = sum over kept inputs j in [begin, end) of x[i] * W[:, i], on Q8T,
+ * with x quantized (xq.ts). Each group's run of kept inputs is summed exactly in integers, four rows per pass,
+ * 16 outputs at a time, then scaled once by the group's scales and d.
  */
-export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
   const acc = partial + <usize>slot * stride;
+  const at = acc + stride - PASS_BYTES;
   memory.fill(acc, 0, <usize>outDim << 2);
+  const vecEnd = outDim & ~15;
   let j = begin;
   while (j < end) {
-    const i0 = load<i32>(kept + (<usize>j << 2));
-    const group = i0 >> 5;
-    let n = 1;
-    while (n < 4 && j + n < end && load<i32>(kept + (<usize>(j + n) << 2)) >> 5 == group) n++;
-    const i1 = n > 1 ? load<i32>(kept + (<usize>(j + 1) << 2)) : i0;
-    const i2 = n > 2 ? load<i32>(kept + (<usize>(j + 2) << 2)) : i0;
-    const i3 = n > 3 ? load<i32>(kept + (<usize>(j + 3) << 2)) : i0;
-    const zero = f32x4.splat(0);
-    pass4(
-      acc,
-      q8tRow(wT, i0, outDim),
-      q8tRow(wT, i1, outDim),
-      q8tRow(wT, i2, outDim),
-      q8tRow(wT, i3, outDim),
-      v128.load32_splat(x + (<usize>i0 << 2)),
-      n > 1 ? v128.load32_splat(x + (<usize>i1 << 2)) : zero,
-      n > 2 ? v128.load32_splat(x + (<usize>i2 << 2)) : zero,
-      n > 3 ? v128.load32_splat(x + (<usize>i3 << 2)) : zero,
-      q8tScales(wT, group, outDim),
-      outDim,
-    );
-    j += n;
+    const g = load<i32>(kept + (<usize>j << 2)) >> 5;
+    let e = j + 1;
+    while (e < end && load<i32>(kept + (<usize>e << 2)) >> 5 == g) e++;
+    const passes = writePasses(at, wT, xq, kept, j, e, <usize>outDim, <usize>outDim * 36);
+    const d = f32x4.splat(load<f32>(xqGroup(xq, g), 32));
+    const scales = q8tScales(wT, g, outDim);
+    for (let o = 0; o < vecEnd; o += 16) {
+      const wo = <usize>o;
+      let s0 = i32x4.splat(0);
+      let s1 = i32x4.splat(0);
+      let s2 = i32x4.splat(0);
+      let s3 = i32x4.splat(0);
+      for (let p = 0; p < passes; p++) {
+        const ps = at + (<usize>p << 5);
+        const w0 = v128.load(load<usize>(ps) + wo);
+        const w1 = v128.load(load<usize>(ps, 4) + wo);
+        const w2 = v128.load(load<usize>(ps, 8) + wo);
+        const w3 = v128.load(load<usize>(ps, 12) + wo);
+        if (ASC_FEATURE_RELAXED_SIMD) {
+          const m = v128.load32_splat(ps + 20);
+          const ax = v128.load32_splat(ps + 16);
+          s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 0), m), m), ax, s0);
+          s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 1), m), m), ax, s1);
+          s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 2), m), m), ax, s2);
+          s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 3), m), m), ax, s3);
+        } else {
+          // Two int8 products fit in int16 (2 * 127 * 127 < 2^15).
+          const x0 = i8x16.splat(load<i8>(ps + 24));
+          const x1 = i8x16.splat(load<i8>(ps + 25));
+          const x2 = i8x16.splat(load<i8>(ps + 26));
+          const x3 = i8x16.splat(load<i8>(ps + 27));
+          const lo = i16x8.add(i16x8.extmul_low_i8x16_s(w0, x0), i16x8.extmul_low_i8x16_s(w1, x1));
+          const lo2 = i16x8.add(i16x8.extmul_low_i8x16_s(w2, x2), i16x8.extmul_low_i8x16_s(w3, x3));
+          const hi = i16x8.add(i16x8.extmul_high_i8x16_s(w0, x0), i16x8.extmul_high_i8x16_s(w1, x1));
+          const hi2 = i16x8.add(i16x8.extmul_high_i8x16_s(w2, x2), i16x8.extmul_high_i8x16_s(w3, x3));
+          s0 = i32x4.add(s0, i32x4.add(i32x4.extend_low_i16x8_s(lo), i32x4.extend_low_i16x8_s(lo2)));
+          s1 = i32x4.add(s1, i32x4.add(i32x4.extend_high_i16x8_s(lo), i32x4.extend_high_i16x8_s(lo2)));
+          s2 = i32x4.add(s2, i32x4.add(i32x4.extend_low_i16x8_s(hi), i32x4.extend_low_i16x8_s(hi2)));
+          s3 = i32x4.add(s3, i32x4.add(i32x4.extend_high_i16x8_s(hi), i32x4.extend_high_i16x8_s(hi2)));
+        }
+      }
+      const ao = acc + (wo << 2);
+      const so = scales + (wo << 2);
+      v128.store(ao, madd(f32x4.convert_i32x4_s(s0), f32x4.mul(v128.load(so), d), v128.load(ao)));
+      v128.store(ao, madd(f32x4.convert_i32x4_s(s1), f32x4.mul(v128.load(so, 16), d), v128.load(ao, 16)), 16);
+      v128.store(ao, madd(f32x4.convert_i32x4_s(s2), f32x4.mul(v128.load(so, 32), d), v128.load(ao, 32)), 32);
+      v128.store(ao, madd(f32x4.convert_i32x4_s(s3), f32x4.mul(v128.load(so, 48), d), v128.load(ao, 48)), 48);
+    }
+    const ds = f32x4.extract_lane(d, 0);
+    for (let o = vecEnd; o < outDim; o++) {
+      let s = 0;
+      for (let r = j; r < e; r++) {
+        const i = load<i32>(kept + (<usize>r << 2));
+        s += <i32>load<i8>(q8tRow(wT, i, outDim) + <usize>o) * <i32>load<i8>(xqGroup(xq, g) + <usize>(i & 31));
+      }
+      const ao = acc + (<usize>o << 2);
+      store<f32>(ao, load<f32>(ao) + <f32>s * (load<f32>(scales + (<usize>o << 2)) * ds));
+    }
+    j = e;
   }
 }
 

@@ -98,6 +98,7 @@ export const F32: i32 = 0;
 export const BF16: i32 = 1;
 export const F16: i32 = 2;
 export const Q8: i32 = 3;
+export const Q4: i32 = 4;
 
 // 16 int8 -> four f32x4 (elements 0-3, 4-7, 8-11, 12-15), for the q8 kernels.
 @inline
@@ -119,6 +120,26 @@ export function q8Row(src: usize, dst: usize, inDim: i32): void {
       v128.store(d, f32x4.mul(i8to32x4(w, 2), s), 32);
       v128.store(d, f32x4.mul(i8to32x4(w, 3), s), 48);
     }
+  }
+}
+
+// A q4 row (in / 2 bytes, then in / 32 f32 scales; see q4.ts) -> F32 values (q - 8) * scale at dst.
+@inline
+export function q4Row(src: usize, dst: usize, inDim: i32): void {
+  for (let g = 0; g < inDim >> 5; g++) {
+    const s = f32x4.splat(load<f32>(src + (<usize>inDim >> 1) + (<usize>g << 2)));
+    const b = v128.load(src + (<usize>g << 4));
+    const lo = i8x16.sub(v128.and(b, i8x16.splat(15)), i8x16.splat(8));
+    const hi = i8x16.sub(i8x16.shr_u(b, 4), i8x16.splat(8));
+    const d = dst + (<usize>g << 7);
+    v128.store(d, f32x4.mul(i8to32x4(lo, 0), s));
+    v128.store(d, f32x4.mul(i8to32x4(lo, 1), s), 16);
+    v128.store(d, f32x4.mul(i8to32x4(lo, 2), s), 32);
+    v128.store(d, f32x4.mul(i8to32x4(lo, 3), s), 48);
+    v128.store(d, f32x4.mul(i8to32x4(hi, 0), s), 64);
+    v128.store(d, f32x4.mul(i8to32x4(hi, 1), s), 80);
+    v128.store(d, f32x4.mul(i8to32x4(hi, 2), s), 96);
+    v128.store(d, f32x4.mul(i8to32x4(hi, 3), s), 112);
   }
 }
 

@@ -4,6 +4,7 @@
 // sparseReduce adds the partials in chunk order, so results do not depend on which thread ran a chunk.
 // 16-bit partials are kept in even/odd order within each block of 8 outputs.
 import { add4Half, addColumn, madd, weightAt, F32, BF16, F16 } from './simd';
+import { PASS_BYTES } from './xq';
 
 
 @inline
@@ -18,7 +19,8 @@ function xAt(x: usize, kept: usize, j: i32): v128 {
 
 /** Bytes between chunks' partial sums (64-byte aligned, so threads never share a cache line). */
 export function sparseSlotBytes(outDim: i32): usize {
-  return ((<usize>outDim << 2) + 63) & ~63;
+  // q8's column-sparse kernel keeps a group's passes after its partial sums (q8.ts).
+  return (((<usize>outDim << 2) + 63) & ~63) + PASS_BYTES;
 }
 
 // Eight columns per pass over the outputs: partial y is read and written once per eight columns.
