@@ -28,8 +28,10 @@ for method in teal wina wina-paper; do
   ./bin/wina.js eval --model llama-28m-mixed "${ppl[@]}" --profile "$profile" --methods "$method" --sparsity 0.25,0.4,0.5,0.65 --md "$out/llama-28m-ppl-greedy-$method.md" --out "$out/llama-28m-ppl-greedy-$method.json"
 done
 ./bin/wina.js eval --model llama-28m-mixed "${ppl[@]}" --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --transform --md "$out/llama-28m-ppl-transform.md" --out "$out/llama-28m-ppl-transform.json"
-# The same with the weights quantized on load to q8 (llama.cpp's Q8_0 blocks).
-./bin/wina.js eval --model llama-28m-mixed --quantize q8 "${ppl[@]}" --methods dense,teal,wina --sparsity 0.5,0.65 --md "$out/llama-28m-ppl-q8.md" --out "$out/llama-28m-ppl-q8.json"
+# The same with the weights quantized on load to q8 and q4 (llama.cpp's Q8_0 and Q4_0 blocks).
+for q in q8 q4; do
+  ./bin/wina.js eval --model llama-28m-mixed --quantize "$q" "${ppl[@]}" --methods dense,teal,wina --sparsity 0.5,0.65 --md "$out/llama-28m-ppl-$q.md" --out "$out/llama-28m-ppl-$q.json"
+done
 # llama-28m-mixed multiple choice with the transform, then with each method's greedy profile (made above).
 ./bin/wina.js eval --model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200 --transform --md "$out/llama-28m-mc-transform.md" --out "$out/llama-28m-mc-transform.json"
 for method in teal wina wina-paper; do

@@ -146,6 +146,7 @@ const pplReports = readVariants([
   ['llama-28m-ppl-greedy-wina-paper', 'greedy'],
   ['llama-28m-ppl-transform', 'top-k + transform'],
   ['llama-28m-ppl-q8', 'q8 (--quantize q8)'],
+  ['llama-28m-ppl-q4', 'q4 (--quantize q4)'],
 ]);
 if (pplReports.length > 0) {
   const label = (task) => (task.includes('/') ? `${path.basename(task)} (held-out)` : task);
@@ -154,7 +155,8 @@ if (pplReports.length > 0) {
   out += `Token perplexity, MODEL_CARD's chunked protocol (BOS + 1023 tokens), 8 chunks spread over each task. "greedy": `;
   out += `per-layer allocation from one greedy search per method up to 0.65 on the corpus training sample (threshold masks `;
   out += `from the same calibration); "transform": the orthogonal transform, dense outputs unchanged; "q8": the weights `;
-  out += `quantized on load to llama.cpp's Q8_0 blocks (int8, a scale per 32 inputs). Commands:\n\n`;
+  out += `quantized on load to llama.cpp's Q8_0 blocks (int8, a scale per 32 inputs); "q4": to its Q4_0 blocks (4-bit, `;
+  out += `a scale per 32 inputs). Commands:\n\n`;
   for (const { report } of pplReports) out += `- \`${report.command}\`\n`;
   out += `\n| variant | method | sparsity | achieved | GFLOPs/token | ${tasks.map(label).join(' | ')} |\n`;
   out += `|---|---|---:|---:|---:|${tasks.map(() => '---:').join('|')}|\n`;

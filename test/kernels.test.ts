@@ -208,7 +208,8 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
           let expected = new Float32Array(tokens * outDim);
           ref.matmul(w, heap(x), tokens, expected, bias && heap(bias));
           assertClose(y, expected, `${q} matmul ${what} x ${tokens} tokens`);
-          if (tokens === 1) {
+          // (Relative error over a few outputs is no measure: the check needs 32 or more.)
+          if (tokens === 1 && outDim >= 32) {
             // One token reads x quantized per 32 (as llama.cpp): close to the F32-x product, not equal to it.
             const exact = new Float32Array(outDim);
             ref.matmulInputMajor(ref.toInputMajor(w), heap(x), 1, exact, bias && heap(bias));
@@ -238,7 +239,7 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
           expected = new Float32Array(outDim);
           ref.sparseMatvec(wT, heap(x1), kept.slice(), keep, expected, bias && heap(bias));
           assertClose(y, expected, `${q} sparseMatvec ${what} keeping ${keep}`);
-          if (keep > 0) {
+          if (keep > 0 && outDim >= 32) {
             // x quantized per 32: close to the F32-x product of the same columns, not equal to it.
             const masked = new Float32Array(inDim);
             for (const i of kept.subarray(0, keep)) masked[i] = x1[i]!;
@@ -467,8 +468,8 @@ kernelTests(2);
 kernelTests(2, false);
 
 describe('WebAssembly kernel runtime', () => {
-  test('alloc refuses more than the 4 GiB of wasm32 memory', async () => {
-    const k = await WasmKernels.create({ threads: 1 });
+  test('alloc refuses more than the 4 GiB of wasm32 memory in one tensor, and in all with one memory', async () => {
+    const k = await WasmKernels.create({ threads: 1, spaces: 1 });
     try {
       assert.throws(
         () => k.alloc(5 * 2 ** 30),
@@ -480,6 +481,22 @@ describe('WebAssembly kernel runtime', () => {
       );
       const views = [k.alloc(100), k.alloc(1), k.f32(3)];
       for (const v of views) assert.equal(v.byteOffset % 64, 0);
+    } finally {
+      k.close();
+    }
+  });
+
+  test('several memories: a tensor larger than one is refused; allocations fill one memory, then the next', async () => {
+    const mib = 2 ** 20;
+    const k = await WasmKernels.create({ threads: 2, spaces: 3, spaceBytes: 64 * mib });
+    try {
+      assert.equal(k.spaces, 3);
+      assert.throws(() => k.alloc(70 * mib), /a tensor of 0\.1 GiB is larger than one WebAssembly memory/);
+      const a = k.alloc(40 * mib);
+      const b = k.alloc(40 * mib); // does not fit beside a (and the margin kept for scratch): the next memory
+      assert.notEqual(a.buffer, b.buffer);
+      k.alloc(40 * mib);
+      assert.throws(() => k.alloc(40 * mib), /model needs more than the 0\.2 GiB of WebAssembly memory/);
     } finally {
       k.close();
     }

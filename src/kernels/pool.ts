@@ -32,10 +32,13 @@ export const CHUNKS_PER_THREAD = 4;
 
 export type KernelFn = (begin: number, end: number, slot: number, ...args: number[]) => void;
 
-/** What a worker (kernel or linear algebra) is started with: the module, the shared memory and its job slot. */
+/**
+ * What a worker (kernel or linear algebra) is started with: the module, the shared memories (the kernels may
+ * spread over several; the job slot is in the first) and its job slot.
+ */
 export interface WorkerData {
   module: WasmModule;
-  memory: WasmMemory;
+  memories: WasmMemory[];
   slot: number;
   thread: number;
 }

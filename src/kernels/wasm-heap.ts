@@ -1,6 +1,9 @@
 /**
- * The WebAssembly memory the kernels run on, and a bump allocator over it. Weights, activations and kernel
- * scratch all live here; nothing is freed (a model's buffers live as long as the model).
+ * The WebAssembly memories the kernels run on, and bump allocators over them. wasm32 addresses stop at 4 GiB,
+ * so a larger model spreads over several memories ("spaces"), each with its own instance of the kernel module on
+ * every thread: a tensor lies in one space, and a kernel runs in the space of its largest operand (the weight);
+ * the small operands that lie elsewhere (activations, biases) are copied in and out around the call (SpaceCall).
+ * Nothing is freed (a model's buffers live as long as the model).
  */
 import { WinaError } from '../io/errors.js';
 import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
@@ -33,6 +36,7 @@ export function createMemory(shared: boolean, initialBytes: number): WasmMemory 
   throw new WinaError('could not reserve WebAssembly memory');
 }
 
+/** One memory and its bump allocator. */
 export class WasmHeap {
   /** Every ArrayBuffer the memory has had (growth replaces memory.buffer): views into any of them are ours. */
   private readonly buffers = new Set<ArrayBufferLike>();
@@ -46,6 +50,8 @@ export class WasmHeap {
     readonly memory: WasmMemory,
     base: number,
     private readonly growable: boolean,
+    /** Bytes this memory may hold (4 GiB; less in tests of several spaces). */
+    readonly limit = MAX_BYTES,
   ) {
     this.top = base;
     this.buffers.add(memory.buffer);
@@ -58,12 +64,17 @@ export class WasmHeap {
       throw new RangeError(`invalid byte length ${byteLength}`);
     const start = Math.ceil(this.top / ALIGN) * ALIGN;
     const end = start + byteLength;
-    if (end > MAX_BYTES) {
+    if (end > this.limit) {
       throw new WinaError(`model needs ${gib(end)} GiB of weights but WebAssembly memory stops at 4 GiB`);
     }
     this.reserve(end);
     this.top = end;
     return new Uint8Array(this.memory.buffer, start, byteLength);
+  }
+
+  /** Bytes still free. */
+  get free(): number {
+    return this.limit - Math.ceil(this.top / ALIGN) * ALIGN;
   }
 
   f32(n: number): Float32Array {
@@ -133,12 +144,122 @@ export class WasmHeap {
         `model needs ${gib(end)} GiB but this WebAssembly memory holds ${gib(have)} GiB (it cannot grow without SharedArrayBuffer)`,
       );
     }
-    const want = Math.min(MAX_BYTES, Math.max(end, have + GROW_STEP));
+    const want = Math.min(this.limit, Math.max(end, have + GROW_STEP));
     try {
       this.memory.grow(Math.ceil((want - have) / PAGE));
     } catch (err) {
       throw new WinaError(`could not grow WebAssembly memory to ${gib(want)} GiB: ${(err as Error).message}`);
     }
     this.buffers.add(this.memory.buffer);
+  }
+}
+
+type View = Float32Array | Float64Array | Uint16Array | Int32Array | Uint8Array | Int8Array;
+
+/**
+ * Every space's heap. Allocations fill one space, then the next; a space being left keeps `margin` bytes free for
+ * the scratch and staging of the kernels that will run in it.
+ */
+export class WasmHeaps {
+  private current = 0;
+  readonly margin: number;
+
+  constructor(readonly heaps: WasmHeap[]) {
+    this.margin = Math.min(64 << 20, Math.max(4 << 20, Math.floor(heaps[0]!.limit / 64)));
+  }
+
+  alloc(byteLength: number): Uint8Array {
+    if (this.heaps.length > 1 && byteLength > this.heaps[0]!.limit - this.margin)
+      throw new WinaError(
+        `a tensor of ${gib(byteLength)} GiB is larger than one WebAssembly memory (${gib(this.heaps[0]!.limit)} GiB)`,
+      );
+    for (;;) {
+      const heap = this.heaps[this.current]!;
+      const last = this.current === this.heaps.length - 1;
+      if (byteLength + (last ? 0 : this.margin) <= heap.free || (last && this.heaps.length === 1))
+        return heap.alloc(byteLength);
+      if (last) {
+        const total = this.heaps.reduce((sum, h) => sum + h.limit, 0);
+        throw new WinaError(
+          `model needs more than the ${gib(total)} GiB of WebAssembly memory this machine allows ` +
+            `(${this.heaps.length} memories of ${gib(heap.limit)} GiB): ${gib(byteLength)} GiB more did not fit`,
+        );
+      }
+      this.current++;
+    }
+  }
+
+  /** Bytes that allocations can still take. */
+  get free(): number {
+    return this.heaps.slice(this.current).reduce((sum, h, i, all) => {
+      const keep = i < all.length - 1 ? this.margin : 0;
+      return sum + Math.max(0, h.free - keep);
+    }, 0);
+  }
+
+  /** The space of a view (TypeError if none holds it). */
+  spaceOf(view: ArrayBufferView, name: string): number {
+    const s = this.heaps.findIndex((h) => h.owns(view));
+    if (s < 0)
+      throw new TypeError(
+        `${name} is not in the kernels' WebAssembly memory: allocate it with alloc(), f32() or i32()`,
+      );
+    return s;
+  }
+
+  /** Addresses for one kernel call in `space`. */
+  call(space: number): SpaceCall {
+    return new SpaceCall(this, space);
+  }
+}
+
+/**
+ * The operands of one kernel call in one space: views there are used in place; views in another space are
+ * copied into this one's staging scratch first and, for outputs, copied back by `done()`.
+ */
+export class SpaceCall {
+  private readonly copyBack: { view: View; address: number; length: number }[] = [];
+  readonly heap: WasmHeap;
+
+  constructor(
+    private readonly heaps: WasmHeaps,
+    readonly space: number,
+  ) {
+    this.heap = heaps.heaps[space]!;
+  }
+
+  /** The address of an input of at least `minLength` elements. */
+  address(view: View, minLength: number, name: string): number {
+    if (this.heap.owns(view)) return this.heap.address(view, minLength, name);
+    this.heaps.spaceOf(view, name);
+    if (view.length < minLength)
+      throw new RangeError(`${name} has ${view.length} elements, needs ${minLength}`);
+    const bytes = minLength * view.BYTES_PER_ELEMENT;
+    const address = this.heap.scratchAddress(`stage-${name}`, bytes);
+    new Uint8Array(this.heap.memory.buffer, address, bytes).set(
+      new Uint8Array(view.buffer, view.byteOffset, bytes),
+    );
+    return address;
+  }
+
+  /** The address of an output (read too: in-place kernels), copied back by done() if staged. */
+  output(view: View, minLength: number, name: string): number {
+    const address = this.address(view, minLength, name);
+    if (address !== view.byteOffset || !this.heap.owns(view))
+      this.copyBack.push({ view, address, length: minLength });
+    return address;
+  }
+
+  scratch(name: string, bytes: number): number {
+    return this.heap.scratchAddress(name, bytes);
+  }
+
+  done(): void {
+    for (const { view, address, length } of this.copyBack) {
+      const bytes = length * view.BYTES_PER_ELEMENT;
+      new Uint8Array(view.buffer, view.byteOffset, bytes).set(
+        new Uint8Array(this.heap.memory.buffer, address, bytes),
+      );
+    }
   }
 }

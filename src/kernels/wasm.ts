@@ -31,7 +31,7 @@ import {
 } from './pool.js';
 import * as ref from './reference.js';
 import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
-import { createMemory, WasmHeap } from './wasm-heap.js';
+import { createMemory, MAX_PAGES, type SpaceCall, WasmHeap, WasmHeaps } from './wasm-heap.js';
 import { type Exports, FORMAT_KERNELS, type ParallelKernel, PARALLEL_KERNELS } from './wasm-exports.js';
 import { compileKernels, startWorker } from './wasm-module.js';
 
@@ -57,15 +57,16 @@ export class WasmKernels implements Kernels {
 
   private constructor(
     readonly threads: number,
-    private readonly heap: WasmHeap,
-    private readonly wasm: Exports,
+    private readonly heaps: WasmHeaps,
+    /** The module's instance in each space (see wasm-heap.ts), on this thread. */
+    private readonly instances: Exports[],
     private readonly workers: Worker[],
     slot: number,
     fused: boolean,
   ) {
     const simd = fused ? 'SIMD with FMA' : 'SIMD';
     this.name = `WebAssembly ${simd}, ${threads} thread${threads > 1 ? 's' : ''}`;
-    const buffer = heap.memory.buffer;
+    const buffer = heaps.heaps[0]!.memory.buffer;
     this.ctl = new Int32Array(buffer, slot, SLOT_BYTES / 4);
     this.args = new Float64Array(buffer, slot + ARGS_BYTE_OFFSET, ARG_COUNT);
     Atomics.store(this.ctl, NEXT, CLOSED);
@@ -76,7 +77,16 @@ export class WasmKernels implements Kernels {
    * The main thread plus threads - 1 workers (default: one thread per core). `fusedMultiplyAdd: false` picks
    * the build without relaxed SIMD even where the engine has it (results then round as mul + add).
    */
-  static async create(opts: { threads?: number; fusedMultiplyAdd?: boolean } = {}): Promise<WasmKernels> {
+  static async create(
+    opts: {
+      threads?: number;
+      fusedMultiplyAdd?: boolean;
+      /** WebAssembly memories (default: enough for this machine's RAM, 4 GiB each; one without shared memory). */
+      spaces?: number;
+      /** Bytes per memory (default 4 GiB; smaller in tests of several). */
+      spaceBytes?: number;
+    } = {},
+  ): Promise<WasmKernels> {
     const shared = typeof SharedArrayBuffer === 'function';
     let threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
     if (!shared && threads > 1) {
@@ -86,51 +96,84 @@ export class WasmKernels implements Kernels {
       threads = 1;
     }
     const { module, fused } = compileKernels(shared, opts.fusedMultiplyAdd ?? true);
-    const memory = createMemory(shared, INITIAL_BYTES);
-    const wasm = new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as Exports;
-    const heap = new WasmHeap(memory, wasm.heapBase(), shared);
-    const slot = heap.alloc(SLOT_BYTES).byteOffset;
-    const workers = await Promise.all(
-      Array.from({ length: threads - 1 }, (_, i) => startWorker({ module, memory, slot, thread: i + 1 })),
+    const spaceBytes = Math.min(opts.spaceBytes ?? MAX_PAGES * 65536, MAX_PAGES * 65536);
+    // Untouched pages of a memory cost no RAM: a space per 4 GiB of this machine's memory.
+    const spaces = shared ? Math.max(1, Math.floor(opts.spaces ?? Math.ceil(os.totalmem() / spaceBytes))) : 1;
+    const memories = Array.from({ length: spaces }, () => createMemory(shared, INITIAL_BYTES));
+    const instances = memories.map(
+      (memory) => new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as Exports,
     );
-    const kernels = new WasmKernels(threads, heap, wasm, workers, slot, fused);
+    const heaps = new WasmHeaps(
+      memories.map((memory, i) => new WasmHeap(memory, instances[i]!.heapBase(), shared, spaceBytes)),
+    );
+    const slot = heaps.heaps[0]!.alloc(SLOT_BYTES).byteOffset;
+    const workers = await Promise.all(
+      Array.from({ length: threads - 1 }, (_, i) => startWorker({ module, memories, slot, thread: i + 1 })),
+    );
+    const kernels = new WasmKernels(threads, heaps, instances, workers, slot, fused);
     kernels.warmUp();
     return kernels;
   }
 
+  /** The first space's memory (the only one of a model under 4 GiB). */
   get memory(): WasmMemory {
-    return this.heap.memory;
+    return this.heaps.heaps[0]!.memory;
+  }
+
+  /** The number of WebAssembly memories (spaces) weights and buffers are spread over. */
+  get spaces(): number {
+    return this.heaps.heaps.length;
+  }
+
+  /** Which of the memories holds a view (TypeError if none). */
+  spaceOf(view: ArrayBufferView): number {
+    return this.heaps.spaceOf(view, 'view');
+  }
+
+  /** Bytes that alloc() can still give. */
+  get bytesFree(): number {
+    return this.heaps.free;
   }
 
   /** `byteLength` bytes of kernel memory, 64-byte aligned (usable as a model loader's Allocate). */
-  alloc = (byteLength: number): Uint8Array => this.heap.alloc(byteLength);
+  alloc = (byteLength: number): Uint8Array => this.heaps.alloc(byteLength);
 
   f32(n: number): Float32Array {
-    return this.heap.f32(n);
+    const bytes = this.alloc(n * 4);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
   }
 
   i32(n: number): Int32Array {
-    return this.heap.i32(n);
+    const bytes = this.alloc(n * 4);
+    return new Int32Array(bytes.buffer, bytes.byteOffset, n);
+  }
+
+  /** The call context of the space that holds `view` (a weight, or the largest operand). */
+  private callIn(view: ArrayBufferView, name: string): SpaceCall {
+    return this.heaps.call(this.heaps.spaceOf(view, name));
   }
 
   /** Y[t, o] = sum_i W[o, i] X[t, i] (+ bias[o]), W [out, in] row-major, as reference.matmul. */
   matmul(w: Tensor, x: Float32Array, tokens: number, y: Float32Array, bias?: Float32Array): void {
     const [outDim, inDim] = w.shape as [number, number];
-    const h = this.heap;
-    const wp = this.weightAddress(w);
+    const h = this.callIn(w.data, 'weight');
+    const wp = this.weightAddress(h, w);
     const xp = h.address(x, tokens * inDim, 'x');
-    const yp = h.address(y, tokens * outDim, 'y');
+    const yp = h.output(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
     const format = FORMATS[w.dtype];
     const kernels = FORMAT_KERNELS[w.dtype];
     const traffic = outDim * inDim * format.bytes * tokens;
     if (tokens === 1) {
-      this.parallel(kernels.matvec, outDim, 4, traffic, wp, this.xAsRead(format, xp, inDim), yp, bp, inDim);
+      const xr = this.xAsRead(h, format, xp, inDim);
+      this.parallel(h, kernels.matvec, outDim, 4, traffic, wp, xr, yp, bp, inDim);
     } else {
       // Room for each chunk's rows widened to F32 (matmulF32 takes it unused: one signature per family).
-      const scratch = h.scratchAddress('matmul-rows', this.wasm.matmulScratchBytes(inDim) * this.maxChunks);
-      this.parallel(kernels.matmul, outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim, scratch);
+      const rows = this.wasmOf(h).matmulScratchBytes(inDim) * this.maxChunks;
+      const scratch = h.scratch('matmul-rows', rows);
+      this.parallel(h, kernels.matmul, outDim, 4, traffic, wp, xp, tokens, yp, bp, inDim, outDim, scratch);
     }
+    h.done();
   }
 
   /** The input-major copy [in, out] of a weight [out, in], allocated here, for sparseMatvec. */
@@ -142,9 +185,10 @@ export class WasmKernels implements Kernels {
     const { bytes, view } = FORMATS[w.dtype];
     const dst = this.alloc(n * bytes);
     const data = view(dst);
-    if (this.heap.owns(w.data)) {
-      const src = this.heap.address(w.data, n, 'weight');
-      this.parallel('transpose', inDim, 16, n * bytes * 2, src, dst.byteOffset, outDim, inDim, bytes);
+    const h = this.callIn(dst, 'input-major copy');
+    if (h.heap.owns(w.data)) {
+      const src = h.address(w.data, n, 'weight');
+      this.parallel(h, 'transpose', inDim, 16, n * bytes * 2, src, dst.byteOffset, outDim, inDim, bytes);
     } else {
       data.set(ref.toInputMajor(w).data);
     }
@@ -164,22 +208,24 @@ export class WasmKernels implements Kernels {
     bias?: Float32Array,
   ): void {
     const [inDim, outDim] = wT.shape as [number, number];
-    const h = this.heap;
-    const wp = this.weightAddress(wT);
+    const h = this.callIn(wT.data, 'weight');
+    const wasm = this.wasmOf(h);
+    const wp = this.weightAddress(h, wT);
     const xp = h.address(x, inDim, 'x');
     const kp = h.address(kept, count, 'kept');
-    const yp = h.address(y, outDim, 'y');
+    const yp = h.output(y, outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
-    const bad = this.wasm.firstInvalidIndex(kp, count, inDim);
+    const bad = wasm.firstInvalidIndex(kp, count, inDim);
     if (bad >= 0) throw new RangeError(`kept[${bad}] = ${kept[bad]} is not an input index below ${inDim}`);
     const format = formatOf(wT.dtype);
     const traffic = count * outDim * format.bytes;
-    const stride = this.wasm.sparseSlotBytes(outDim);
-    const partial = h.scratchAddress('sparse-partial', stride * this.maxChunks);
+    const stride = wasm.sparseSlotBytes(outDim);
+    const partial = h.scratch('sparse-partial', stride * this.maxChunks);
     const kernel = FORMAT_KERNELS[wT.dtype].sparse;
-    const xr = format.quantizesX ? this.xAsRead(format, xp, inDim) : xp;
-    const chunks = this.parallel(kernel, count, 8, traffic, wp, xr, kp, outDim, partial, stride);
-    this.wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, format.evenOdd ? 1 : 0);
+    const xr = format.quantizesX ? this.xAsRead(h, format, xp, inDim) : xp;
+    const chunks = this.parallel(h, kernel, count, 8, traffic, wp, xr, kp, outDim, partial, stride);
+    wasm.sparseReduce(yp, partial, stride, chunks, outDim, bp, format.evenOdd ? 1 : 0);
+    h.done();
   }
 
   /**
@@ -188,16 +234,17 @@ export class WasmKernels implements Kernels {
    */
   matmulInputMajor(wT: Tensor, x: Float32Array, tokens: number, y: Float32Array, bias?: Float32Array): void {
     const [inDim, outDim] = wT.shape as [number, number];
-    const h = this.heap;
-    const wp = this.weightAddress(wT);
+    const h = this.callIn(wT.data, 'weight');
+    const wp = this.weightAddress(h, wT);
     const xp = h.address(x, tokens * inDim, 'x');
-    const yp = h.address(y, tokens * outDim, 'y');
+    const yp = h.output(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
     const traffic = inDim * outDim * FORMATS[wT.dtype].bytes * Math.ceil(tokens / 8);
-    const stride = this.wasm.imajorSlotBytes(outDim);
-    const scratch = h.scratchAddress('imajor-acc', stride * this.maxChunks);
+    const stride = this.wasmOf(h).imajorSlotBytes(outDim);
+    const scratch = h.scratch('imajor-acc', stride * this.maxChunks);
     const kernel = FORMAT_KERNELS[wT.dtype].imajorMatmul;
-    this.parallel(kernel, outDim, 8, traffic, wp, xp, tokens, inDim, outDim, yp, bp, scratch, stride);
+    this.parallel(h, kernel, outDim, 8, traffic, wp, xp, tokens, inDim, outDim, yp, bp, scratch, stride);
+    h.done();
   }
 
   /** y[rows[j]] = W[rows[j], :] . x (+ bias) for j < count, other rows zero, as reference.gatherMatvec. */
@@ -210,19 +257,20 @@ export class WasmKernels implements Kernels {
     bias?: Float32Array,
   ): void {
     const [outDim, inDim] = w.shape as [number, number];
-    const h = this.heap;
-    const wp = this.weightAddress(w);
+    const h = this.callIn(w.data, 'weight');
+    const wp = this.weightAddress(h, w);
     const xp = h.address(x, inDim, 'x');
     const rp = h.address(rows, count, 'rows');
-    const yp = h.address(y, outDim, 'y');
-    const bp = bias ? h.address(bias, outDim, 'bias') : 0;
-    const bad = this.wasm.firstInvalidIndex(rp, count, outDim);
+    const bad = this.wasmOf(h).firstInvalidIndex(rp, count, outDim);
     if (bad >= 0) throw new RangeError(`rows[${bad}] = ${rows[bad]} is not a row index below ${outDim}`);
     y.fill(0, 0, outDim);
+    const yp = h.output(y, outDim, 'y');
+    const bp = bias ? h.address(bias, outDim, 'bias') : 0;
     const format = FORMATS[w.dtype];
     const traffic = count * inDim * format.bytes;
     const kernel = FORMAT_KERNELS[w.dtype].gather;
-    this.parallel(kernel, count, 4, traffic, wp, this.xAsRead(format, xp, inDim), rp, yp, bp, inDim);
+    this.parallel(h, kernel, count, 4, traffic, wp, this.xAsRead(h, format, xp, inDim), rp, yp, bp, inDim);
+    h.done();
   }
 
   /**
@@ -232,19 +280,26 @@ export class WasmKernels implements Kernels {
   selectTopK(x: Float32Array, norms: Norms, k: number, kept: Int32Array): number {
     const d = x.length;
     const keep = Math.max(0, Math.min(d, Math.floor(k)));
-    const [np, kind] = this.normsAddress(norms, d);
-    const xp = this.heap.address(x, d, 'x');
-    const kp = this.heap.address(kept, keep, 'kept');
-    const scratch = this.heap.scratchAddress('select', this.wasm.selectScratchBytes(d));
-    return this.wasm.selectTopK(xp, np, kind, d, keep, kp, scratch);
+    const h = this.callIn(x, 'x');
+    const wasm = this.wasmOf(h);
+    const [np, kind] = this.normsAddress(h, norms, d);
+    const xp = h.address(x, d, 'x');
+    const kp = h.output(kept, keep, 'kept');
+    const scratch = h.scratch('select', wasm.selectScratchBytes(d));
+    const n = wasm.selectTopK(xp, np, kind, d, keep, kp, scratch);
+    h.done();
+    return n;
   }
 
   /** Keeps every i with |x_i| * norms_i > threshold, indices ascending in `kept`; returns the count. */
   selectThreshold(x: Float32Array, norms: Norms, threshold: number, kept: Int32Array): number {
     const d = x.length;
-    const [np, kind] = this.normsAddress(norms, d);
-    const xp = this.heap.address(x, d, 'x');
-    return this.wasm.selectThreshold(xp, np, kind, d, threshold, this.heap.address(kept, d, 'kept'));
+    const h = this.callIn(x, 'x');
+    const [np, kind] = this.normsAddress(h, norms, d);
+    const xp = h.address(x, d, 'x');
+    const n = this.wasmOf(h).selectThreshold(xp, np, kind, d, threshold, h.output(kept, d, 'kept'));
+    h.done();
+    return n;
   }
 
   /** As reference.maskRows: threads split the tokens, each selecting and masking its rows. */
@@ -257,28 +312,30 @@ export class WasmKernels implements Kernels {
     counts: Int32Array,
   ): void {
     const d = x.length / tokens;
-    const h = this.heap;
-    const [np, kind] = this.normsAddress(norms, d);
+    const h = this.callIn(x, 'x');
+    const [np, kind] = this.normsAddress(h, norms, d);
     const xp = h.address(x, tokens * d, 'x');
-    const op = h.address(out, tokens * d, 'out');
-    const cp = h.address(counts, tokens, 'counts');
+    const op = h.output(out, tokens * d, 'out');
+    const cp = h.output(counts, tokens, 'counts');
     // Selection is compute, not traffic: weigh it as the bytes a matvec would move in the same time.
     const work = tokens * d * 64;
     if ('topK' in rule) {
       const k = Math.max(0, Math.min(d, Math.floor(rule.topK)));
       // One region per width: a chunk's histogram must stay where the last call left it zeroed.
-      const scratch = h.scratchAddress(`mask-${d}`, this.wasm.maskScratchBytes(d) * this.maxChunks);
-      this.parallel('maskTopK', tokens, 1, work, xp, np, kind, d, k, op, cp, scratch);
+      const scratch = h.scratch(`mask-${d}`, this.wasmOf(h).maskScratchBytes(d) * this.maxChunks);
+      this.parallel(h, 'maskTopK', tokens, 1, work, xp, np, kind, d, k, op, cp, scratch);
     } else {
-      this.parallel('maskThreshold', tokens, 1, work, xp, np, kind, d, rule.threshold, op, cp);
+      this.parallel(h, 'maskThreshold', tokens, 1, work, xp, np, kind, d, rule.threshold, op, cp);
     }
+    h.done();
   }
 
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, eps: number, tokens: number): void {
     const d = weight.length;
-    const h = this.heap;
-    const op = h.address(out, tokens * d, 'out');
-    this.wasm.rmsnorm(op, h.address(x, tokens * d, 'x'), h.address(weight, d, 'weight'), eps, d, tokens);
+    const h = this.callIn(x, 'x');
+    const op = h.output(out, tokens * d, 'out');
+    this.wasmOf(h).rmsnorm(op, h.address(x, tokens * d, 'x'), h.address(weight, d, 'weight'), eps, d, tokens);
+    h.done();
   }
 
   rope(
@@ -291,11 +348,12 @@ export class WasmKernels implements Kernels {
     sin: Float32Array,
     startPos: number,
   ): void {
-    const h = this.heap;
+    const h = this.callIn(x, 'x');
     const table = ((startPos + tokens) * rotaryDim) / 2;
-    const xp = h.address(x, tokens * heads * headDim, 'x');
+    const xp = h.output(x, tokens * heads * headDim, 'x');
     const cp = h.address(cos, table, 'cos');
-    this.wasm.rope(xp, tokens, heads, headDim, rotaryDim, cp, h.address(sin, table, 'sin'), startPos);
+    this.wasmOf(h).rope(xp, tokens, heads, headDim, rotaryDim, cp, h.address(sin, table, 'sin'), startPos);
+    h.done();
   }
 
   attention(
@@ -310,28 +368,34 @@ export class WasmKernels implements Kernels {
     headDim: number,
     window: number,
   ): void {
-    const h = this.heap;
+    // The space of the keys (the largest operand; keys and values are one block).
+    const h = this.callIn(kCache, 'kCache');
     const positions = startPos + tokens;
     const cacheLength = positions * kvHeads * headDim;
-    const op = h.address(out, tokens * heads * headDim, 'out');
+    const op = h.output(out, tokens * heads * headDim, 'out');
     const qp = h.address(q, tokens * heads * headDim, 'q');
     const kp = h.address(kCache, cacheLength, 'kCache');
     const vp = h.address(vCache, cacheLength, 'vCache');
-    const scratch = h.scratchAddress('attention', this.wasm.attentionScratchBytes(heads, positions, headDim));
+    const scratch = h.scratch('attention', this.wasmOf(h).attentionScratchBytes(heads, positions, headDim));
     const span = window > 0 ? Math.min(window, positions) : positions;
     const traffic = tokens * kvHeads * span * headDim * 8;
     const args = [op, qp, kp, vp, tokens, startPos, heads, kvHeads, headDim, window, scratch];
     // One chunk per thread, in runs of four heads: every chunk sweeps all cache rows, so fewer is better.
     const align = Math.ceil(heads / this.threads / 4) * 4;
-    this.parallel('attention', heads, align, traffic, ...args);
+    this.parallel(h, 'attention', heads, align, traffic, ...args);
+    h.done();
   }
 
   swiglu(gate: Float32Array, up: Float32Array, n: number): void {
-    this.wasm.swiglu(this.heap.address(gate, n, 'gate'), this.heap.address(up, n, 'up'), n);
+    const h = this.callIn(gate, 'gate');
+    this.wasmOf(h).swiglu(h.output(gate, n, 'gate'), h.address(up, n, 'up'), n);
+    h.done();
   }
 
   addInPlace(x: Float32Array, y: Float32Array, n: number): void {
-    this.wasm.addInPlace(this.heap.address(x, n, 'x'), this.heap.address(y, n, 'y'), n);
+    const h = this.callIn(x, 'x');
+    this.wasmOf(h).addInPlace(h.output(x, n, 'x'), h.address(y, n, 'y'), n);
+    h.done();
   }
 
   /**
@@ -340,12 +404,13 @@ export class WasmKernels implements Kernels {
    */
   sumBytes(bytes: Uint8Array, threads = this.threads, streams = 1): number {
     const blocks = Math.floor(bytes.length / 256);
-    const base = this.heap.address(bytes, 0, 'bytes');
-    const out = this.heap.scratchAddress('sum', 16 * this.maxChunks);
+    const h = this.callIn(bytes, 'bytes');
+    const base = h.address(bytes, 0, 'bytes');
+    const out = h.scratch('sum', 16 * this.maxChunks);
     let used = 1;
-    if (threads === 1) this.wasm.readSum(0, blocks, 0, base, out, streams);
-    else used = this.parallel('readSum', blocks, 1024, ALWAYS, base, out, streams);
-    const sums = new Int32Array(this.heap.memory.buffer, out, 4 * used);
+    if (threads === 1) this.wasmOf(h).readSum(0, blocks, 0, base, out, streams);
+    else used = this.parallel(h, 'readSum', blocks, 1024, ALWAYS, base, out, streams);
+    const sums = new Int32Array(h.heap.memory.buffer, out, 4 * used);
     return sums.reduce((a, b) => (a + b) | 0, 0);
   }
 
@@ -361,31 +426,32 @@ export class WasmKernels implements Kernels {
   }
 
   /** x as a format's one-token dense kernels read it: in even/odd order, or quantized per 32 (q8). */
-  private xAsRead(format: WeightFormat, x: number, inDim: number): number {
+  private xAsRead(h: SpaceCall, format: WeightFormat, x: number, inDim: number): number {
+    const wasm = this.wasmOf(h);
     if (format.quantizesX) {
-      const quantized = this.heap.scratchAddress('x-quantized', this.wasm.quantizedXBytes(inDim));
-      this.wasm.quantizeX(x, inDim, quantized);
+      const quantized = h.scratch('x-quantized', wasm.quantizedXBytes(inDim));
+      wasm.quantizeX(x, inDim, quantized);
       return quantized;
     }
     if (!format.evenOdd) return x;
-    const permuted = this.heap.scratchAddress('x-even-odd', inDim * 4);
-    this.wasm.permuteEvenOdd(x, permuted, inDim);
+    const permuted = h.scratch('x-even-odd', inDim * 4);
+    wasm.permuteEvenOdd(x, permuted, inDim);
     return permuted;
   }
 
-  /** A weight's address, checked to hold its stored bytes (a q8 / q4 element is a fraction of its view's). */
-  private weightAddress(w: Tensor): number {
-    const n = w.shape[0]! * w.shape[1]!;
-    return this.heap.address(
-      w.data,
-      Math.floor((n * FORMATS[w.dtype].bytes) / w.data.BYTES_PER_ELEMENT),
-      'weight',
-    );
+  private wasmOf(h: SpaceCall): Exports {
+    return this.instances[h.space]!;
   }
 
-  private normsAddress(norms: Norms, d: number): [number, number] {
+  /** A weight's address, checked to hold its stored bytes (a q8 / q4 element is a fraction of its view's). */
+  private weightAddress(h: SpaceCall, w: Tensor): number {
+    const n = w.shape[0]! * w.shape[1]!;
+    return h.address(w.data, Math.floor((n * FORMATS[w.dtype].bytes) / w.data.BYTES_PER_ELEMENT), 'weight');
+  }
+
+  private normsAddress(h: SpaceCall, norms: Norms, d: number): [number, number] {
     if (!norms) return [0, 0];
-    return [this.heap.address(norms, d, 'norms'), norms instanceof Float64Array ? 2 : 1];
+    return [h.address(norms, d, 'norms'), norms instanceof Float64Array ? 2 : 1];
   }
 
   /**
@@ -393,6 +459,7 @@ export class WasmKernels implements Kernels {
    * on the main thread alone when the work is small. Returns the number of chunks (= scratch slots used).
    */
   private parallel(
+    h: SpaceCall,
     kernel: ParallelKernel,
     total: number,
     align: number,
@@ -400,14 +467,15 @@ export class WasmKernels implements Kernels {
     ...args: number[]
   ): number {
     if (this.closed) throw new Error('WasmKernels is closed');
-    const fn = this.wasm[kernel];
+    const fn = this.wasmOf(h)[kernel];
     if (this.workers.length === 0 || traffic < this.parallelMinBytes) {
       fn(0, total, 0, ...args);
       return 1;
     }
     const c = this.ctl;
     const chunks = chunkCount(total, align, this.threads);
-    c[KERNEL] = KERNEL_INDEX.get(kernel)!;
+    // Workers number every space's kernels in one list (worker.ts).
+    c[KERNEL] = h.space * PARALLEL_KERNELS.length + KERNEL_INDEX.get(kernel)!;
     c[TOTAL] = total;
     c[JOB_ALIGN] = align;
     c[CHUNKS] = chunks;
@@ -446,7 +514,7 @@ export class WasmKernels implements Kernels {
     for (const { name, warmUp } of PARALLEL_KERNELS) {
       if (!warmUp) continue;
       const args = warmUp.args.map((a) => (typeof a === 'number' ? a : buffers[a]));
-      this.parallel(name, warmUp.total, warmUp.align, ALWAYS, ...args);
+      this.parallel(this.heaps.call(0), name, warmUp.total, warmUp.align, ALWAYS, ...args);
     }
   }
 }

@@ -178,7 +178,7 @@ export class Linalg {
     // Workers inherit node's flags; --input-type (node -e) would break loading the worker file.
     const execArgv = process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
     for (let thread = 1; thread < threads; thread++) {
-      const workerData: WorkerData = { module, memory: this.memory, slot, thread };
+      const workerData: WorkerData = { module, memories: [this.memory], slot, thread };
       const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData, execArgv });
       worker.unref();
       worker.on('error', (err) => process.stderr.write(`wina linalg worker ${thread}: ${err}\n`));

@@ -7,7 +7,8 @@ import { GEN, type KernelFn, serveJobs, type WorkerData } from '../kernels/pool.
 import { WebAssemblyApi } from '../kernels/wasm-api.js';
 import { LINALG_KERNELS } from './runtime.js';
 
-const { module, memory, slot, thread } = workerData as WorkerData;
+const { module, memories, slot, thread } = workerData as WorkerData;
+const memory = memories[0]!;
 const exports = new WebAssemblyApi.Instance(module, { env: { memory } }).exports;
 const kernels = LINALG_KERNELS.map((name) => exports[name] as KernelFn);
 // A worker started after jobs began joins from the current generation; the main thread may sleep on DONE.

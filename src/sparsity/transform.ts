@@ -38,7 +38,6 @@ import type { Tensor } from '../io/tensor.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { widen } from '../kernels/reference.js';
 import { WasmKernels } from '../kernels/wasm.js';
-import { MAX_PAGES } from '../kernels/wasm-heap.js';
 import { eigh } from '../linalg/eigh.js';
 import { gramMatrix, matmulAB, matmulABt, type Operand, operand } from '../linalg/gemm.js';
 import { Linalg } from '../linalg/runtime.js';
@@ -192,13 +191,13 @@ function checkCapacity(model: Model): void {
   const tied = w.lmHead.weight === w.embed;
   const shortcuts = (2 * model.config.numLayers - 1) * d * d;
   const added = 4 * (parameterCount(w) + (tied ? w.embed.data.length : 0) + shortcuts);
-  const used = kernels.memory.buffer.byteLength;
-  if (used + added > MAX_PAGES * 65536) {
+  const free = kernels.bytesFree;
+  if (added > free) {
     const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
     fail(
-      `the transformed model needs ${gib(added)} GiB of F32 weights beside the ${gib(used)} GiB already loaded, ` +
-        'more than the 4 GiB of WebAssembly memory: transform it in JavaScript memory with the reference ' +
-        'kernels (WINA_KERNELS=reference)',
+      `the transformed model needs ${gib(added)} GiB of F32 weights beside those already loaded, ` +
+        `more than the ${gib(free)} GiB of WebAssembly memory left: transform it in JavaScript memory with the ` +
+        'reference kernels (WINA_KERNELS=reference)',
     );
   }
 }
