@@ -1,9 +1,8 @@
-import type { Quantization } from '../kernels/formats.js';
+import { quantizeOnLoad, transformOption } from './sparsity-options.js';
 import os from 'node:os';
 import { fail } from '../io/errors.js';
 import { bench } from '../eval/bench.js';
 import { loadModel } from '../model/model.js';
-import { orthogonalTransform } from '../sparsity/transform.js';
 import { integer, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 import { parseList, SPARSITY_OPTIONS, SPARSITY_USAGE, sweepSettings } from './sparsity-options.js';
@@ -44,13 +43,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (typeof o.out === 'string') checkOutputFile(o.out, '--out');
   const model = await loadModel(requireString(o.model, '--model'), {
     layout: o.layout as 'row' | 'input-major' | undefined,
-    quantize: o.quantize as Quantization | undefined,
+    quantize: quantizeOnLoad(o),
   });
   if (promptTokens + newTokens > model.config.maxPositions) {
     fail(`--prompt-tokens + --new-tokens exceed the context window of ${model.config.maxPositions}`);
   }
   // The transform's shortcut rotations are part of the measured speed.
-  const extraFlopsPerToken = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
+  const extraFlopsPerToken = transformOption(o, model);
   const settings = sweepSettings(o, model, sparsities);
   const progress = new Progress('bench', 1);
   const results = bench(model, {

@@ -1,4 +1,4 @@
-import type { Quantization } from '../kernels/formats.js';
+import { quantizeOnLoad } from './sparsity-options.js';
 import { fail } from '../io/errors.js';
 import { loadSamples } from '../io/datasets.js';
 import { loadModel } from '../model/model.js';
@@ -55,7 +55,7 @@ export async function calibrateCommand(argv: string[]): Promise<number> {
     fail('--greedy allocates the seven projections; CATS only sparsifies the MLP');
   const data = requireString(o.data, '--data');
   const model = await loadModel(requireString(o.model, '--model'), {
-    quantize: o.quantize as Quantization | undefined,
+    quantize: quantizeOnLoad(o),
   });
   if (seqLen > model.config.maxPositions)
     fail(`--seq-len ${seqLen} exceeds the context window of ${model.config.maxPositions}`);

@@ -1,4 +1,5 @@
 import type { Quantization } from '../kernels/formats.js';
+import { quantizeOnLoad } from './sparsity-options.js';
 import path from 'node:path';
 import { readAmpProfile } from '../amp/amp-profile.js';
 import { evaluate } from '../eval/harness.js';
@@ -88,7 +89,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
 
   const model = await loadModel(requireString(o.model, '--model'), {
-    quantize: o.quantize as Quantization | undefined,
+    quantize: quantizeOnLoad(o),
   });
   try {
     const settings = amp ? ampSweepSettings(o, model, sparsities) : sweepSettings(o, model, sparsities);
@@ -105,6 +106,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       maxTokens,
       bos: !o['no-bos'],
       transform: Boolean(o.transform),
+      quantizeAfterTransform: o.transform ? (o.quantize as Quantization | undefined) : undefined,
       cache: o['no-cache'] ? false : typeof o.cache === 'string' ? path.resolve(o.cache) : undefined,
       onProgress: (done, total) => {
         progress.total = total;

@@ -1,4 +1,4 @@
-import type { Quantization } from '../kernels/formats.js';
+import { quantizeOnLoad } from './sparsity-options.js';
 import { computeShape, gflopsPerToken } from '../eval/compute.js';
 import { loadModel } from '../model/model.js';
 import { integer, number, parse, requireString, say } from './args.js';
@@ -42,7 +42,7 @@ export async function generate(argv: string[]): Promise<number> {
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
-    quantize: o.quantize as Quantization | undefined,
+    quantize: quantizeOnLoad(o),
   });
   const prompt = o.prompt as string;
   const promptIds = model.encodePrompt(prompt);

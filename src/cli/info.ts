@@ -1,4 +1,4 @@
-import type { Quantization } from '../kernels/formats.js';
+import { quantizeOnLoad } from './sparsity-options.js';
 import { loadModel } from '../model/model.js';
 import { parse, requireString, say } from './args.js';
 
@@ -25,7 +25,7 @@ export async function info(argv: string[]): Promise<number> {
   }
   const model = await loadModel(requireString(o.model, '--model'), {
     tokenizer: o.tokenizer as string | undefined,
-    quantize: o.quantize as Quantization | undefined,
+    quantize: quantizeOnLoad(o),
   });
   const { info: i, config: c } = model;
   const kvBytesPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;

@@ -1,4 +1,4 @@
-import type { Quantization } from '../kernels/formats.js';
+import { quantizeOnLoad } from './sparsity-options.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
@@ -85,7 +85,7 @@ export async function serve(argv: string[]): Promise<number> {
   const model = await loadModel(modelSpec, {
     tokenizer: o.tokenizer as string | undefined,
     layout: o.layout as 'row' | 'input-major' | undefined,
-    quantize: o.quantize as Quantization | undefined,
+    quantize: quantizeOnLoad(o),
   });
   try {
     const { sparsity } = isAmpProfile(o) ? applyAmpOptions(o, model) : applySparsityOptions(o, model);

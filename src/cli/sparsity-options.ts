@@ -2,6 +2,7 @@
  * One vocabulary of sparsity options for generate, eval, bench and serve: --method, --sparsity, --mask,
  * --prefill, --transform, --profile, and the adaptive mask's --tolerance / --min-sparsity / --max-sparsity.
  */
+import { isQuantization, type Quantization, QUANTIZATIONS } from '../kernels/formats.js';
 import { createHash } from 'node:crypto';
 import {
   type AppliedAmp,
@@ -18,7 +19,7 @@ import { applyWina, type AppliedSparsity } from '../sparsity/apply.js';
 import { MASKS, METHODS, type Method, type PrefillPolicy, type SparsityConfig } from '../sparsity/config.js';
 import type { MaskMode } from '../sparsity/masks.js';
 import { profileConfig, readProfile } from '../sparsity/profile.js';
-import { orthogonalTransform } from '../sparsity/transform.js';
+import { orthogonalTransform, quantizeTransformed } from '../sparsity/transform.js';
 import { number } from './args.js';
 import type { BenchSetting } from '../eval/bench.js';
 
@@ -90,6 +91,26 @@ export function sparsityConfigFrom(o: Values, model: Model): SparsityConfig | un
   return config;
 }
 
+/** --quantize as loadModel takes it: with --transform the model loads unquantized and is quantized after it. */
+export function quantizeOnLoad(o: Values): Quantization | undefined {
+  const q = o.quantize as string | undefined;
+  if (q !== undefined && !isQuantization(q))
+    fail(`quantize must be one of ${QUANTIZATIONS.join(', ')}, got ${q}`);
+  return o.transform ? undefined : q;
+}
+
+/**
+ * --transform: the orthogonal transform, then --quantize's quantization (see quantizeOnLoad). Returns the
+ * FLOPs per token the shortcut rotations add.
+ */
+export function transformOption(o: Values, model: Model): number {
+  if (!o.transform) return 0;
+  const { extraFlopsPerToken } = orthogonalTransform(model);
+  const q = quantizeOnLoad({ ...o, transform: false });
+  if (q) quantizeTransformed(model, q);
+  return extraFlopsPerToken;
+}
+
 /**
  * Applies the options' transform and sparsity to the model. `sparsity` is undefined for a dense run;
  * `extraFlopsPerToken` counts the transform's shortcut rotations.
@@ -100,7 +121,7 @@ export function applySparsityOptions(
   promptIds?: readonly number[],
 ): { sparsity: AppliedSparsity | undefined; extraFlopsPerToken: number; cluster?: number } {
   // The transform changes the weights the column norms are computed from, so it comes first.
-  const extraFlopsPerToken = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
+  const extraFlopsPerToken = transformOption(o, model);
   if (isAmpProfile(o)) {
     // WINA-AMP: the prompt is routed to its cluster, whose profile then applies.
     if (!promptIds) fail('an AMP profile routes prompts: this command has none (use a single profile)');
@@ -121,7 +142,7 @@ export function applyAmpOptions(
   o: Values,
   model: Model,
 ): { sparsity: AppliedAmp; extraFlopsPerToken: number } {
-  const extraFlopsPerToken = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
+  const extraFlopsPerToken = transformOption(o, model);
   const amp = readAmpOptions(o, model);
   return { sparsity: applyAmp(model, amp, ampOverrides(o, amp.sparsity)), extraFlopsPerToken };
 }

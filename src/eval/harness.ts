@@ -3,13 +3,14 @@
  * once and cached, then reduced to result rows (task, method, sparsity, metric, value, stderr, achieved
  * sparsity, GFLOPs per token). `validate(model, { benchmark })` is the one-call library form.
  */
+import type { Quantization } from '../kernels/formats.js';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
 import type { Model } from '../model/model.js';
 import { type AppliedSparsity, applyWina } from '../sparsity/apply.js';
 import { METHODS, type Method, type SparsityConfig, validateSparsityConfig } from '../sparsity/config.js';
 import { fingerprint } from '../sparsity/profile.js';
-import { orthogonalTransform } from '../sparsity/transform.js';
+import { orthogonalTransform, quantizeTransformed } from '../sparsity/transform.js';
 import { ResultCache } from './cache.js';
 import { achievedSparsity, addCounts, computeShape, gflopsPerToken, type KeptCounts } from './compute.js';
 import { macroAverage, meanWithStderr, type MeanWithStderr } from './metrics.js';
@@ -59,6 +60,8 @@ export interface EvalOptions extends Partial<TaskOptions> {
   cache?: string | false;
   /** Apply the orthogonal transform to the model first (in place) and count its extra FLOPs. */
   transform?: boolean;
+  /** With `transform`: quantize the matrices after it (the model is then loaded unquantized). */
+  quantizeAfterTransform?: Quantization;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -137,6 +140,7 @@ export async function evaluate(model: Model, o: EvalOptions): Promise<EvalReport
   );
 
   const extraFlops = o.transform ? orthogonalTransform(model).extraFlopsPerToken : 0;
+  if (o.transform && o.quantizeAfterTransform) quantizeTransformed(model, o.quantizeAfterTransform);
   const shape = computeShape(model, extraFlops);
   const print = fingerprint(model);
   const cache =

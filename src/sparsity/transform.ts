@@ -31,7 +31,7 @@ import {
   writeOutputFolder,
 } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
-import { quantizerOf, savedValues } from '../kernels/formats.js';
+import { FORMATS, type Quantization, QUANTIZERS, quantizerOf, savedValues } from '../kernels/formats.js';
 import { Q8_GROUP } from '../kernels/q8.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
 import type { Tensor } from '../io/tensor.js';
@@ -87,6 +87,38 @@ export function orthogonalTransform(model: Model, opts: TransformOptions = {}): 
   } finally {
     Linalg.close(); // its workers and memory (a few hundred MB at d = 2048) are not needed afterwards
   }
+}
+
+/**
+ * Quantizes the matrices of a transformed model (its weights are F32): `--quantize` with `--transform` loads the
+ * model unquantized, transforms it, then quantizes, so the rotations act on the original weights and are
+ * quantized once. The shortcut rotations stay F32 (two d x d products per layer, a small share of the bytes).
+ */
+export function quantizeTransformed(model: Model, quantization: Quantization): void {
+  const q = QUANTIZERS[quantization];
+  const w = model.transformer.weights;
+  const alloc = model.transformer.kernels.alloc;
+  const quantized = (t: Tensor, name: string): Tensor => {
+    q.checkShape(name, t.shape);
+    const [out, inDim] = t.shape as [number, number];
+    return q.quantize(out, inDim, (o, dst) => widen(t, o * inDim, dst), alloc);
+  };
+  let matrices = 0;
+  w.embed = quantized(w.embed, 'model.embed_tokens.weight');
+  matrices += w.embed.shape[0]! * w.embed.shape[1]!;
+  w.layers.forEach((layer, l) => {
+    for (const name of Object.keys(layer.proj) as Projection[]) {
+      const block = ['q', 'k', 'v', 'o'].includes(name) ? 'self_attn' : 'mlp';
+      const weight = quantized(layer.proj[name].weight, `model.layers.${l}.${block}.${name}_proj.weight`);
+      layer.proj[name] = { ...layer.proj[name], weight };
+      matrices += weight.shape[0]! * weight.shape[1]!;
+    }
+  });
+  w.lmHead = { ...w.lmHead, weight: quantized(w.lmHead.weight, 'lm_head.weight') };
+  matrices += w.lmHead.weight.shape[0]! * w.lmHead.weight.shape[1]!;
+  const rest = model.info.parameters - matrices;
+  model.info.dtypes = { F32: rest, [q.dtype]: matrices };
+  model.info.weightBytes = 4 * rest + matrices * FORMATS[q.dtype].bytes;
 }
 
 function transform(model: Model, opts: TransformOptions): TransformReport {
