@@ -98,54 +98,55 @@ function q4tGroupBytes(outDim: i32): usize {
   return (q4tRowBytes(outDim) << 5) + (<usize>outDim << 2);
 }
 
+// acc[o..o+32) += (sums - offset) * scale * d: sums of one block of 32 outputs, k-th holding outputs 4k..4k+3.
+@inline
+function addBlock(acc: usize, scales: usize, o: usize, s: v128, k: i32, offset: v128, d: v128): void {
+  const at = (o + (<usize>k << 2)) << 2;
+  v128.store(acc + at, madd(f32x4.convert_i32x4_s(i32x4.sub(s, offset)), f32x4.mul(v128.load(scales + at), d), v128.load(acc + at)));
+}
+
 /**
  * Partial y (at partial + slot * stride) = sum over kept inputs j in [begin, end) of x[i] * W[:, i], on Q4T,
- * with x quantized (xq.ts). Each group's run of kept inputs is summed exactly in integers, four rows per pass:
- * a pass sweeps its four rows from start to end (four sequential streams) into per-output int32 sums after the
- * partial sums (sparse.ts gives the slot room), then the group is scaled once.
+ * with x quantized (xq.ts). Each group's run of kept inputs is summed exactly in integers, four rows per pass,
+ * 32 outputs at a time, then scaled once by the group's scales and d.
  */
 export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
   const acc = partial + <usize>slot * stride;
-  const ints = acc + (((<usize>outDim << 2) + 63) & ~63);
   const at = acc + stride - PASS_BYTES;
+  const tail = at + 256; // the last, partial block's 32 sums
   memory.fill(acc, 0, <usize>outDim << 2);
   const rowB = q4tRowBytes(outDim);
   const groupB = q4tGroupBytes(outDim);
   const blocks = (outDim + 31) >> 5;
-  const zero = i32x4.splat(0);
   let j = begin;
   while (j < end) {
     const g = load<i32>(kept + (<usize>j << 2)) >> 5;
-    const gx = xqGroup(xq, g);
     let e = j + 1;
-    let xsum = <i32>load<i8>(gx + <usize>(load<i32>(kept + (<usize>j << 2)) & 31));
+    let xsum = <i32>load<i8>(xqGroup(xq, g) + <usize>(load<i32>(kept + (<usize>j << 2)) & 31));
     while (e < end && load<i32>(kept + (<usize>e << 2)) >> 5 == g) {
-      xsum += <i32>load<i8>(gx + <usize>(load<i32>(kept + (<usize>e << 2)) & 31));
+      xsum += <i32>load<i8>(xqGroup(xq, g) + <usize>(load<i32>(kept + (<usize>e << 2)) & 31));
       e++;
     }
     const passes = writePasses(at, wT, xq, kept, j, e, rowB, groupB);
-    for (let p = 0; p < passes; p++) {
-      const ps = at + (<usize>p << 5);
-      const r0 = load<usize>(ps);
-      const r1 = load<usize>(ps, 4);
-      const r2 = load<usize>(ps, 8);
-      const r3 = load<usize>(ps, 12);
-      const first = p == 0;
-      for (let b = 0; b < blocks; b++) {
-        const wo = <usize>b << 4;
-        const w0 = v128.load(r0 + wo);
-        const w1 = v128.load(r1 + wo);
-        const w2 = v128.load(r2 + wo);
-        const w3 = v128.load(r3 + wo);
-        const ia = ints + (<usize>b << 7);
-        let s0 = first ? zero : v128.load(ia);
-        let s1 = first ? zero : v128.load(ia, 16);
-        let s2 = first ? zero : v128.load(ia, 32);
-        let s3 = first ? zero : v128.load(ia, 48);
-        let s4 = first ? zero : v128.load(ia, 64);
-        let s5 = first ? zero : v128.load(ia, 80);
-        let s6 = first ? zero : v128.load(ia, 96);
-        let s7 = first ? zero : v128.load(ia, 112);
+    const d = v128.load32_splat(xqGroup(xq, g) + 32);
+    const offset = i32x4.splat(8 * xsum);
+    const scales = wT + <usize>g * groupB + (rowB << 5);
+    for (let b = 0; b < blocks; b++) {
+      const wo = <usize>b << 4;
+      let s0 = i32x4.splat(0);
+      let s1 = i32x4.splat(0);
+      let s2 = i32x4.splat(0);
+      let s3 = i32x4.splat(0);
+      let s4 = i32x4.splat(0);
+      let s5 = i32x4.splat(0);
+      let s6 = i32x4.splat(0);
+      let s7 = i32x4.splat(0);
+      for (let p = 0; p < passes; p++) {
+        const ps = at + (<usize>p << 5);
+        const w0 = v128.load(load<usize>(ps) + wo);
+        const w1 = v128.load(load<usize>(ps, 4) + wo);
+        const w2 = v128.load(load<usize>(ps, 8) + wo);
+        const w3 = v128.load(load<usize>(ps, 12) + wo);
         if (ASC_FEATURE_RELAXED_SIMD) {
           const x = v128.load32_splat(ps + 24);
           let v = interleave4(w0, w1, w2, w3, 0);
@@ -174,43 +175,46 @@ export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
           const h1 = i8x16.shr_u(w1, 4);
           const h2 = i8x16.shr_u(w2, 4);
           const h3 = i8x16.shr_u(w3, 4);
-          let q = i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(l0, x0), i16x8.extmul_low_i8x16_s(l1, x1)), i16x8.add(i16x8.extmul_low_i8x16_s(l2, x2), i16x8.extmul_low_i8x16_s(l3, x3)));
-          s0 = i32x4.add(s0, i32x4.extend_low_i16x8_s(q));
-          s1 = i32x4.add(s1, i32x4.extend_high_i16x8_s(q));
-          q = i16x8.add(i16x8.add(i16x8.extmul_high_i8x16_s(l0, x0), i16x8.extmul_high_i8x16_s(l1, x1)), i16x8.add(i16x8.extmul_high_i8x16_s(l2, x2), i16x8.extmul_high_i8x16_s(l3, x3)));
-          s2 = i32x4.add(s2, i32x4.extend_low_i16x8_s(q));
-          s3 = i32x4.add(s3, i32x4.extend_high_i16x8_s(q));
-          q = i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(h0, x0), i16x8.extmul_low_i8x16_s(h1, x1)), i16x8.add(i16x8.extmul_low_i8x16_s(h2, x2), i16x8.extmul_low_i8x16_s(h3, x3)));
-          s4 = i32x4.add(s4, i32x4.extend_low_i16x8_s(q));
-          s5 = i32x4.add(s5, i32x4.extend_high_i16x8_s(q));
-          q = i16x8.add(i16x8.add(i16x8.extmul_high_i8x16_s(h0, x0), i16x8.extmul_high_i8x16_s(h1, x1)), i16x8.add(i16x8.extmul_high_i8x16_s(h2, x2), i16x8.extmul_high_i8x16_s(h3, x3)));
-          s6 = i32x4.add(s6, i32x4.extend_low_i16x8_s(q));
-          s7 = i32x4.add(s7, i32x4.extend_high_i16x8_s(q));
+          let p = i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(l0, x0), i16x8.extmul_low_i8x16_s(l1, x1)), i16x8.add(i16x8.extmul_low_i8x16_s(l2, x2), i16x8.extmul_low_i8x16_s(l3, x3)));
+          s0 = i32x4.add(s0, i32x4.extend_low_i16x8_s(p));
+          s1 = i32x4.add(s1, i32x4.extend_high_i16x8_s(p));
+          p = i16x8.add(i16x8.add(i16x8.extmul_high_i8x16_s(l0, x0), i16x8.extmul_high_i8x16_s(l1, x1)), i16x8.add(i16x8.extmul_high_i8x16_s(l2, x2), i16x8.extmul_high_i8x16_s(l3, x3)));
+          s2 = i32x4.add(s2, i32x4.extend_low_i16x8_s(p));
+          s3 = i32x4.add(s3, i32x4.extend_high_i16x8_s(p));
+          p = i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(h0, x0), i16x8.extmul_low_i8x16_s(h1, x1)), i16x8.add(i16x8.extmul_low_i8x16_s(h2, x2), i16x8.extmul_low_i8x16_s(h3, x3)));
+          s4 = i32x4.add(s4, i32x4.extend_low_i16x8_s(p));
+          s5 = i32x4.add(s5, i32x4.extend_high_i16x8_s(p));
+          p = i16x8.add(i16x8.add(i16x8.extmul_high_i8x16_s(h0, x0), i16x8.extmul_high_i8x16_s(h1, x1)), i16x8.add(i16x8.extmul_high_i8x16_s(h2, x2), i16x8.extmul_high_i8x16_s(h3, x3)));
+          s6 = i32x4.add(s6, i32x4.extend_low_i16x8_s(p));
+          s7 = i32x4.add(s7, i32x4.extend_high_i16x8_s(p));
         }
-        v128.store(ia, s0);
-        v128.store(ia, s1, 16);
-        v128.store(ia, s2, 32);
-        v128.store(ia, s3, 48);
-        v128.store(ia, s4, 64);
-        v128.store(ia, s5, 80);
-        v128.store(ia, s6, 96);
-        v128.store(ia, s7, 112);
       }
-    }
-    // acc += (sums - 8 * the run's x) * scale * d, once per group.
-    const d = v128.load32_splat(gx + 32);
-    const offset = i32x4.splat(8 * xsum);
-    const scales = wT + <usize>g * groupB + (rowB << 5);
-    const vecEnd = outDim & ~3;
-    for (let o = 0; o < vecEnd; o += 4) {
-      const oo = <usize>o << 2;
-      const sum = f32x4.convert_i32x4_s(i32x4.sub(v128.load(ints + oo), offset));
-      v128.store(acc + oo, madd(sum, f32x4.mul(v128.load(scales + oo), d), v128.load(acc + oo)));
-    }
-    const ds = f32x4.extract_lane(d, 0);
-    for (let o = vecEnd; o < outDim; o++) {
-      const oo = <usize>o << 2;
-      store<f32>(acc + oo, load<f32>(acc + oo) + <f32>(load<i32>(ints + oo) - 8 * xsum) * (load<f32>(scales + oo) * ds));
+      const o = <usize>b << 5;
+      if (<i32>o + 32 <= outDim) {
+        addBlock(acc, scales, o, s0, 0, offset, d);
+        addBlock(acc, scales, o, s1, 1, offset, d);
+        addBlock(acc, scales, o, s2, 2, offset, d);
+        addBlock(acc, scales, o, s3, 3, offset, d);
+        addBlock(acc, scales, o, s4, 4, offset, d);
+        addBlock(acc, scales, o, s5, 5, offset, d);
+        addBlock(acc, scales, o, s6, 6, offset, d);
+        addBlock(acc, scales, o, s7, 7, offset, d);
+      } else {
+        v128.store(tail, s0);
+        v128.store(tail, s1, 16);
+        v128.store(tail, s2, 32);
+        v128.store(tail, s3, 48);
+        v128.store(tail, s4, 64);
+        v128.store(tail, s5, 80);
+        v128.store(tail, s6, 96);
+        v128.store(tail, s7, 112);
+        const ds = f32x4.extract_lane(d, 0);
+        for (let k: usize = 0; <i32>(o + k) < outDim; k++) {
+          const a = acc + ((o + k) << 2);
+          const sum = <f32>(load<i32>(tail + (k << 2)) - 8 * xsum);
+          store<f32>(a, load<f32>(a) + sum * (load<f32>(scales + ((o + k) << 2)) * ds));
+        }
+      }
     }
     j = e;
   }

@@ -19,9 +19,8 @@ function xAt(x: usize, kept: usize, j: i32): v128 {
 
 /** Bytes between chunks' partial sums (64-byte aligned, so threads never share a cache line). */
 export function sparseSlotBytes(outDim: i32): usize {
-  // The q8 / q4 column-sparse kernels keep per-output int32 sums (in blocks of 32) and a group's passes after
-  // the partial sums (xq.ts).
-  return (((<usize>outDim << 2) + 63) & ~63) + (<usize>((outDim + 31) >> 5) << 7) + PASS_BYTES;
+  // q8's column-sparse kernel keeps a group's passes after its partial sums (q8.ts).
+  return (((<usize>outDim << 2) + 63) & ~63) + PASS_BYTES;
 }
 
 // Eight columns per pass over the outputs: partial y is read and written once per eight columns.
