@@ -4,17 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gguf } from '@huggingface/gguf';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { Q4_GROUP, quantizeQ4, widenQ4 } from '../src/kernels/q4.js';
 import { roundToF16 } from '../src/kernels/q8.js';
 import { widen } from '../src/kernels/reference.js';
-import { loadModel } from '../src/model/model.js';
-import { applyWina } from '../src/sparsity/apply.js';
-import { assertUserError, runCli } from './cli-helpers.js';
+import { assertUserError } from './cli-helpers.js';
 import { sharedPath } from './helpers.js';
 
 const f16ToF32 = (h: number) => {
@@ -141,84 +137,7 @@ describe('the q4 quantizer', () => {
   });
 });
 
-describe('models quantized to q4', () => {
-  test('WINA on q4: decoding with the WebAssembly kernels equals the reference kernels, both layouts', async () => {
-    const tokensOf = async (kernels: 'wasm' | 'reference', layout: 'row' | 'input-major') => {
-      const model = await loadModel(sharedPath('models', 'tinystories-656k'), {
-        quantize: 'q4',
-        kernels,
-        layout,
-      });
-      try {
-        const sparse = applyWina(model, { method: 'wina', globalSparsity: 0.5 });
-        const ids: number[] = [];
-        for await (const t of model.generate('Once upon a time', { maxTokens: 16, temperature: 0 }))
-          ids.push(t.id);
-        assert.ok(Math.abs(sparse.achieved() - 0.5) < 0.01);
-        return ids;
-      } finally {
-        model.close();
-      }
-    };
-    const expected = await tokensOf('reference', 'row');
-    assert.equal(expected.length, 16);
-    assert.deepEqual(await tokensOf('wasm', 'row'), expected);
-    assert.deepEqual(await tokensOf('wasm', 'input-major'), expected);
-  });
-
-  test('wina quantize --to q4: U8 values and F32 NAME_scale; loads back with the logits of quantizing on load', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-q4-'));
-    try {
-      const out = path.join(dir, 'tiny-q4');
-      const tiny = sharedPath('models', 'tinystories-656k');
-      const r = runCli(['quantize', '--model', tiny, '--to', 'q4', '--out', out]);
-      assert.equal(r.status, 0, r.stderr);
-      const st = SafetensorsFile.open(path.join(out, 'model.safetensors'));
-      try {
-        assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight'), { dtype: 'U8', shape: [128, 192] });
-        assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight_scale'), {
-          dtype: 'F32',
-          shape: [128, 12],
-        });
-      } finally {
-        st.close();
-      }
-      const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
-      assert.equal(config.wina_quantization.format, 'q4');
-      const ids = [1, 412, 1093, 300, 57, 2, 9, 640];
-      const saved = await loadModel(out);
-      const onLoad = await loadModel(tiny, { quantize: 'q4' });
-      try {
-        assert.deepEqual(Object.keys(saved.info.dtypes).sort(), ['F32', 'Q4']);
-        assert.deepEqual(Array.from(saved.forward(ids)), Array.from(onLoad.forward(ids)));
-      } finally {
-        saved.close();
-        onLoad.close();
-      }
-      // Values of the wrong shape: one line naming the tensor.
-      const bytes = fs.readFileSync(path.join(out, 'model.safetensors'));
-      const headerLength = Number(bytes.readBigUInt64LE(0));
-      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
-      header['model.layers.1.mlp.up_proj.weight'].shape = [384, 32];
-      header['model.layers.1.mlp.up_proj.weight'].dtype = 'U8';
-      const begin = header['model.layers.1.mlp.up_proj.weight'].data_offsets[0];
-      header['model.layers.1.mlp.up_proj.weight'].data_offsets = [begin, begin + 384 * 32];
-      const json = Buffer.from(JSON.stringify(header));
-      const length = Buffer.alloc(8);
-      length.writeBigUInt64LE(BigInt(json.length));
-      fs.writeFileSync(
-        path.join(out, 'model.safetensors'),
-        Buffer.concat([length, json, bytes.subarray(8 + headerLength)]),
-      );
-      assertUserError(
-        ['info', '--model', out],
-        'model.layers.1.mlp.up_proj.weight is U8 [384,32] but [384,128] needs [384,64]',
-      );
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
+describe('--quantize q4: bad input', () => {
   test('--quantize q4: an input size the group does not divide is one line', () => {
     assertUserError(
       [

@@ -98,29 +98,31 @@ describe('models quantized on load equal llama.cpp Q8_0 files', () => {
     }
   }
 
-  test('WINA on q8: decoding with the WebAssembly kernels equals the reference kernels, both layouts', async () => {
-    const tokensOf = async (kernels: 'wasm' | 'reference', layout: 'row' | 'input-major') => {
-      const model = await loadModel(sharedPath('models', 'tinystories-656k'), {
-        quantize: 'q8',
-        kernels,
-        layout,
-      });
-      try {
-        const sparse = applyWina(model, { method: 'wina', globalSparsity: 0.5 });
-        const ids: number[] = [];
-        for await (const t of model.generate('Once upon a time', { maxTokens: 16, temperature: 0 }))
-          ids.push(t.id);
-        assert.ok(Math.abs(sparse.achieved() - 0.5) < 0.01);
-        return ids;
-      } finally {
-        model.close();
-      }
-    };
-    const expected = await tokensOf('reference', 'row');
-    assert.equal(expected.length, 16);
-    assert.deepEqual(await tokensOf('wasm', 'row'), expected);
-    assert.deepEqual(await tokensOf('wasm', 'input-major'), expected);
-  });
+  for (const quantize of ['q8', 'q4'] as const) {
+    test(`WINA on ${quantize}: decoding with the WebAssembly kernels equals the reference kernels, both layouts`, async () => {
+      const tokensOf = async (kernels: 'wasm' | 'reference', layout: 'row' | 'input-major') => {
+        const model = await loadModel(sharedPath('models', 'tinystories-656k'), {
+          quantize,
+          kernels,
+          layout,
+        });
+        try {
+          const sparse = applyWina(model, { method: 'wina', globalSparsity: 0.5 });
+          const ids: number[] = [];
+          for await (const t of model.generate('Once upon a time', { maxTokens: 16, temperature: 0 }))
+            ids.push(t.id);
+          assert.ok(Math.abs(sparse.achieved() - 0.5) < 0.01);
+          return ids;
+        } finally {
+          model.close();
+        }
+      };
+      const expected = await tokensOf('reference', 'row');
+      assert.equal(expected.length, 16);
+      assert.deepEqual(await tokensOf('wasm', 'row'), expected);
+      assert.deepEqual(await tokensOf('wasm', 'input-major'), expected);
+    });
+  }
 });
 
 describe('--quantize: bad input', () => {
@@ -176,85 +178,112 @@ describe('--transform with --quantize: the transform on the original weights, th
   });
 });
 
-describe('wina quantize: a q8 checkpoint that loads back without quantizing again', () => {
-  test('round trip: I8 values and F32 NAME_scale tensors; the same logits as quantizing on load', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-q8-'));
-    try {
-      const out = path.join(dir, 'tiny-q8');
-      const tiny = sharedPath('models', 'tinystories-656k');
-      const r = runCli(['quantize', '--model', tiny, '--to', 'q8', '--out', out]);
-      assert.equal(r.status, 0, r.stderr);
-      const st = SafetensorsFile.open(path.join(out, 'model.safetensors'));
+describe('wina quantize: a checkpoint that loads back without quantizing again', () => {
+  const packing = {
+    q8: 'NAME (I8): int8 q per weight, weight = q * scale (GGUF Q8_0)',
+    q4:
+      'NAME (U8): two 4-bit q per byte; per group of 32, byte j holds q of input j (low nibble) and j + 16 ' +
+      '(high); weight = (q - 8) * scale (GGUF Q4_0)',
+  };
+  for (const [q, stored, valueColumns] of [
+    ['q8', 'I8', 384],
+    ['q4', 'U8', 192],
+  ] as const) {
+    test(`${q} round trip: ${stored} values and F32 NAME_scale; the logits of quantizing on load; bad files`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `wina-${q}-`));
       try {
-        assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight'), { dtype: 'I8', shape: [128, 384] });
-        assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight_scale'), {
-          dtype: 'F32',
-          shape: [128, 12],
+        const out = path.join(dir, `tiny-${q}`);
+        const tiny = sharedPath('models', 'tinystories-656k');
+        const r = runCli(['quantize', '--model', tiny, '--to', q, '--out', out]);
+        assert.equal(r.status, 0, r.stderr);
+        const st = SafetensorsFile.open(path.join(out, 'model.safetensors'));
+        try {
+          assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight'), {
+            dtype: stored,
+            shape: [128, valueColumns],
+          });
+          assert.deepEqual(st.info('model.layers.0.mlp.down_proj.weight_scale'), {
+            dtype: 'F32',
+            shape: [128, 12],
+          });
+        } finally {
+          st.close();
+        }
+        const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+        assert.deepEqual(config.wina_quantization, {
+          format: q,
+          group_size: 32,
+          values: packing[q],
+          scales: 'NAME_scale (F32 [out, in / 32])',
         });
-      } finally {
-        st.close();
-      }
-      const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
-      assert.deepEqual(config.wina_quantization, {
-        format: 'q8',
-        group_size: 32,
-        values: 'NAME (I8): int8 q per weight, weight = q * scale (GGUF Q8_0)',
-        scales: 'NAME_scale (F32 [out, in / 32])',
-      });
-      const reference = SafetensorsFile.open(
-        sharedPath('fixtures', 'gguf', 'tinystories-656k-q8_0.reference.safetensors'),
-      );
-      const ids = reference.readInts('ids');
-      reference.close();
-      const saved = await loadModel(out);
-      const onLoad = await loadModel(tiny, { quantize: 'q8' });
-      try {
-        assert.deepEqual(Object.keys(saved.info.dtypes).sort(), ['F32', 'Q8']);
-        assert.deepEqual(Array.from(saved.forward(ids)), Array.from(onLoad.forward(ids)));
-      } finally {
-        saved.close();
-        onLoad.close();
-      }
-
-      // Scales missing, or of the wrong shape: one line naming the tensor.
-      const bytes = fs.readFileSync(path.join(out, 'model.safetensors'));
-      const headerLength = Number(bytes.readBigUInt64LE(0));
-      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
-      const rewrite = (edit: (h: Record<string, { shape: number[] }>) => void) => {
-        const h = structuredClone(header);
-        edit(h);
-        const json = Buffer.from(JSON.stringify(h));
-        const length = Buffer.alloc(8);
-        length.writeBigUInt64LE(BigInt(json.length));
-        fs.writeFileSync(
-          path.join(out, 'model.safetensors'),
-          Buffer.concat([length, json, bytes.subarray(8 + headerLength)]),
+        const reference = SafetensorsFile.open(
+          sharedPath('fixtures', 'gguf', 'tinystories-656k-q8_0.reference.safetensors'),
         );
-      };
-      const scale = 'model.layers.1.self_attn.o_proj.weight_scale';
-      rewrite((h) => delete h[scale]);
-      assertUserError(
-        ['info', '--model', out],
-        `tensor model.layers.1.self_attn.o_proj.weight is I8 but its scales ${scale} are missing`,
-      );
-      rewrite((h) => (h[scale]!.shape = [4, 128]));
-      assertUserError(
-        ['info', '--model', out],
-        `${scale} is F32 [4,128] but model.layers.1.self_attn.o_proj.weight [128,128] needs F32 [128,4]`,
-      );
-      // An int8 value of -128 (outside Q8_0's range; the kernels move x's sign onto the weights).
-      const values = header['model.layers.0.mlp.down_proj.weight'] as { data_offsets: number[] };
-      const poisoned = Buffer.from(bytes);
-      poisoned[8 + headerLength + values.data_offsets[0]! + 5] = 0x80;
-      fs.writeFileSync(path.join(out, 'model.safetensors'), poisoned);
-      assertUserError(
-        ['info', '--model', out],
-        'model.layers.0.mlp.down_proj.weight holds the int8 value -128, outside q8',
-      );
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        const ids = reference.readInts('ids');
+        reference.close();
+        const saved = await loadModel(out);
+        const onLoad = await loadModel(tiny, { quantize: q });
+        try {
+          assert.deepEqual(Object.keys(saved.info.dtypes).sort(), ['F32', q.toUpperCase()]);
+          assert.deepEqual(Array.from(saved.forward(ids)), Array.from(onLoad.forward(ids)));
+        } finally {
+          saved.close();
+          onLoad.close();
+        }
+
+        // Scales missing or of the wrong shape, values of the wrong shape: one line naming the tensor.
+        const bytes = fs.readFileSync(path.join(out, 'model.safetensors'));
+        const headerLength = Number(bytes.readBigUInt64LE(0));
+        const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+        type Entry = { dtype: string; shape: number[]; data_offsets: number[] };
+        const rewrite = (edit: (h: Record<string, Entry>) => void) => {
+          const h = structuredClone(header);
+          edit(h);
+          const json = Buffer.from(JSON.stringify(h));
+          const length = Buffer.alloc(8);
+          length.writeBigUInt64LE(BigInt(json.length));
+          fs.writeFileSync(
+            path.join(out, 'model.safetensors'),
+            Buffer.concat([length, json, bytes.subarray(8 + headerLength)]),
+          );
+        };
+        const weight = 'model.layers.1.self_attn.o_proj.weight';
+        const scale = `${weight}_scale`;
+        rewrite((h) => delete h[scale]);
+        assertUserError(
+          ['info', '--model', out],
+          `tensor ${weight} is ${stored} but its scales ${scale} are missing`,
+        );
+        rewrite((h) => (h[scale]!.shape = [4, 128]));
+        assertUserError(
+          ['info', '--model', out],
+          `${scale} is F32 [4,128] but ${weight} [128,128] needs F32 [128,4]`,
+        );
+        rewrite((h) => {
+          const e = h[weight]!;
+          e.shape = [128, 32];
+          e.data_offsets = [e.data_offsets[0]!, e.data_offsets[0]! + 128 * 32];
+        });
+        assertUserError(
+          ['info', '--model', out],
+          `${weight} is ${stored} [128,32] but [128,128] needs [128,${valueColumns / 3}]`,
+        );
+        if (q === 'q8') {
+          // An int8 value of -128 (outside Q8_0's range; the kernels move x's sign onto the weights).
+          const values = header['model.layers.0.mlp.down_proj.weight'] as Entry;
+          const poisoned = Buffer.from(bytes);
+          poisoned[8 + headerLength + values.data_offsets[0]! + 5] = 0x80;
+          fs.writeFileSync(path.join(out, 'model.safetensors'), poisoned);
+          assertUserError(
+            ['info', '--model', out],
+            'model.layers.0.mlp.down_proj.weight holds the int8 value -128, outside q8',
+          );
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 
   test('bad options', () => {
     const tiny = sharedPath('models', 'tinystories-656k');

@@ -20,8 +20,9 @@ export { imajorMatmulBF16, imajorMatmulF16, imajorMatmulF32, imajorSlotBytes } f
 export { addInPlace, rmsnorm, rope, swiglu } from './layers';
 export { readSum, transpose } from './layout';
 export { maskScratchBytes, maskThreshold, maskTopK, selectScratchBytes, selectThreshold, selectTopK } from './select';
-export { gatherQ8, imajorMatmulQ8T, matvecQ8, sparseQ8T } from './q8';
-export { gatherQ4, imajorMatmulQ4T, matvecQ4, sparseQ4T } from './q4';
+export { imajorMatmulQ8T, sparseQ8T } from './q8';
+export { imajorMatmulQ4T, sparseQ4T } from './q4';
+export { gatherQ4, gatherQ8, matvecQ4, matvecQ8 } from './quantized';
 export { quantizedXBytes, quantizeX } from './xq';
 export { firstInvalidIndex, sparseBF16, sparseF16, sparseF32, sparseReduce, sparseSlotBytes } from './sparse';
 

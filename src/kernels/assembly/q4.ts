@@ -4,11 +4,11 @@
 // (outputs padded to blocks of 32; in a block, byte k holds output k low and k + 16 high), then the group's out
 // scales. One-token products take x quantized (xq.ts) and sum exact integers: q is the [0, 15] side of relaxed
 // SIMD's int8 dot product as it is, and the -8 is applied once per group through the sum of x's values.
-import { hsum4, listedRow, madd, rowAt, store4, storeListed } from './simd';
+import { hsum4, madd } from './simd';
 import { interleave4, PASS_BYTES, writePasses, xqGroup } from './xq';
 
 @inline
-function rowBytes(inDim: i32): usize {
+export function rowBytes(inDim: i32): usize {
   return (<usize>inDim >> 1) + (<usize>inDim >> 3);
 }
 
@@ -34,7 +34,7 @@ function groupDot(p: usize, x0: v128, x1: v128, e0: v128, e1: v128, e2: v128, e3
 
 // Four Q4 rows times quantized x: lane r = sum over groups of scale[r, g] * d[g] * (sum (q - 8) * x).
 @inline
-function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
+export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
   let t0 = f32x4.splat(0);
   let t1 = f32x4.splat(0);
   let t2 = f32x4.splat(0);
@@ -59,33 +59,6 @@ function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32)
     t3 = madd(f32x4.convert_i32x4_s(i32x4.add(groupDot(r3 + wo, x0, x1, e0, e1, e2, e3), offset)), f32x4.splat(load<f32>(r3 + so) * d), t3);
   }
   return hsum4(t0, t1, t2, t3);
-}
-
-/** T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end), x quantized (xq.ts). */
-export function matvecQ4(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, y: usize, bias: usize, inDim: i32): void {
-  const bytes = rowBytes(inDim);
-  for (let o = begin; o < end; o += 4) {
-    const n = min(4, end - o);
-    const s = dot4(rowAt(w, bytes, o, 0, n), rowAt(w, bytes, o, 1, n), rowAt(w, bytes, o, 2, n), rowAt(w, bytes, o, 3, n), xq, inDim);
-    store4(y, bias, o, n, s);
-  }
-}
-
-/** Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), x quantized. */
-export function gatherQ4(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
-  const bytes = rowBytes(inDim);
-  for (let j = begin; j < end; j += 4) {
-    const n = min(4, end - j);
-    const s = dot4(
-      listedRow(w, bytes, rows, j, 0, n),
-      listedRow(w, bytes, rows, j, 1, n),
-      listedRow(w, bytes, rows, j, 2, n),
-      listedRow(w, bytes, rows, j, 3, n),
-      xq,
-      inDim,
-    );
-    storeListed(y, bias, rows, j, n, s);
-  }
 }
 
 @inline

@@ -3,11 +3,11 @@
 // per group of 32 input rows, those rows' out int8 values, then the group's out scales. One-token products
 // (matvec, row-gather, column-sparse) take x quantized per 32 (xq.ts) and run exact integer dot products, so
 // every build computes the same sums; prefill widens int8 to f32. Each group is summed, then scaled once.
-import { hsum4, listedRow, madd, rowAt, store4, storeListed } from './simd';
+import { hsum4, madd } from './simd';
 import { interleave4, PASS_BYTES, writePasses, xqGroup } from './xq';
 
 @inline
-function rowBytes(inDim: i32): usize {
+export function rowBytes(inDim: i32): usize {
   return <usize>inDim + (<usize>inDim >> 3);
 }
 
@@ -35,7 +35,7 @@ function dot32Relaxed(p: usize, s0: v128, s1: v128, a0: v128, a1: v128): v128 {
 // Four Q8 rows times quantized x: lane r = sum over groups g of scale[r, g] * d[g] * (integer dot of row r's
 // group g with x's). Integer products are exact; only the scaling rounds.
 @inline
-function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
+export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
   let t0 = f32x4.splat(0);
   let t1 = f32x4.splat(0);
   let t2 = f32x4.splat(0);
@@ -70,36 +70,6 @@ function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32)
     }
   }
   return hsum4(t0, t1, t2, t3);
-}
-
-/**
- * T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end), x quantized by quantizeX (xq); in a multiple of
- * 32. Prefill (several tokens) is matmulQ8 in dense.ts: each block of rows widened once, F32 x.
- */
-export function matvecQ8(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, y: usize, bias: usize, inDim: i32): void {
-  const bytes = rowBytes(inDim);
-  for (let o = begin; o < end; o += 4) {
-    const n = min(4, end - o);
-    const s = dot4(rowAt(w, bytes, o, 0, n), rowAt(w, bytes, o, 1, n), rowAt(w, bytes, o, 2, n), rowAt(w, bytes, o, 3, n), xq, inDim);
-    store4(y, bias, o, n, s);
-  }
-}
-
-/** Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), x quantized (quantizeX). */
-export function gatherQ8(begin: i32, end: i32, _slot: i32, w: usize, xq: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
-  const bytes = rowBytes(inDim);
-  for (let j = begin; j < end; j += 4) {
-    const n = min(4, end - j);
-    const s = dot4(
-      listedRow(w, bytes, rows, j, 0, n),
-      listedRow(w, bytes, rows, j, 1, n),
-      listedRow(w, bytes, rows, j, 2, n),
-      listedRow(w, bytes, rows, j, 3, n),
-      xq,
-      inDim,
-    );
-    storeListed(y, bias, rows, j, n, s);
-  }
 }
 
 // Byte offset in Q8T of input row i's values, and of group g's scales.
