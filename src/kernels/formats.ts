@@ -6,7 +6,6 @@
 
 import type { Tensor } from '../io/tensor.js';
 import {
-  checkQ4Shape,
   Q4_BYTES,
   q4HasNonFinite,
   q4InputMajor,
@@ -16,7 +15,7 @@ import {
   widenQ4,
 } from './q4.js';
 import {
-  checkQ8Shape,
+  checkGroupShape,
   groupedFromSaved,
   groupedSaved,
   Q8_BYTES,
@@ -218,7 +217,7 @@ export const QUANTIZERS = {
     stored: 'I8',
     packing: 'int8 q per weight, weight = q * scale (GGUF Q8_0)',
     valueBytes: (inDim) => inDim,
-    checkShape: checkQ8Shape,
+    checkShape: (name, shape) => checkGroupShape('q8', name, shape),
     quantize: quantizeQ8,
   },
   q4: {
@@ -228,7 +227,7 @@ export const QUANTIZERS = {
       'two 4-bit q per byte; per group of 32, byte j holds q of input j (low nibble) and j + 16 (high); ' +
       'weight = (q - 8) * scale (GGUF Q4_0)',
     valueBytes: (inDim) => inDim / 2,
-    checkShape: checkQ4Shape,
+    checkShape: (name, shape) => checkGroupShape('q4', name, shape),
     quantize: quantizeQ4,
   },
 } as const satisfies Record<string, Quantizer>;

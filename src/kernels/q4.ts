@@ -8,7 +8,6 @@
  *   (padded to a multiple of 32; per block of 32 outputs, byte k holds output k low and k + 16 high), then the
  *   group's out f32 scales.
  */
-import { fail } from '../io/errors.js';
 import type { Tensor } from '../io/tensor.js';
 import { type QuantizedX, roundToF16, scalesOf, storedShape } from './q8.js';
 
@@ -24,15 +23,6 @@ const q4tGroupBytes = (outDim: number) => Q4_GROUP * q4tRowBytes(outDim) + 4 * o
 
 /** Bytes of a Q4T tensor of [in, out]. */
 export const q4tBytes = (inDim: number, outDim: number) => (inDim / Q4_GROUP) * q4tGroupBytes(outDim);
-
-/** One line naming the weight and what to do when its input size is not a multiple of the group size. */
-export function checkQ4Shape(name: string, shape: readonly number[]): void {
-  if (shape.length !== 2 || shape[1]! % Q4_GROUP !== 0)
-    fail(
-      `--quantize q4 needs every weight's input size to be a multiple of ${Q4_GROUP}, but ${name} is ` +
-        `[${shape}]: load this model without --quantize, or with --quantize q8 if that divides`,
-    );
-}
 
 /** Value k (0..31) of the group at byte offset `at`: Q4_0's nibble order. */
 const nibble = (bytes: Uint8Array, at: number, k: number) =>

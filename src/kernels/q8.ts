@@ -16,11 +16,14 @@ export const Q8_BYTES = 1 + 4 / Q8_GROUP;
 /** Bytes of one Q8 row of `inDim` values with its scales. */
 const rowBytes = (inDim: number) => inDim * Q8_BYTES;
 
-/** One line naming the weight and what to do when its input size is not a multiple of the group size. */
-export function checkQ8Shape(name: string, shape: readonly number[]): void {
+/**
+ * One line naming the weight and what to do when its input size is not a multiple of the group size (32 for
+ * q8 and q4 alike).
+ */
+export function checkGroupShape(quantization: string, name: string, shape: readonly number[]): void {
   if (shape.length !== 2 || shape[1]! % Q8_GROUP !== 0)
     fail(
-      `--quantize q8 needs every weight's input size to be a multiple of ${Q8_GROUP}, but ${name} is ` +
+      `--quantize ${quantization} needs every weight's input size to be a multiple of ${Q8_GROUP}, but ${name} is ` +
         `[${shape}]: load this model without --quantize`,
     );
 }

@@ -65,7 +65,10 @@ export class WasmHeap {
     const start = Math.ceil(this.top / ALIGN) * ALIGN;
     const end = start + byteLength;
     if (end > this.limit) {
-      throw new WinaError(`model needs ${gib(end)} GiB of weights but WebAssembly memory stops at 4 GiB`);
+      const limit = this.limit === MAX_BYTES ? '4' : gib(this.limit);
+      throw new WinaError(
+        `model needs ${gib(end)} GiB of weights but WebAssembly memory stops at ${limit} GiB`,
+      );
     }
     this.reserve(end);
     this.top = end;
@@ -75,16 +78,6 @@ export class WasmHeap {
   /** Bytes still free. */
   get free(): number {
     return this.limit - Math.ceil(this.top / ALIGN) * ALIGN;
-  }
-
-  f32(n: number): Float32Array {
-    const bytes = this.alloc(n * 4);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-  }
-
-  i32(n: number): Int32Array {
-    const bytes = this.alloc(n * 4);
-    return new Int32Array(bytes.buffer, bytes.byteOffset, n);
   }
 
   /** Whether a view lies in this memory. */
@@ -230,6 +223,15 @@ export class SpaceCall {
 
   /** The address of an input of at least `minLength` elements. */
   address(view: View, minLength: number, name: string): number {
+    return this.place(view, minLength, name, false);
+  }
+
+  /** The address of an output (read too: in-place kernels), copied back by done() if staged. */
+  output(view: View, minLength: number, name: string): number {
+    return this.place(view, minLength, name, true);
+  }
+
+  private place(view: View, minLength: number, name: string, output: boolean): number {
     if (this.heap.owns(view)) return this.heap.address(view, minLength, name);
     this.heaps.spaceOf(view, name);
     if (view.length < minLength)
@@ -239,14 +241,7 @@ export class SpaceCall {
     new Uint8Array(this.heap.memory.buffer, address, bytes).set(
       new Uint8Array(view.buffer, view.byteOffset, bytes),
     );
-    return address;
-  }
-
-  /** The address of an output (read too: in-place kernels), copied back by done() if staged. */
-  output(view: View, minLength: number, name: string): number {
-    const address = this.address(view, minLength, name);
-    if (address !== view.byteOffset || !this.heap.owns(view))
-      this.copyBack.push({ view, address, length: minLength });
+    if (output) this.copyBack.push({ view, address, length: minLength });
     return address;
   }
 

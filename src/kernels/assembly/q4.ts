@@ -47,10 +47,17 @@ export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDi
     const d = load<f32>(gx, 32);
     // The -8 of every q, once per row: lanes are summed at the end.
     const offset = i32x4.replace_lane(i32x4.splat(0), 0, -8 * load<i32>(gx, 36));
-    const e0 = i16x8.extend_low_i8x16_s(x0);
-    const e1 = i16x8.extend_high_i8x16_s(x0);
-    const e2 = i16x8.extend_low_i8x16_s(x1);
-    const e3 = i16x8.extend_high_i8x16_s(x1);
+    // x as int16, for the build without relaxed SIMD only.
+    let e0 = x0;
+    let e1 = x0;
+    let e2 = x1;
+    let e3 = x1;
+    if (!ASC_FEATURE_RELAXED_SIMD) {
+      e0 = i16x8.extend_low_i8x16_s(x0);
+      e1 = i16x8.extend_high_i8x16_s(x0);
+      e2 = i16x8.extend_low_i8x16_s(x1);
+      e3 = i16x8.extend_high_i8x16_s(x1);
+    }
     const wo = <usize>g << 4;
     const so = ss + (<usize>g << 2);
     t0 = madd(f32x4.convert_i32x4_s(i32x4.add(groupDot(r0 + wo, x0, x1, e0, e1, e2, e3), offset)), f32x4.splat(load<f32>(r0 + so) * d), t0);

@@ -15,12 +15,6 @@ export function xqGroup(xq: usize, g: i32): usize {
   return xq + <usize>g * XQ_GROUP_BYTES;
 }
 
-/** Value i of x quantized, as an int. */
-@inline
-export function xqAt(xq: usize, i: i32): i32 {
-  return <i32>load<i8>(xqGroup(xq, i >> 5) + <usize>(i & 31));
-}
-
 export function quantizeX(x: usize, inDim: i32, out: usize): void {
   for (let g = 0; g < inDim >> 5; g++) {
     const xg = x + (<usize>g << 7);
