@@ -23,15 +23,23 @@ const pick = <T>(xs: readonly T[]): T => xs[int(0, xs.length - 1)]!;
 
 const TOLERANCE = 1e-5;
 
-/** max |actual - expected| relative to max |expected|; NaN (an unwritten, poisoned element) fails. */
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
+/**
+ * max |actual - expected| relative to max |expected| (or to `magnitude`, the largest sum of |terms|, where a sum
+ * may cancel); NaN (an unwritten, poisoned element) fails.
+ */
+function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  magnitude?: ArrayLike<number>,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let diff = 0;
   let scale = 1e-30;
   for (let i = 0; i < expected.length; i++) {
     if (Number.isNaN(actual[i]!)) assert.fail(`${what}: element ${i} is NaN (not written?), seed ${SEED}`);
     diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
+    scale = Math.max(scale, Math.abs((magnitude ?? expected)[i]!));
   }
   assert.ok(diff / scale <= TOLERANCE, `${what}: relative error ${diff / scale}, seed ${SEED}`);
 }
@@ -93,7 +101,14 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
           k.matmul(w, x, tokens, y, bias);
           const expected = new Float32Array(tokens * outDim);
           ref.matmul(w, heap(x), tokens, expected, bias && heap(bias));
-          assertClose(y, expected, `matmul ${dtype} [${outDim}, ${inDim}] x ${tokens} tokens`);
+          // Rounding error is relative to the sum of |w x| (a tiny product of one output and two inputs can
+          // cancel to far below its terms): the same product on absolute values (sign bits cleared).
+          const abs = <T extends Float32Array | Uint16Array>(a: T, sign: number): T =>
+            a.map((v) => (a instanceof Float32Array ? Math.abs(v) : v & ~sign)) as T;
+          const wAbs = { ...w, data: abs(w.data as Float32Array | Uint16Array, 0x8000) };
+          const magnitude = new Float32Array(tokens * outDim);
+          ref.matmul(wAbs, abs(heap(x), 0), tokens, magnitude, bias && abs(heap(bias), 0));
+          assertClose(y, expected, `matmul ${dtype} [${outDim}, ${inDim}] x ${tokens} tokens`, magnitude);
         }
       }
     });
