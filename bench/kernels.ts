@@ -28,7 +28,7 @@ const SHAPES: [number, number][] = [
   [2048, 8192],
   [4096, 11008],
 ];
-const DTYPES: DType[] = ['F32', 'BF16', 'Q8', 'Q4'];
+const DTYPES: DType[] = ['F32', 'BF16', 'F16', 'Q8', 'Q4'];
 const ATTEMPTS = 3;
 
 const quick = process.argv.includes('--quick');

@@ -135,31 +135,56 @@ function toHalf(value: number): number {
   return (sign | (e << 10)) + (rounded >>> 13);
 }
 
+/** The llama3 fixture converted to F16 in `dir`, with `poison` bits at one element of one tensor if given. */
+function writeF16Copy(dir: string, poison?: { name: string; index: number; bits: number }): void {
+  const src = SafetensorsFile.open(fixtureDir('llama3', 'model.safetensors'));
+  const tensors: TensorToWrite[] = src.names().map((name) => {
+    const data = src.read(name).data as Float32Array;
+    return {
+      name,
+      dtype: 'F16',
+      shape: src.info(name).shape,
+      fill(out, start) {
+        const bits = new Uint16Array(out.buffer, out.byteOffset, out.length / 2);
+        for (let i = 0; i < bits.length; i++) bits[i] = toHalf(data[start + i]!);
+        const at = poison && poison.name === name ? poison.index - start : -1;
+        if (at >= 0 && at < bits.length) bits[at] = poison!.bits;
+      },
+    };
+  });
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+  for (const f of ['config.json', 'tokenizer.json'])
+    fs.copyFileSync(fixtureDir('llama3', f), path.join(dir, f));
+}
+
 test('F16 checkpoints load and run (llama3 fixture converted to F16)', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-f16-'));
   try {
-    const src = SafetensorsFile.open(fixtureDir('llama3', 'model.safetensors'));
-    const tensors: TensorToWrite[] = src.names().map((name) => {
-      const data = src.read(name).data as Float32Array;
-      return {
-        name,
-        dtype: 'F16',
-        shape: src.info(name).shape,
-        fill(out, start) {
-          const bits = new Uint16Array(out.buffer, out.byteOffset, out.length / 2);
-          for (let i = 0; i < bits.length; i++) bits[i] = toHalf(data[start + i]!);
-        },
-      };
-    });
-    writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
-    for (const f of ['config.json', 'tokenizer.json'])
-      fs.copyFileSync(fixtureDir('llama3', f), path.join(dir, f));
+    writeF16Copy(dir);
     const model = await loadModel(dir);
     assert.deepEqual(Object.keys(model.info.dtypes), ['F16']);
     const ref = new Reference(fixtureDir('llama3'));
     const err = relativeL2(model.forward(ref.ids('ids_a')), ref.floats('logits64_a'));
     assert.ok(err <= 5e-3, `relative L2 ${err}`);
+    model.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The F16 kernels read exponent 31 as a finite weight (kernels/assembly/simd.ts), so loading must refuse it.
+test('an F16 NaN or Inf weight is refused at load, the tensor named', async () => {
+  const name = 'model.layers.1.mlp.down_proj.weight';
+  for (const bits of [0x7e00, 0x7c00, 0xfc00, 0x7c01]) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-f16-bad-'));
+    try {
+      writeF16Copy(dir, { name, index: 17, bits });
+      await assert.rejects(
+        loadModel(dir),
+        new RegExp(`tensor ${name.replaceAll('.', '\\.')} holds NaN or Inf values`),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 });

@@ -90,9 +90,10 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
     test('matmul equals the reference (F32, BF16, F16; 1 and several tokens; bias)', () => {
       for (const dtype of ['F32', 'BF16', 'F16'] as const) {
         for (let trial = 0; trial < 6; trial++) {
-          // Large enough shapes run on every thread; small ones on the main thread alone.
-          const outDim = trial < 2 ? int(1, 13) : int(60, 300);
-          const inDim = trial < 2 ? int(1, 40) : int(100, 700);
+          // Large enough shapes run on every thread; small ones on the main thread alone. The last trial's rows
+          // are long enough (over 4096 inputs) for the four-rows-at-a-time path of the one-token kernels.
+          const outDim = trial < 2 ? int(1, 13) : trial < 5 ? int(60, 300) : int(20, 70);
+          const inDim = trial < 2 ? int(1, 40) : trial < 5 ? int(100, 700) : int(4097, 5000);
           const tokens = trial % 2 === 0 ? 1 : int(2, 5);
           const w = randomWeights(k, dtype, [outDim, inDim]);
           const x = fillRandom(k.f32(tokens * inDim));
@@ -183,8 +184,8 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
     test('gatherMatvec equals the reference (F32, BF16, F16; any row count; other rows zero; bias)', () => {
       for (const dtype of ['F32', 'BF16', 'F16'] as const) {
         for (let trial = 0; trial < 6; trial++) {
-          const outDim = trial < 2 ? int(1, 20) : int(100, 1500);
-          const inDim = trial < 2 ? int(1, 40) : int(100, 500);
+          const outDim = trial < 2 ? int(1, 20) : trial < 5 ? int(100, 1500) : int(20, 100);
+          const inDim = trial < 2 ? int(1, 40) : trial < 5 ? int(100, 500) : int(4097, 5000);
           const w = randomWeights(k, dtype, [outDim, inDim]);
           const count = trial === 0 ? 0 : int(1, outDim);
           const rows = k.i32(outDim);
@@ -293,7 +294,8 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
       assert.throws(() => k.sparseMatvec(wT, k.f32(16), kept, 2, k.f32(8)), /kept\[1\] = 16/);
     });
 
-    test('widens every F16 and BF16 bit pattern exactly (subnormals, infinities, NaN)', () => {
+    // F16 kernels read exponent 31 as a finite weight (simd.ts); loading refuses F16 NaN / Inf (engine tests).
+    test('widens every finite F16 and every BF16 bit pattern exactly (subnormals; BF16 infinities, NaN)', () => {
       for (const dtype of ['F16', 'BF16'] as const) {
         // 16 input channels x 4096 outputs hold all 65536 patterns; keeping one channel with x = 1 copies it out.
         const bytes = k.alloc(65536 * 2);
@@ -309,6 +311,7 @@ function kernelTests(threads: number, fusedMultiplyAdd = true): void {
           k.sparseMatvec(wT, x, kept, 1, y);
           ref.widen(wT, c * 4096, expected);
           for (let o = 0; o < 4096; o++) {
+            if (dtype === 'F16' && ((c * 4096 + o) & 0x7c00) === 0x7c00) continue;
             const a = y[o]!;
             const e = expected[o]! + 0; // the kernels add to +0, turning -0 into +0
             assert.ok(

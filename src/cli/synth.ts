@@ -3,7 +3,7 @@ import { checkSyntheticFolder, SHAPES, writeSyntheticModel } from '../model/synt
 import { integer, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
-const USAGE = `usage: wina synth --out DIR [--shape ${Object.keys(SHAPES).join('|')}] [--dtype bf16|f32] [--seed S] [--json]
+const USAGE = `usage: wina synth --out DIR [--shape ${Object.keys(SHAPES).join('|')}] [--dtype bf16|f16|f32] [--seed S] [--json]
   writes a random-weight Llama checkpoint of a real model's shape (for speed benchmarks)`;
 
 export async function synth(argv: string[]): Promise<number> {
@@ -27,7 +27,8 @@ export async function synth(argv: string[]): Promise<number> {
     SHAPES[o.shape as string] ??
     fail(`unknown --shape ${o.shape} (known: ${Object.keys(SHAPES).join(', ')})`);
   const dtype = (o.dtype as string).toUpperCase();
-  if (dtype !== 'BF16' && dtype !== 'F32') fail(`--dtype must be bf16 or f32, got ${o.dtype}`);
+  if (dtype !== 'BF16' && dtype !== 'F16' && dtype !== 'F32')
+    fail(`--dtype must be bf16, f16 or f32, got ${o.dtype}`);
   const seed = integer(o.seed, '--seed') ?? 0;
   if (seed < 0) fail(`--seed must be >= 0, got ${seed}`);
   checkSyntheticFolder(out);

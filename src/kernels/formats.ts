@@ -71,6 +71,8 @@ export interface WeightFormat {
    * once per call to match (see permuteEvenOdd), and sparse partial sums are put back in order.
    */
   evenOdd: boolean;
+  /** Its one-token dense kernels read x times this (F16's rebased widening, kernels/assembly/simd.ts). */
+  xScale?: number;
 }
 
 const f16Table = (() => {
@@ -92,7 +94,17 @@ const u16View = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.byt
 /** NaN and Inf of a 16-bit float: the exponent bits all ones. */
 const allOnesExponent = (exponent: number) => (t: Tensor) => {
   const data = t.data;
-  for (let i = 0; i < data.length; i++) if ((data[i]! & exponent) === exponent) return true;
+  let i = 0;
+  for (; i < data.length && (data.byteOffset + 2 * i) % 4 !== 0; i++)
+    if ((data[i]! & exponent) === exponent) return true;
+  // Two elements per word: an all-ones exponent plus its lowest bit carries into the element's sign bit.
+  const pairs = new Uint32Array(data.buffer, data.byteOffset + 2 * i, (data.length - i) >> 1);
+  const mask = (exponent | (exponent << 16)) >>> 0;
+  const carry = (exponent & -exponent) * 0x10001;
+  let seen = 0;
+  for (let j = 0; j < pairs.length; j++) seen |= ((pairs[j]! & mask) >>> 0) + carry;
+  if (seen & 0x80008000) return true;
+  for (i += 2 * pairs.length; i < data.length; i++) if ((data[i]! & exponent) === exponent) return true;
   return false;
 };
 
@@ -133,6 +145,7 @@ export const FORMATS = {
     hasNonFinite: allOnesExponent(0x7c00),
     kernels: 'F16',
     evenOdd: true,
+    xScale: 2 ** 64,
   },
   BF16: {
     bytes: 2,

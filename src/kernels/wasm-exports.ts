@@ -66,7 +66,7 @@ export const FORMAT_KERNELS = Object.fromEntries(
 
 export interface Exports extends Record<ParallelKernel, KernelFn> {
   heapBase(): number;
-  permuteEvenOdd(src: number, dst: number, n: number): void;
+  permuteEvenOdd(src: number, dst: number, n: number, scale: number): void;
   quantizedXBytes(inDim: number): number;
   quantizeX(x: number, inDim: number, out: number): void;
   matmulScratchBytes(inDim: number): number;

@@ -425,7 +425,7 @@ export class WasmKernels implements Kernels {
     for (const w of this.workers) void w.terminate();
   }
 
-  /** x as a format's one-token dense kernels read it: in even/odd order, or quantized per 32 (q8). */
+  /** x as a format's one-token dense kernels read it: in even/odd order (scaled), or quantized per 32 (q8, q4). */
   private xAsRead(h: SpaceCall, format: WeightFormat, x: number, inDim: number): number {
     const wasm = this.wasmOf(h);
     if (format.quantizesX) {
@@ -435,7 +435,7 @@ export class WasmKernels implements Kernels {
     }
     if (!format.evenOdd) return x;
     const permuted = h.scratch('x-even-odd', inDim * 4);
-    wasm.permuteEvenOdd(x, permuted, inDim);
+    wasm.permuteEvenOdd(x, permuted, inDim, format.xScale ?? 1);
     return permuted;
   }
 

@@ -132,17 +132,26 @@ function randomTensor(name: string, shape: number[], dtype: DType, seed: number)
         }
         return;
       }
-      if (dtype !== 'BF16') fail(`synth writes F32 or BF16, not ${dtype}`);
+      if (dtype !== 'BF16' && dtype !== 'F16') fail(`synth writes F32, BF16 or F16, not ${dtype}`);
       const v = new Uint16Array(out.buffer, out.byteOffset, out.length / 2);
       for (let i = 0; i < v.length; i++) {
         state ^= state << 13;
         state ^= state >>> 17;
         state ^= state << 5;
         f32[0] = isNorm ? 1 : (state | 0) * scale;
-        v[i] = bits[0]! >>> 16;
+        v[i] = dtype === 'BF16' ? bits[0]! >>> 16 : f16Truncated(bits[0]!);
       }
     },
   };
+}
+
+/** F32 bits -> F16 bits, truncating the mantissa and flushing what F16 cannot hold as a normal to zero. */
+function f16Truncated(f32Bits: number): number {
+  const sign = (f32Bits >>> 16) & 0x8000;
+  const exp = ((f32Bits >>> 23) & 0xff) - 112;
+  if (exp <= 0) return sign;
+  if (exp >= 31) return sign | 0x7bff;
+  return sign | (exp << 10) | ((f32Bits >>> 13) & 0x3ff);
 }
 
 function hash(s: string): number {
@@ -209,7 +218,7 @@ export function writeSyntheticModel(
     tie_word_embeddings: shape.tieEmbeddings,
     bos_token_id: 1,
     eos_token_id: 2,
-    torch_dtype: dtype === 'BF16' ? 'bfloat16' : 'float32',
+    torch_dtype: { BF16: 'bfloat16', F16: 'float16' }[dtype as string] ?? 'float32',
     wina_synthetic: { seed },
   };
   writeOutputFolder(dir, '--out', { replaceable: SYNTHETIC_FILES }, (tmp) => {

@@ -58,7 +58,11 @@ export class WeightReader {
     if (this.savedQuantizer(name)) return this.saved(name, shape as [number, number], this.allocate);
     const info = this.checkShape(name, shape);
     this.count(info.dtype, info.shape);
-    return this.source.read(name, this.allocate);
+    const t = this.source.read(name, this.allocate);
+    // The F16 kernels read NaN and Inf as finite weights (kernels/assembly/simd.ts): refuse them here.
+    if (t.dtype === 'F16' && FORMATS.F16.hasNonFinite(t))
+      fail(`tensor ${name} holds NaN or Inf values; the checkpoint is corrupt`);
+    return t;
   }
 
   private checkShape(name: string, shape: number[]) {

@@ -1,13 +1,42 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
 // [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
 // chunk's scratch.
-import { bf16Scalar, f16High, f16Scalar, hsum4, madd, widenEven, widenOdd, BF16, F16, Q4, q4Row, Q8, q8Row, lane, listedRow, rowAt, store4, storeListed } from './simd';
+import { bf16Scalar, f16High, f16Scalar, hsum, hsum4, madd, sumScale, weightAt, widenEven, widenOdd, BF16, F16, Q4, q4Row, Q8, q8Row, lane, listedRow, rowAt, store1, store4, storeListed } from './simd';
 
 
 
 @inline
 function scalar(kind: i32, bits: u16): f32 {
   return kind == BF16 ? bf16Scalar(bits) : f16Scalar(bits);
+}
+
+// A row is read alone when it and x fit in 24 KiB (L1 is 32-48 KiB): four short rows read side by side stall the
+// hardware prefetcher (half the bandwidth at 576 inputs, measured), while longer rows go four at a time, sharing
+// each load of x, which would not stay in L1 beside them.
+@inline
+function readsAlone(inDim: i32, weightBytes: i32): bool {
+  return inDim * (weightBytes + 4) <= 24576;
+}
+
+// One F32 row times x.
+@inline
+function dot1F32(r: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const off = <usize>i << 2;
+    a0 = madd(v128.load(r + off), v128.load(x + off), a0);
+    a1 = madd(v128.load(r + off, 16), v128.load(x + off, 16), a1);
+    a2 = madd(v128.load(r + off, 32), v128.load(x + off, 32), a2);
+    a3 = madd(v128.load(r + off, 48), v128.load(x + off, 48), a3);
+  }
+  for (; i + 4 <= n; i += 4) a0 = madd(v128.load(r + (<usize>i << 2)), v128.load(x + (<usize>i << 2)), a0);
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (; i < n; i++) s += load<f32>(r + (<usize>i << 2)) * load<f32>(x + (<usize>i << 2));
+  return s;
 }
 
 // Four F32 rows times one x: lane r = dot(row r, x).
@@ -54,7 +83,7 @@ function dot4F32(r0: usize, r1: usize, r2: usize, r3: usize, x: usize, n: i32): 
   return s;
 }
 
-// Four 16-bit rows times x permuted to even/odd order (see permuteEvenOdd).
+// Four 16-bit rows times x as permuteEvenOdd gives it (in even/odd order, scaled by the format's x scale).
 @inline
 function dot4Half(kind: i32, r0: usize, r1: usize, r2: usize, r3: usize, xp: usize, n: i32): v128 {
   let e0 = f32x4.splat(0);
@@ -91,21 +120,59 @@ function dot4Half(kind: i32, r0: usize, r1: usize, r2: usize, r3: usize, xp: usi
     let t2: f32 = 0;
     let t3: f32 = 0;
     for (let i = vecEnd; i < n; i++) {
-      const wo = <usize>i << 1;
       const xi = load<f32>(xp + (<usize>i << 2));
-      t0 += scalar(kind, load<u16>(r0 + wo)) * xi;
-      t1 += scalar(kind, load<u16>(r1 + wo)) * xi;
-      t2 += scalar(kind, load<u16>(r2 + wo)) * xi;
-      t3 += scalar(kind, load<u16>(r3 + wo)) * xi;
+      t0 += weightAt(kind, r0, i) * xi;
+      t1 += weightAt(kind, r1, i) * xi;
+      t2 += weightAt(kind, r2, i) * xi;
+      t3 += weightAt(kind, r3, i) * xi;
     }
     s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
   }
-  return s;
+  return kind == F16 ? f32x4.mul(s, f32x4.splat(sumScale(kind))) : s;
+}
+
+// One 16-bit row times x as permuteEvenOdd gives it.
+@inline
+function dot1Half(kind: i32, r: usize, xp: usize, n: i32): f32 {
+  let e0 = f32x4.splat(0);
+  let e1 = f32x4.splat(0);
+  let o0 = f32x4.splat(0);
+  let o1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const wo = <usize>i << 1;
+    const xo = <usize>i << 2;
+    const w0 = v128.load(r + wo);
+    const w1 = v128.load(r + wo, 16);
+    const x0 = v128.load(xp + xo);
+    const x1 = v128.load(xp + xo, 16);
+    const x2 = v128.load(xp + xo, 32);
+    const x3 = v128.load(xp + xo, 48);
+    e0 = madd(widenEven(kind, w0), x0, e0);
+    o0 = madd(widenOdd(kind, w0), x1, o0);
+    e1 = madd(widenEven(kind, w1), x2, e1);
+    o1 = madd(widenOdd(kind, w1), x3, o1);
+  }
+  if (i + 8 <= n) {
+    const w0 = v128.load(r + (<usize>i << 1));
+    const x0 = v128.load(xp + (<usize>i << 2));
+    const x1 = v128.load(xp + (<usize>i << 2), 16);
+    e0 = madd(widenEven(kind, w0), x0, e0);
+    o0 = madd(widenOdd(kind, w0), x1, o0);
+    i += 8;
+  }
+  let s = hsum(f32x4.add(f32x4.add(e0, o0), f32x4.add(e1, o1)));
+  for (; i < n; i++) s += weightAt(kind, r, i) * load<f32>(xp + (<usize>i << 2));
+  return kind == F16 ? s * sumScale(kind) : s;
 }
 
 @inline
 function matvecHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
   const rowBytes = <usize>inDim << 1;
+  if (readsAlone(inDim, 2)) {
+    for (let o = begin; o < end; o++) store1(y, bias, o, dot1Half(kind, w + <usize>o * rowBytes, xp, inDim));
+    return;
+  }
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
     const s = dot4Half(
@@ -123,6 +190,10 @@ function matvecHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, y: usi
 
 export function matvecF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
   const rowBytes = <usize>inDim << 2;
+  if (readsAlone(inDim, 4)) {
+    for (let o = begin; o < end; o++) store1(y, bias, o, dot1F32(w + <usize>o * rowBytes, x, inDim));
+    return;
+  }
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
     const s = dot4F32(
@@ -137,7 +208,7 @@ export function matvecF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, 
   }
 }
 
-/** T = 1 with BF16 weights; xp is x after permuteEvenOdd. */
+/** T = 1 with BF16 weights; xp is x after permuteEvenOdd (F16: scaled by its x scale). */
 export function matvecBF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
   matvecHalf(BF16, begin, end, w, xp, y, bias, inDim);
 }
@@ -150,6 +221,13 @@ export function matvecF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize,
 // the other rows of y are the caller's (zeroed). CATS reads only the up_proj rows its mask keeps.
 export function gatherF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
   const rowBytes = <usize>inDim << 2;
+  if (readsAlone(inDim, 4)) {
+    for (let j = begin; j < end; j++) {
+      const o = load<i32>(rows + (<usize>j << 2));
+      store1(y, bias, o, dot1F32(w + <usize>o * rowBytes, x, inDim));
+    }
+    return;
+  }
   for (let j = begin; j < end; j += 4) {
     const n = min(4, end - j);
     const s = dot4F32(
@@ -167,6 +245,13 @@ export function gatherF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, 
 @inline
 function gatherHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
   const rowBytes = <usize>inDim << 1;
+  if (readsAlone(inDim, 2)) {
+    for (let j = begin; j < end; j++) {
+      const o = load<i32>(rows + (<usize>j << 2));
+      store1(y, bias, o, dot1Half(kind, w + <usize>o * rowBytes, xp, inDim));
+    }
+    return;
+  }
   for (let j = begin; j < end; j += 4) {
     const n = min(4, end - j);
     const s = dot4Half(
@@ -191,17 +276,21 @@ export function gatherF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize,
   gatherHalf(F16, begin, end, w, xp, rows, y, bias, inDim);
 }
 
-/** Reorders each block of 8 floats as its 4 even then its 4 odd elements (the order 16-bit widening yields). */
-export function permuteEvenOdd(src: usize, dst: usize, n: i32): void {
+/**
+ * Reorders each block of 8 floats as its 4 even then its 4 odd elements (the order 16-bit widening yields), times
+ * scale (F16's x scale, see xScale in simd.ts; 1 for BF16).
+ */
+export function permuteEvenOdd(src: usize, dst: usize, n: i32, scale: f32): void {
+  const s = f32x4.splat(scale);
   const vecEnd = n & ~7;
   for (let i = 0; i < vecEnd; i += 8) {
     const off = <usize>i << 2;
     const a = v128.load(src + off);
     const b = v128.load(src + off, 16);
-    v128.store(dst + off, i32x4.shuffle(a, b, 0, 2, 4, 6));
-    v128.store(dst + off, i32x4.shuffle(a, b, 1, 3, 5, 7), 16);
+    v128.store(dst + off, f32x4.mul(i32x4.shuffle(a, b, 0, 2, 4, 6), s));
+    v128.store(dst + off, f32x4.mul(i32x4.shuffle(a, b, 1, 3, 5, 7), s), 16);
   }
-  for (let i = vecEnd; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+  for (let i = vecEnd; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)) * scale);
 }
 
 // Four F32 rows times two tokens' x (xa, xb): each weight vector loaded once feeds both tokens.

@@ -3,7 +3,7 @@
 // combining: each output is one sum over the inputs in order, whatever the chunking. Tokens go in tiles of
 // TILE, each tile's accumulators (at scratch + slot * stride) staying in cache while the chunk's columns of
 // WT stream past once per tile. 16-bit weights accumulate in even/odd order per block of 8 outputs.
-import { add4Half, addColumn, madd, weightAt, F32, BF16, F16 } from './simd';
+import { add4Half, addColumn, madd, sumScale, weightAt, xScale, F32, BF16, F16 } from './simd';
 
 const TILE: i32 = 8;
 
@@ -59,17 +59,17 @@ function imajor(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize,
       const p0 = first + <usize>i * rowBytes;
       for (let t = 0; t < nt; t++) {
         const xr = x + ((<usize>(t0 + t) * <usize>inDim + <usize>i) << 2);
-        const x0 = v128.load32_splat(xr);
-        const x1 = v128.load32_splat(xr + 4);
-        const x2 = v128.load32_splat(xr + 8);
-        const x3 = v128.load32_splat(xr + 12);
+        const x0 = f32x4.splat(load<f32>(xr) * xScale(kind));
+        const x1 = f32x4.splat(load<f32>(xr, 4) * xScale(kind));
+        const x2 = f32x4.splat(load<f32>(xr, 8) * xScale(kind));
+        const x3 = f32x4.splat(load<f32>(xr, 12) * xScale(kind));
         add4(kind, acc + <usize>t * accRow, width, p0, p0 + rowBytes, p0 + 2 * rowBytes, p0 + 3 * rowBytes, x0, x1, x2, x3);
       }
     }
     for (; i < inDim; i++) {
       const p = first + <usize>i * rowBytes;
       for (let t = 0; t < nt; t++) {
-        const xi = v128.load32_splat(x + ((<usize>(t0 + t) * <usize>inDim + <usize>i) << 2));
+        const xi = f32x4.splat(load<f32>(x + ((<usize>(t0 + t) * <usize>inDim + <usize>i) << 2)) * xScale(kind));
         addColumn(kind, acc + <usize>t * accRow, width, p, xi);
       }
     }
@@ -85,8 +85,8 @@ function imajor(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize,
           const off = <usize>o << 2;
           const e = v128.load(a + off);
           const d = v128.load(a + off, 16);
-          let lo = i32x4.shuffle(e, d, 0, 4, 1, 5);
-          let hi = i32x4.shuffle(e, d, 2, 6, 3, 7);
+          let lo = f32x4.mul(i32x4.shuffle(e, d, 0, 4, 1, 5), f32x4.splat(sumScale(kind)));
+          let hi = f32x4.mul(i32x4.shuffle(e, d, 2, 6, 3, 7), f32x4.splat(sumScale(kind)));
           if (bias) {
             lo = f32x4.add(lo, v128.load(br + off));
             hi = f32x4.add(hi, v128.load(br + off, 16));
@@ -97,7 +97,7 @@ function imajor(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize,
       }
       for (let o = vecEnd; o < width; o++) {
         const off = <usize>o << 2;
-        store<f32>(yr + off, load<f32>(a + off) + (bias ? load<f32>(br + off) : 0));
+        store<f32>(yr + off, load<f32>(a + off) * sumScale(kind) + (bias ? load<f32>(br + off) : 0));
       }
     }
   }

@@ -12,27 +12,48 @@ export function bf16Odd(w: v128): v128 {
   return v128.and(w, i32x4.splat(0xffff0000));
 }
 
-// F16 bits in the high half of each lane -> F32, exact for normals, subnormals, infinities and NaNs.
-// Shifting the magnitude into F32's exponent/mantissa position and scaling by 2^112 rebiases the exponent
-// (and normalizes subnormals) in one multiply.
+// F16 is widened rebased: its 15 bits below the sign shift right by 3 into F32's exponent and mantissa with
+// the exponent left unbiased, so the F32 read is the weight times 2^-112 (subnormals included) in two or three
+// integer operations per four weights. Kernels multiply x by F16_X_SCALE (the one-token dense ones take it so
+// from permuteEvenOdd: formats.ts's xScale) and their sums by F16_SUM_SCALE: powers of two, so every product and
+// sum rounds as it would on the weights themselves (for |x| < 2^63 and products above 2^-78). Exponent 31 (NaN,
+// Inf) would read as a finite weight: loading refuses such weights (model/weights.ts).
+export const F16_X_SCALE: f32 = reinterpret<f32>(0x5f800000); // 2^64
+export const F16_SUM_SCALE: f32 = reinterpret<f32>(0x57800000); // 2^48
+const F16_TO_F32: f32 = reinterpret<f32>(0x77800000); // 2^112
+
+// F16 bits in the high half of each lane (anything below) -> the weight times 2^-112.
+@inline
+export function f16Rebased(v: v128): v128 {
+  return v128.and(i32x4.shr_s(v, 3), i32x4.splat(0x8fffe000));
+}
+
+// F16 bits in the high half of each lane -> F32, exact for finite values.
 @inline
 export function f16High(v: v128): v128 {
-  const sign = v128.and(v, i32x4.splat(0x80000000));
-  const abs = v128.and(v, i32x4.splat(0x7fff0000));
-  const bits = i32x4.shr_u(abs, 3);
-  const scaled = f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000)));
-  const special = i32x4.gt_s(abs, i32x4.splat(0x7bffffff));
-  return v128.or(v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), scaled, special), sign);
+  return f32x4.mul(f16Rebased(v), f32x4.splat(F16_TO_F32));
 }
 
 @inline
 export function f16Even(w: v128): v128 {
-  return f16High(i32x4.shl(w, 16));
+  return f16Rebased(i32x4.shl(w, 16));
 }
 
 @inline
 export function f16Odd(w: v128): v128 {
-  return f16High(v128.and(w, i32x4.splat(0xffff0000)));
+  return f16Rebased(w);
+}
+
+/** How a 16-bit kind's kernels scale x (F16's rebasing; 1 otherwise). */
+@inline
+export function xScale(kind: i32): f32 {
+  return kind == F16 ? F16_X_SCALE : 1;
+}
+
+/** How a 16-bit kind's kernels scale their sums back (F16's rebasing; 1 otherwise). */
+@inline
+export function sumScale(kind: i32): f32 {
+  return kind == F16 ? F16_SUM_SCALE : 1;
 }
 
 @inline
@@ -40,9 +61,15 @@ export function bf16Scalar(bits: u16): f32 {
   return reinterpret<f32>(<u32>bits << 16);
 }
 
+/** F16 bits as the weight times 2^-112, as f16Even / f16Odd widen them. */
+@inline
+export function f16ScalarRebased(bits: u16): f32 {
+  return reinterpret<f32>(((<i32>bits << 16) >> 3) & 0x8fffe000);
+}
+
 @inline
 export function f16Scalar(bits: u16): f32 {
-  return f32x4.extract_lane(f16High(i32x4.splat(<i32>bits << 16)), 0);
+  return f16ScalarRebased(bits) * F16_TO_F32;
 }
 
 @inline
@@ -143,7 +170,7 @@ export function q4Row(src: usize, dst: usize, inDim: i32): void {
   }
 }
 
-// Even / odd halves of eight 16-bit weights as F32, for either 16-bit dtype.
+// Even / odd halves of eight 16-bit weights as F32, for either 16-bit dtype (F16 rebased: see xScale).
 @inline
 export function widenEven(kind: i32, w: v128): v128 {
   return kind == BF16 ? bf16Even(w) : f16Even(w);
@@ -154,12 +181,12 @@ export function widenOdd(kind: i32, w: v128): v128 {
   return kind == BF16 ? bf16Odd(w) : f16Odd(w);
 }
 
-/** Weight o of a row at p, as F32. */
+/** Weight o of a row at p, as F32 (F16 rebased, as widenEven / widenOdd). */
 @inline
 export function weightAt(kind: i32, p: usize, o: i32): f32 {
   if (kind == F32) return load<f32>(p + (<usize>o << 2));
   const bits = load<u16>(p + (<usize>o << 1));
-  return kind == BF16 ? bf16Scalar(bits) : f16Scalar(bits);
+  return kind == BF16 ? bf16Scalar(bits) : f16ScalarRebased(bits);
 }
 
 // acc[8 outputs at a] += four 16-bit columns (at byte offset wo) times their x, in even/odd order.
@@ -210,6 +237,12 @@ export function addColumn(kind: i32, acc: usize, width: i32, p: usize, x: v128):
 }
 
 // Four rows at a time: which rows, and where their sums go (shared by the dense and q8 kernels).
+
+@inline
+export function store1(y: usize, bias: usize, o: i32, v: f32): void {
+  const off = <usize>o << 2;
+  store<f32>(y + off, bias ? v + load<f32>(bias + off) : v);
+}
 
 @inline
 export function lane(s: v128, r: i32): f32 {

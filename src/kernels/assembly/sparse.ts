@@ -3,7 +3,7 @@
 // kept list into chunks [begin, end), each accumulating its own partial y (at partial + slot * stride);
 // sparseReduce adds the partials in chunk order, so results do not depend on which thread ran a chunk.
 // 16-bit partials are kept in even/odd order within each block of 8 outputs.
-import { add4Half, addColumn, madd, weightAt, F32, BF16, F16 } from './simd';
+import { add4Half, addColumn, madd, sumScale, weightAt, xScale, F32, BF16, F16 } from './simd';
 import { PASS_BYTES } from './xq';
 
 
@@ -13,8 +13,9 @@ function column(wT: usize, kept: usize, j: i32, rowBytes: usize): usize {
 }
 
 @inline
-function xAt(x: usize, kept: usize, j: i32): v128 {
-  return v128.load32_splat(x + (<usize>load<i32>(kept + (<usize>j << 2)) << 2));
+function xAt(kind: i32, x: usize, kept: usize, j: i32): v128 {
+  const v = v128.load32_splat(x + (<usize>load<i32>(kept + (<usize>j << 2)) << 2));
+  return kind == F16 ? f32x4.mul(v, f32x4.splat(xScale(kind))) : v;
 }
 
 /** Bytes between chunks' partial sums (64-byte aligned, so threads never share a cache line). */
@@ -34,14 +35,14 @@ function pass8(kind: i32, acc: usize, wT: usize, x: usize, kept: usize, j: i32, 
   const p5 = column(wT, kept, j + 5, rowBytes);
   const p6 = column(wT, kept, j + 6, rowBytes);
   const p7 = column(wT, kept, j + 7, rowBytes);
-  const x0 = xAt(x, kept, j);
-  const x1 = xAt(x, kept, j + 1);
-  const x2 = xAt(x, kept, j + 2);
-  const x3 = xAt(x, kept, j + 3);
-  const x4 = xAt(x, kept, j + 4);
-  const x5 = xAt(x, kept, j + 5);
-  const x6 = xAt(x, kept, j + 6);
-  const x7 = xAt(x, kept, j + 7);
+  const x0 = xAt(kind, x, kept, j);
+  const x1 = xAt(kind, x, kept, j + 1);
+  const x2 = xAt(kind, x, kept, j + 2);
+  const x3 = xAt(kind, x, kept, j + 3);
+  const x4 = xAt(kind, x, kept, j + 4);
+  const x5 = xAt(kind, x, kept, j + 5);
+  const x6 = xAt(kind, x, kept, j + 6);
+  const x7 = xAt(kind, x, kept, j + 7);
   let vecEnd = 0;
   if (kind == F32) {
     vecEnd = outDim & ~3;
@@ -86,7 +87,17 @@ function sparse(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize,
   memory.fill(acc, 0, <usize>outDim << 2);
   let j = begin;
   for (; j + 8 <= end; j += 8) pass8(kind, acc, wT, x, kept, j, outDim, rowBytes);
-  for (; j < end; j++) addColumn(kind, acc, outDim, column(wT, kept, j, rowBytes), xAt(x, kept, j));
+  for (; j < end; j++) addColumn(kind, acc, outDim, column(wT, kept, j, rowBytes), xAt(kind, x, kept, j));
+  if (kind == F16) scaleSums(acc, outDim, sumScale(kind));
+}
+
+function scaleSums(acc: usize, n: i32, scale: f32): void {
+  const vecEnd = n & ~3;
+  for (let o = 0; o < vecEnd; o += 4) {
+    const a = acc + (<usize>o << 2);
+    v128.store(a, f32x4.mul(v128.load(a), f32x4.splat(scale)));
+  }
+  for (let o = vecEnd; o < n; o++) store<f32>(acc + (<usize>o << 2), load<f32>(acc + (<usize>o << 2)) * scale);
 }
 
 export function sparseF32(begin: i32, end: i32, slot: i32, wT: usize, x: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
