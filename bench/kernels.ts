@@ -25,6 +25,7 @@ import {
 const GiB = 2 ** 30;
 const REGION_BYTES = 1.5 * GiB;
 const SHAPES: [number, number][] = [
+  [8192, 2048],
   [2048, 8192],
   [4096, 11008],
 ];

@@ -1,5 +1,5 @@
 /**
- * The playground in a real browser (Debian's chromium driven by playwright-core; no browser is ever downloaded):
+ * The playground in a real browser (Chromium driven by playwright-core, found or installed by browser.ts):
  * it streams a completion equal to `wina generate`'s, shows tokens/s and achieved sparsity, runs dense vs sparse
  * side by side, asks for nothing but this server, and renders to a screenshot.
  */
@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { loadModel, type Model } from '../src/model/model.js';
 import { type RunningServer, startServer } from '../src/server/server.js';
+import { CHROMIUM_ARGS, chromiumPath } from './browser.js';
 import { sharedPath } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(REPO_ROOT, 'bin', 'wina.js');
 const STORIES = sharedPath('models/stories260K');
@@ -40,25 +40,10 @@ describe('playground in chromium', () => {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-playground-'));
 
   before(async () => {
-    assert.ok(
-      fs.existsSync(CHROMIUM),
-      `the playground test needs Debian's chromium at ${CHROMIUM} (apt-get install chromium)`,
-    );
+    const executablePath = chromiumPath();
     model = await loadModel(STORIES);
     server = await startServer(model, { port: 0, modelName: 'stories260K', log: () => {} });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('request', (r) => requested.push(r.url()));
     await page.goto(`${server.url}/`);

@@ -23,6 +23,7 @@ import {
   scatterChart,
 } from '../src/report/index.js';
 import type { Profile } from '../src/sparsity/profile.js';
+import { CHROMIUM_ARGS, chromiumPath } from './browser.js';
 import { sharedPath } from './helpers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,7 +31,6 @@ const BIN = path.join(REPO_ROOT, 'bin', 'wina.js');
 const MAIN = pathToFileURL(path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')).href;
 const STORIES = sharedPath('models/stories260K');
 const SAMPLE = sharedPath('data', 'tinystories', 'tinystories_sample.txt');
-const CHROMIUM = '/usr/bin/chromium';
 
 /** The CLI as a child process; `tty` makes stderr claim to be a terminal (and drops CI) so progress bars draw. */
 function wina(args: string[], o: { tty?: boolean } = {}) {
@@ -513,31 +513,23 @@ describe('wina report', () => {
   });
 });
 
-describe('the report in a browser (Debian chromium via playwright-core)', () => {
+describe('the report in a browser (Chromium via playwright-core)', () => {
+  // Outside the test's timeout: finding the browser may mean installing it (browser.ts).
+  let executablePath = '';
+  before(() => {
+    executablePath = chromiumPath();
+  });
   test(
     'every chart renders, nothing is fetched, no console errors; a screenshot',
     { timeout: 120_000 },
     async (t) => {
-      assert.ok(
-        fs.existsSync(CHROMIUM),
-        `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); this test needs it`,
-      );
       const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-chromium-'));
       const context = await chromium.launchPersistentContext(profileDir, {
-        executablePath: CHROMIUM,
+        executablePath,
         headless: true,
         offline: true,
         viewport: { width: 1280, height: 900 },
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
+        args: CHROMIUM_ARGS,
       });
       try {
         const page = await context.newPage();

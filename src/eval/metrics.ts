@@ -113,15 +113,6 @@ export function perplexityMetrics(t: NllTotals): PerplexityMetrics {
   };
 }
 
-export function addTotals(a: NllTotals, b: NllTotals): NllTotals {
-  return {
-    nll: a.nll + b.nll,
-    tokens: a.tokens + b.tokens,
-    words: a.words + b.words,
-    bytes: a.bytes + b.bytes,
-  };
-}
-
 /** lm-eval's word count of a wikitext document: len(re.split(r"\s+", text)) (empty ends count). */
 export function wordCount(text: string): number {
   return text.split(/\s+/).length;

@@ -3,7 +3,6 @@
  * method's scores (bounded memory), plus per-sample statistics for WINA-AMP (which sample activated what).
  */
 import type { Sample } from '../io/datasets.js';
-import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
 import type { Method } from './config.js';
@@ -96,8 +95,4 @@ export function calibrate(
     transformer.linear = dense;
   }
   return { method, histograms, samples: profiles, tokens };
-}
-
-export function histogramKey(layer: number, proj: Projection): string {
-  return `${layer}.${proj}`;
 }
