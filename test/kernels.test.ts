@@ -13,7 +13,8 @@ import { relativeL2 } from './helpers.js';
 // others (KERNEL_TEST_SEED=random: a fresh seed). The seed is in every failure message, to replay a failure.
 const SEED_SETTING = process.env['KERNEL_TEST_SEED'] ?? '20261204';
 const SEED = SEED_SETTING === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(SEED_SETTING);
-if (!Number.isSafeInteger(SEED)) throw new Error(`KERNEL_TEST_SEED must be an integer or 'random', got ${SEED_SETTING}`);
+if (!Number.isSafeInteger(SEED))
+  throw new Error(`KERNEL_TEST_SEED must be an integer or 'random', got ${SEED_SETTING}`);
 let state = SEED;
 function random(): number {
   state = (state + 0x6d2b79f5) | 0;
