@@ -2,6 +2,7 @@
 import type { DType, Tensor } from '../src/io/tensor.js';
 import { FORMATS } from '../src/kernels/formats.js';
 import type { WasmKernels } from '../src/kernels/wasm.js';
+import { seededRandom } from '../src/io/random.js';
 
 export const KEEPS = [0.75, 0.6, 0.5, 0.35];
 export let ROUNDS = 15;
@@ -9,14 +10,7 @@ export const setQuick = (quick: boolean) => {
   ROUNDS = quick ? 3 : 15;
 };
 
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+export const rng = seededRandom;
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 

@@ -40,7 +40,7 @@ import {
   trainCentroidRouter,
   trainSoftmaxRouter,
 } from '../src/amp/router.js';
-import { seededRandom } from '../src/eval/tasks.js';
+import { seededRandom } from '../src/io/random.js';
 import { WinaError } from '../src/io/errors.js';
 import { type Model, loadModel } from '../src/model/model.js';
 import { profileConfig } from '../src/sparsity/profile.js';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { WinaError } from '../src/io/errors.js';
+import { seededRandom } from '../src/io/random.js';
 import type { DType, Tensor } from '../src/io/tensor.js';
 import { quantizeQ4 } from '../src/kernels/q4.js';
 import { quantizeQ8 } from '../src/kernels/q8.js';
@@ -15,13 +16,7 @@ const SEED_SETTING = process.env['KERNEL_TEST_SEED'] ?? '20261204';
 const SEED = SEED_SETTING === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(SEED_SETTING);
 if (!Number.isSafeInteger(SEED))
   throw new Error(`KERNEL_TEST_SEED must be an integer or 'random', got ${SEED_SETTING}`);
-let state = SEED;
-function random(): number {
-  state = (state + 0x6d2b79f5) | 0;
-  let t = Math.imul(state ^ (state >>> 15), 1 | state);
-  t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-}
+const random = seededRandom(SEED);
 const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
 const pick = <T>(xs: readonly T[]): T => xs[int(0, xs.length - 1)]!;
 

@@ -26,7 +26,8 @@ import {
   readText,
   toLf,
 } from '../eval/data.js';
-import { encodeChoices, MC_TASKS, seededRandom } from '../eval/tasks.js';
+import { encodeChoices, MC_TASKS } from '../eval/tasks.js';
+import { seededRandom } from '../io/random.js';
 import { loadSamples } from '../io/datasets.js';
 import { fail } from '../io/errors.js';
 import { sharedPath } from '../io/paths.js';

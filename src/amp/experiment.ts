@@ -5,7 +5,7 @@
  * routed per-cluster profiles with the uniform profile on the test items at matched achieved sparsity.
  */
 import { PCA } from 'ml-pca';
-import { seededRandom } from '../eval/tasks.js';
+import { seededRandom } from '../io/random.js';
 import type { Sample } from '../io/datasets.js';
 import { fail } from '../io/errors.js';
 import { PROJECTIONS } from '../model/config.js';

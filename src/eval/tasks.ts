@@ -35,6 +35,7 @@ import {
   wordCount,
 } from './metrics.js';
 import { chunkedWindows, rollingWindows, type Scorer, type Window } from './scoring.js';
+import { seededRandom } from '../io/random.js';
 
 export const PROTOCOLS = ['rolling', 'chunked'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -132,18 +133,6 @@ export const TASK_NAMES = [
 
 function digest(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 24);
-}
-
-/** A small seeded generator (mulberry32): the same seed picks the same items everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Indices of the items a limit keeps, in their original order. */
