@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { type Sample, loadSamples } from '../src/io/datasets.js';
+import { type Sample, loadSamples } from '../src/sparsity/datasets.js';
 import { WinaError } from '../src/io/errors.js';
 import { type Model, loadModel } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';

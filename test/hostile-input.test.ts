@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadModel } from '../src/model/model.js';
 import { calibrate } from '../src/sparsity/calibrate.js';
 import { buildProfile, uniformAllocation, writeProfile } from '../src/sparsity/profile.js';
-import { loadSamples } from '../src/io/datasets.js';
+import { loadSamples } from '../src/sparsity/datasets.js';
 import { assertUserError, BIN, runCli } from './cli-helpers.js';
 import { fixtureDir, sharedPath } from './helpers.js';
 

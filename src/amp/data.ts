@@ -28,7 +28,7 @@ import {
 } from '../eval/data.js';
 import { encodeChoices, MC_TASKS } from '../eval/tasks.js';
 import { seededRandom } from '../io/random.js';
-import { loadSamples } from '../io/datasets.js';
+import { loadSamples } from '../sparsity/datasets.js';
 import { fail } from '../io/errors.js';
 import { sharedPath } from '../io/paths.js';
 import type { Model } from '../model/model.js';

@@ -6,7 +6,7 @@
  */
 import { PCA } from 'ml-pca';
 import { seededRandom } from '../io/random.js';
-import type { Sample } from '../io/datasets.js';
+import type { Sample } from '../sparsity/datasets.js';
 import { fail } from '../io/errors.js';
 import { PROJECTIONS } from '../model/config.js';
 import type { Model } from '../model/model.js';

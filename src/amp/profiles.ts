@@ -3,7 +3,7 @@
  * profile (mean and standard deviation of log2 score per layer and projection) and its own score histograms,
  * kept compact so that any group of samples (a cluster) gets its merged histograms without another pass.
  */
-import type { Sample } from '../io/datasets.js';
+import type { Sample } from '../sparsity/datasets.js';
 import { PROJECTIONS } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import { type Calibration, calibrate, type SampleProfile } from '../sparsity/calibrate.js';

@@ -1,6 +1,6 @@
 import { quantizeOnLoad } from './sparsity-options.js';
 import { fail } from '../io/errors.js';
-import { loadSamples } from '../io/datasets.js';
+import { loadSamples } from '../sparsity/datasets.js';
 import { loadModel } from '../model/model.js';
 import { calibrate } from '../sparsity/calibrate.js';
 import { type Method, METHODS } from '../sparsity/config.js';

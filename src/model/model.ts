@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fail } from '../io/errors.js';
 import { SIZE_LIMITS } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
-import { Llama2cCheckpoint } from '../io/llama2c.js';
+import { Llama2cCheckpoint } from './llama2c.js';
 import { type ModelLocation, resolveModel } from '../io/resolve.js';
 import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
 import type { WeightData } from '../kernels/formats.js';

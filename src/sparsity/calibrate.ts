@@ -2,7 +2,7 @@
  * Calibration: stream samples through the dense model and collect, per layer and projection, a histogram of the
  * method's scores (bounded memory), plus per-sample statistics for WINA-AMP (which sample activated what).
  */
-import type { Sample } from '../io/datasets.js';
+import type { Sample } from './datasets.js';
 import type { Model } from '../model/model.js';
 import type { LinearFn } from '../model/transformer.js';
 import type { Method } from './config.js';

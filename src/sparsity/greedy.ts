@@ -4,7 +4,7 @@
  * number of weights (a matrix's step shrinks with its parameter count), until the block's effective sparsity
  * (parameter-weighted) reaches the target.
  */
-import type { Sample } from '../io/datasets.js';
+import type { Sample } from './datasets.js';
 import { fail } from '../io/errors.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';

@@ -1,5 +1,6 @@
 // The WebAssembly kernels. No allocation happens in here: every kernel takes raw pointers into the memory
-// that src/kernels/wasm.ts manages, and parallel kernels take their thread's share as (begin, end, thread).
+// that src/kernels/wasm.ts manages, and parallel kernels take one chunk of the work as (begin, end, slot), the
+// slot picking the chunk's scratch (whichever thread claimed it; see pool.ts).
 export { attention, attentionScratchBytes } from './attention';
 export {
   gatherBF16,

@@ -5,11 +5,11 @@
  * interleaved RoPE pairs (i, i+1) to Hugging Face's rotated halves (i, i + headDim/2).
  */
 import fs from 'node:fs';
-import type { ModelConfig } from '../model/config.js';
-import { fail } from './errors.js';
-import { openInputFile, readExactly } from './files.js';
-import type { Allocate, TensorInfo, TensorSource } from './safetensors.js';
-import type { Tensor } from './tensor.js';
+import type { ModelConfig } from './config.js';
+import { fail } from '../io/errors.js';
+import { openInputFile, readExactly } from '../io/files.js';
+import type { Allocate, TensorInfo, TensorSource } from '../io/safetensors.js';
+import type { Tensor } from '../io/tensor.js';
 
 interface Entry {
   shape: number[];

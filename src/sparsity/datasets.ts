@@ -5,8 +5,8 @@
  */
 import path from 'node:path';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { fail } from './errors.js';
-import { listInputFiles, readInputText, statInput } from './files.js';
+import { fail } from '../io/errors.js';
+import { listInputFiles, readInputText, statInput } from '../io/files.js';
 
 export interface Sample {
   id: string;
