@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Produces the tables of RESULTS.md (issue 5): accuracy / perplexity x method x sparsity, with and without the
+# Produces the tables of results/RESULTS.md (issue 5): accuracy / perplexity x method x sparsity, with and without the
 # orthogonal transform. Results are cached in .wina-cache/, so an interrupted run resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,4 @@
-// Writes RESULTS.md from the JSON reports of scripts/results.sh: one pivot table per model (rows: method and
+// Writes results/RESULTS.md from the JSON reports of scripts/results.sh: one pivot table per model (rows: method and
 // sparsity; columns: tinystories token perplexity and each multiple-choice task's acc), then the full reports.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -206,6 +206,6 @@ for (const [name, title] of ampRuns) {
     .replace(/^# .*\n/, '')
     .replace(/^(#+) /gm, '$1## ')}`;
 }
-const tmp = `RESULTS.md.${process.pid}.tmp`;
+const tmp = `results/RESULTS.md.${process.pid}.tmp`;
 fs.writeFileSync(tmp, out);
-fs.renameSync(tmp, 'RESULTS.md');
+fs.renameSync(tmp, 'results/RESULTS.md');

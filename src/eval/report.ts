@@ -1,4 +1,4 @@
-/** Tables of evaluation results: aligned text for the terminal, Markdown for RESULTS.md, JSON. */
+/** Tables of evaluation results: aligned text for the terminal, Markdown for results/RESULTS.md, JSON. */
 import type { EvalReport, EvalResult } from './harness.js';
 
 /** Digits that suit a metric's scale: accuracies 4, perplexities 3 (or 4 significant when small). */
