@@ -36,7 +36,7 @@ import {
 export type WeightData = Float32Array | Uint16Array | Int8Array | Uint8Array;
 
 /** Kernel families (see wasm-exports.ts); a format that lists some has only those kernels. */
-export type Family = 'matvec' | 'matmul' | 'sparse' | 'gather' | 'imajorMatmul';
+export type Family = 'matvec' | 'matmul' | 'sparse' | 'gather' | 'inputMajorMatmul';
 
 export interface WeightFormat {
   /** Bytes per stored element (q8: one int8 and a 32nd of an f32 scale). */
@@ -176,7 +176,7 @@ export const FORMATS = {
     kernels: 'Q8T',
     evenOdd: false,
     quantizesX: { sparse: q8tSparseQuantizedX },
-    families: ['sparse', 'imajorMatmul'],
+    families: ['sparse', 'inputMajorMatmul'],
   },
   /** q4, row-major [out, in] (src/kernels/q4.ts): dense and row-gather products. */
   Q4: {
@@ -199,7 +199,7 @@ export const FORMATS = {
     kernels: 'Q4T',
     evenOdd: false,
     quantizesX: { sparse: q4tSparseQuantizedX },
-    families: ['sparse', 'imajorMatmul'],
+    families: ['sparse', 'inputMajorMatmul'],
   },
 } as const satisfies Record<string, WeightFormat>;
 

@@ -29,7 +29,7 @@ const PER_FORMAT = {
   matmul: { total: 8, align: 4, args: ['zeros', 'zeros', 2, 'out', 0, 16, 8, 'scratch'] },
   sparse: { total: 16, align: 8, args: ['zeros', 'zeros', 'zeros', 16, 'out', 128] },
   gather: { total: 8, align: 4, args: ['zeros', 'zeros', 'zeros', 'out', 0, 16] },
-  imajorMatmul: null,
+  inputMajorMatmul: null,
 } as const satisfies Record<string, WarmUp | null>;
 
 /** Parallel kernels that read no weights. */
@@ -100,7 +100,7 @@ export interface Exports extends Record<ParallelKernel, KernelFn> {
     kept: number,
   ): number;
   maskScratchBytes(d: number): number;
-  imajorSlotBytes(outDim: number): number;
+  inputMajorSlotBytes(outDim: number): number;
   attentionScratchBytes(heads: number, positions: number, headDim: number): number;
   rmsnorm(out: number, x: number, weight: number, eps: number, d: number, tokens: number): void;
   rope(

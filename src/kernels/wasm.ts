@@ -240,9 +240,9 @@ export class WasmKernels implements Kernels {
     const yp = h.output(y, tokens * outDim, 'y');
     const bp = bias ? h.address(bias, outDim, 'bias') : 0;
     const traffic = inDim * outDim * FORMATS[wT.dtype].bytes * Math.ceil(tokens / 8);
-    const stride = this.wasmOf(h).imajorSlotBytes(outDim);
-    const scratch = h.scratch('imajor-acc', stride * this.maxChunks);
-    const kernel = FORMAT_KERNELS[wT.dtype].imajorMatmul;
+    const stride = this.wasmOf(h).inputMajorSlotBytes(outDim);
+    const scratch = h.scratch('input-major-acc', stride * this.maxChunks);
+    const kernel = FORMAT_KERNELS[wT.dtype].inputMajorMatmul;
     this.parallel(h, kernel, outDim, 8, traffic, wp, xp, tokens, inDim, outDim, yp, bp, scratch, stride);
     h.done();
   }

@@ -17,12 +17,12 @@ export {
   matvecF32,
   permuteEvenOdd,
 } from './dense';
-export { imajorMatmulBF16, imajorMatmulF16, imajorMatmulF32, imajorSlotBytes } from './imajor';
+export { inputMajorMatmulBF16, inputMajorMatmulF16, inputMajorMatmulF32, inputMajorSlotBytes } from './input-major';
 export { addInPlace, rmsnorm, rope, swiglu } from './layers';
 export { readSum, transpose } from './layout';
 export { maskScratchBytes, maskThreshold, maskTopK, selectScratchBytes, selectThreshold, selectTopK } from './select';
-export { imajorMatmulQ8T, sparseQ8T } from './q8';
-export { imajorMatmulQ4T, sparseQ4T } from './q4';
+export { inputMajorMatmulQ8T, sparseQ8T } from './q8';
+export { inputMajorMatmulQ4T, sparseQ4T } from './q4';
 export { gatherQ4, gatherQ8, matvecQ4, matvecQ8 } from './quantized';
 export { quantizedXBytes, quantizeX } from './xq';
 export { firstInvalidIndex, sparseBF16, sparseF16, sparseF32, sparseReduce, sparseSlotBytes } from './sparse';

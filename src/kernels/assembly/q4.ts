@@ -204,7 +204,7 @@ export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
  * Y[t, o] = sum_i X[t, i] W[o, i] (+ bias) on Q4T for outputs [begin, end): the prefill of a model loaded
  * input-major only. One output at a time, groups in order (simple; such a model's prefill is not the fast path).
  */
-export function imajorMatmulQ4T(begin: i32, end: i32, _slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, _scratch: usize, _stride: usize): void {
+export function inputMajorMatmulQ4T(begin: i32, end: i32, _slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, _scratch: usize, _stride: usize): void {
   const rowB = q4tRowBytes(outDim);
   const groupB = q4tGroupBytes(outDim);
   for (let t = 0; t < tokens; t++) {

@@ -8,7 +8,7 @@ import { add4Half, addColumn, madd, sumScale, weightAt, xScale, F32, BF16, F16 }
 const TILE: i32 = 8;
 
 /** Bytes of one chunk's accumulators for outDim outputs (64-byte aligned). */
-export function imajorSlotBytes(outDim: i32): usize {
+export function inputMajorSlotBytes(outDim: i32): usize {
   return ((<usize>TILE * (<usize>outDim << 2)) + 63) & ~63;
 }
 
@@ -43,7 +43,7 @@ function add4(kind: i32, acc: usize, width: i32, p0: usize, p1: usize, p2: usize
 }
 
 @inline
-function imajor(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
+function inputMajor(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
   const width = end - begin;
   if (width <= 0) return;
   const shift: usize = kind == F32 ? 2 : 1;
@@ -103,14 +103,14 @@ function imajor(kind: i32, begin: i32, end: i32, slot: i32, wT: usize, x: usize,
   }
 }
 
-export function imajorMatmulF32(begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
-  imajor(F32, begin, end, slot, wT, x, tokens, inDim, outDim, y, bias, scratch, stride);
+export function inputMajorMatmulF32(begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
+  inputMajor(F32, begin, end, slot, wT, x, tokens, inDim, outDim, y, bias, scratch, stride);
 }
 
-export function imajorMatmulBF16(begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
-  imajor(BF16, begin, end, slot, wT, x, tokens, inDim, outDim, y, bias, scratch, stride);
+export function inputMajorMatmulBF16(begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
+  inputMajor(BF16, begin, end, slot, wT, x, tokens, inDim, outDim, y, bias, scratch, stride);
 }
 
-export function imajorMatmulF16(begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
-  imajor(F16, begin, end, slot, wT, x, tokens, inDim, outDim, y, bias, scratch, stride);
+export function inputMajorMatmulF16(begin: i32, end: i32, slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, scratch: usize, stride: usize): void {
+  inputMajor(F16, begin, end, slot, wT, x, tokens, inDim, outDim, y, bias, scratch, stride);
 }
