@@ -14,11 +14,12 @@ export {
   loadModel,
   Model,
   type ModelInfo,
+  type Projections,
 } from './model/model.js';
 export { Sampler, type SamplingOptions } from './model/sampling.js';
 export { type ForwardOptions, type LinearFn, Transformer } from './model/transformer.js';
 export { loadTokenizer, StreamDecoder, type TextTokenizer } from './tokenizer/index.js';
-export { applyWina, type AppliedSparsity, SparsityStats } from './sparsity/apply.js';
+export { applyWina, SparseModel, SparsityStats } from './sparsity/apply.js';
 export { METHODS, type Method, type SparsityConfig } from './sparsity/config.js';
 export { calibrate, type Calibration } from './sparsity/calibrate.js';
 export { greedyAllocation } from './sparsity/greedy.js';
@@ -63,6 +64,7 @@ export {
 export {
   type AmpProfile,
   applyAmp,
+  RoutedModel,
   isAmpProfileFile,
   readAmpProfile,
   routeConfig,

@@ -366,8 +366,7 @@ describe('WINA-AMP on stories260K (text: domains of the corpus)', async () => {
     assert.deepEqual(config, profileConfig(amp.clusters[predicted[0]!]!.profile));
     // applyAmp routes each new sequence as it starts.
     const applied = applyAmp(model, amp);
-    for (const it of test) model.forward(it.prompt, { lastOnly: true });
-    applied.remove();
+    for (const it of test) applied.forward(it.prompt, { lastOnly: true });
     assert.deepEqual(applied.routed, predicted);
     assert.ok(applied.achieved() > 0.3 && applied.achieved() < 0.7);
     assert.ok(!Object.prototype.hasOwnProperty.call(model.transformer, 'forward'));

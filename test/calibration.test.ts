@@ -32,8 +32,7 @@ function achievedOn(model: Model, samples: Sample[], allocation: PerLayer, thres
     mask: 'threshold',
     thresholds,
   });
-  for (const s of samples) model.forward(s.ids, { lastOnly: true });
-  applied.remove();
+  for (const s of samples) applied.forward(s.ids, { lastOnly: true });
   return applied.achieved();
 }
 
@@ -156,13 +155,11 @@ describe('calibration (stories260K)', async () => {
       const config = profileConfig(back);
       assert.equal(config.mask, 'threshold');
       const a = applyWina(model, config);
-      for (const s of other) model.forward(s.ids, { lastOnly: true });
-      a.remove();
+      for (const s of other) a.forward(s.ids, { lastOnly: true });
       assert.ok(Math.abs(a.achieved() - 0.5) <= 0.02);
       // A different sparsity re-derives thresholds from the stored histograms.
       const at65 = applyWina(model, profileConfig(back, { sparsity: 0.65 }));
-      for (const s of other) model.forward(s.ids, { lastOnly: true });
-      at65.remove();
+      for (const s of other) at65.forward(s.ids, { lastOnly: true });
       assert.ok(Math.abs(at65.achieved() - 0.65) <= 0.02);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

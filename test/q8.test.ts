@@ -109,7 +109,7 @@ describe('models quantized on load equal llama.cpp Q8_0 files', () => {
         try {
           const sparse = applyWina(model, { method: 'wina', globalSparsity: 0.5 });
           const ids: number[] = [];
-          for await (const t of model.generate('Once upon a time', { maxTokens: 16, temperature: 0 }))
+          for await (const t of sparse.generate('Once upon a time', { maxTokens: 16, temperature: 0 }))
             ids.push(t.id);
           assert.ok(Math.abs(sparse.achieved() - 0.5) < 0.01);
           return ids;

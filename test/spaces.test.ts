@@ -26,7 +26,7 @@ describe('weights spread over several WebAssembly memories', () => {
           const logits = Array.from(model.forward(ids));
           const sparse = applyWina(model, { method: 'wina', globalSparsity: 0.5 });
           const tokens: number[] = [];
-          for await (const t of model.generate('The history of', { maxTokens: 8, temperature: 0 }))
+          for await (const t of sparse.generate('The history of', { maxTokens: 8, temperature: 0 }))
             tokens.push(t.id);
           const k = model.transformer.kernels as WasmKernels;
           const spaces = new Set(

@@ -18,7 +18,10 @@ for (const arch of FIXTURE_ARCHS) {
           const model = await loadModel(fixtureDir(arch));
           const applied = applyWina(model, { method, globalSparsity: s / 100 });
           for (const seq of ['a', 'b']) {
-            const err = maxAbsDiff(model.forward(ref.ids(`ids_${seq}`)), ref.floats(`${method}${s}_${seq}`));
+            const err = maxAbsDiff(
+              applied.forward(ref.ids(`ids_${seq}`)),
+              ref.floats(`${method}${s}_${seq}`),
+            );
             assert.ok(err <= 1e-4, `ids_${seq}: max abs error ${err}`);
           }
           assert.ok(
@@ -43,8 +46,8 @@ describe('stories260K-hf top-k sparsity matches the float64 reference (float64 k
           tokenizer: sharedPath('models', 'stories260K', 'tok512.bin'),
           kernels: referenceKernels64,
         });
-        applyWina(model, { method, globalSparsity: s / 100 });
-        const err = maxAbsDiff(model.forward(ref.ids('ids')), ref.floats(`${method}${s}`));
+        const sparse = applyWina(model, { method, globalSparsity: s / 100 });
+        const err = maxAbsDiff(sparse.forward(ref.ids('ids')), ref.floats(`${method}${s}`));
         assert.ok(err <= 1e-4, `max abs error ${err}`);
       });
     }
@@ -77,8 +80,8 @@ describe('float64 reference kernels', () => {
     });
     const ids = ref.ids('ids');
     assert.ok(maxAbsDiff(model.forward(ids), ref.floats('logits64')) <= 1e-5);
-    applyWina(model, { method: 'wina', globalSparsity: 0.65 });
-    assert.ok(maxAbsDiff(model.forward(ids), ref.floats('wina65')) <= 1e-5);
+    const sparse = applyWina(model, { method: 'wina', globalSparsity: 0.65 });
+    assert.ok(maxAbsDiff(sparse.forward(ids), ref.floats('wina65')) <= 1e-5);
   });
 });
 
@@ -89,8 +92,7 @@ describe('wina-paper weighs only k and gate (microsoft/wina)', () => {
       const ids = ref.ids('ids_a');
       const run = async (method: Method, projections: Partial<Record<Projection, number>>) => {
         const model = await loadModel(fixtureDir(arch));
-        applyWina(model, { method, globalSparsity: 0, projections });
-        return model.forward(ids);
+        return applyWina(model, { method, globalSparsity: 0, projections }).forward(ids);
       };
       // Phi-3 fuses q/k/v and gate/up: their shared mask uses the fused matrix's norms in both methods.
       const weighted: Partial<Record<Projection, number>> =
@@ -110,7 +112,7 @@ describe('masks', () => {
     const ref = new Reference(fixtureDir('llama3'));
     const dense = model.forward(ref.ids('ids_a'));
     const applied = applyWina(model, { method: 'cats', globalSparsity: 0.5 });
-    const sparse = model.forward(ref.ids('ids_a'));
+    const sparse = applied.forward(ref.ids('ids_a'));
     const ff = model.config.intermediateSize;
     const kept = Math.floor(ff * 0.5);
     for (let l = 0; l < model.config.numLayers; l++) {
@@ -132,8 +134,7 @@ describe('masks', () => {
         mask: 'adaptive',
         adaptive: { tolerance, minSparsity: 0.1, maxSparsity: 0.8 },
       });
-      model.forward(ids);
-      a.remove();
+      a.forward(ids);
       return a.stats.achieved();
     };
     const low = achieved(0.01);
@@ -154,12 +155,12 @@ describe('sparse decode (column-sparse kernels) equals the masked batched pass',
       const model = await loadModel(fixtureDir(arch));
       const ids = new Reference(fixtureDir(arch)).ids('ids_a').slice(0, 16);
       const applied = applyWina(model, { method, globalSparsity: 0.5 });
-      const batched = model.forward(ids);
+      const batched = applied.forward(ids);
       const cache = model.newCache();
       const vocab = model.config.vocabSize;
       applied.stats.reset();
       ids.forEach((id, t) => {
-        const step = model.forward([id], { cache });
+        const step = applied.forward([id], { cache });
         const err = maxAbsDiff(step, batched.subarray(t * vocab, (t + 1) * vocab));
         assert.ok(err <= 1e-4, `token ${t}: ${err}`);
       });
@@ -182,13 +183,15 @@ describe('input-major layout (projections stored transposed only)', () => {
     const col = await loadModel(fixtureDir('llama3'), { layout: 'input-major' });
     assert.equal(col.transformer.weights.layers[0]!.proj.q.weight.layout, 'input-major');
     assert.ok(maxAbsDiff(col.forward(ids), ref.floats('logits64_a')) <= 1e-4);
-    applyWina(row, { method: 'wina', globalSparsity: 0.5 });
-    applyWina(col, { method: 'wina', globalSparsity: 0.5 });
-    assert.ok(maxAbsDiff(col.forward(ids), ref.floats('wina50_a')) <= 1e-4);
+    const rowSparse = applyWina(row, { method: 'wina', globalSparsity: 0.5 });
+    const colSparse = applyWina(col, { method: 'wina', globalSparsity: 0.5 });
+    assert.ok(maxAbsDiff(colSparse.forward(ids), ref.floats('wina50_a')) <= 1e-4);
     const a = row.newCache();
     const b = col.newCache();
     for (const id of ids.slice(0, 8))
-      assert.ok(maxAbsDiff(row.forward([id], { cache: a }), col.forward([id], { cache: b })) <= 1e-4);
+      assert.ok(
+        maxAbsDiff(rowSparse.forward([id], { cache: a }), colSparse.forward([id], { cache: b })) <= 1e-4,
+      );
     row.close();
     col.close();
   });

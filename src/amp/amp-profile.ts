@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { fail } from '../io/errors.js';
 import type { Model } from '../model/model.js';
-import { applyWina, type AppliedSparsity, SparsityStats } from '../sparsity/apply.js';
+import { applyWina, SparseModel, SparsityStats } from '../sparsity/apply.js';
 import type { SparsityConfig } from '../sparsity/config.js';
 import { checkProfile, fingerprint, type Profile, profileConfig } from '../sparsity/profile.js';
 import {
@@ -150,64 +150,56 @@ export function routeConfig(
   return profileConfig(amp.clusters[routePrompt(amp, model, promptIds)]!.profile, overrides);
 }
 
-export interface AppliedAmp extends AppliedSparsity {
+/**
+ * The model seen through every cluster's sparse projections, routing each new sequence (a forward from an empty
+ * cache: a prompt, a perplexity window) to its cluster's; continuations of that sequence (decode steps, choices
+ * after a shared context) keep it. Every cluster counts into one set of stats; `sparsity` is the first cluster's.
+ */
+export class RoutedModel extends SparseModel {
   /** Clusters chosen so far, one per sequence started. */
-  routed: number[];
+  readonly routed: number[] = [];
+  private current = 0;
+
+  constructor(
+    base: Model,
+    readonly amp: AmpProfile,
+    readonly clusters: SparseModel[],
+    stats: SparsityStats,
+  ) {
+    super(
+      base,
+      {
+        linear: (layer, proj, lin, x, tokens, y) =>
+          this.clusters[this.current]!.linear(layer, proj, lin, x, tokens, y),
+        onNewSequence: (ids) => this.route(ids),
+      },
+      clusters[0]!.sparsity,
+      stats,
+    );
+  }
+
+  /** Routes `promptIds` now (they start a sequence) and returns the cluster. */
+  route(promptIds: readonly number[]): number {
+    this.current = routePrompt(this.amp, this, promptIds);
+    this.routed.push(this.current);
+    return this.current;
+  }
+
   /**
-   * Routes `promptIds` now and returns the cluster: for callers that install the sparse projections themselves
-   * (the server switches LinearFns per request) instead of relying on the forward hook.
+   * The view of the cluster `promptIds` routes to, for callers that run a prompt in pieces (the server prefills
+   * in chunks: the forward hook would see the first chunk only).
    */
-  route(promptIds: readonly number[]): number;
+  clusterFor(promptIds: readonly number[]): SparseModel {
+    return this.clusters[this.route(promptIds)]!;
+  }
 }
 
-/**
- * Routes every new sequence (a forward from an empty cache: a prompt, a perplexity window) to its cluster's
- * config; continuations of that sequence (decode steps, choices after a shared context) keep it. Every cluster's
- * sparse projections are installed once and count into one set of stats.
- */
 export function applyAmp(
   model: Model,
   amp: AmpProfile,
   overrides: { sparsity?: number; prefill?: SparsityConfig['prefill'] } = {},
-): AppliedAmp {
-  const transformer = model.transformer;
-  const dense = transformer.linear;
+): RoutedModel {
   const stats = new SparsityStats();
-  const configs = clusterConfigs(amp, overrides);
-  const linears = configs.map((config) => {
-    const applied = applyWina(model, config, { stats });
-    const fn = transformer.linear;
-    applied.remove();
-    return fn;
-  });
-  const sizes = new Map<string, number>();
-  transformer.weights.layers.forEach((layer, l) => {
-    for (const [p, lin] of Object.entries(layer.proj)) sizes.set(`${l}.${p}`, lin.weight.data.length);
-  });
-  let current = 0;
-  const routed: number[] = [];
-  transformer.linear = (...args) => linears[current]!(...args);
-  const forward = transformer.forward;
-  const ownForward = Object.prototype.hasOwnProperty.call(transformer, 'forward');
-  const routeNow = (ids: readonly number[]) => {
-    current = routePrompt(amp, model, ids);
-    routed.push(current);
-    return current;
-  };
-  transformer.forward = function (ids, cache, opts) {
-    if (cache.length === 0) routeNow(ids);
-    return forward.call(transformer, ids, cache, opts);
-  };
-  return {
-    config: configs[0]!,
-    stats,
-    routed,
-    route: routeNow,
-    achieved: () => stats.achieved((key) => sizes.get(key) ?? 0),
-    remove: () => {
-      transformer.linear = dense;
-      if (ownForward) transformer.forward = forward;
-      else delete (transformer as { forward?: unknown }).forward;
-    },
-  };
+  const clusters = clusterConfigs(amp, overrides).map((config) => applyWina(model, config, { stats }));
+  return new RoutedModel(model, amp, clusters, stats);
 }

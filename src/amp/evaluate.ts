@@ -72,7 +72,7 @@ function difference(after: KeptCounts, before: KeptCounts): KeptCounts {
 export function runPass(model: Model, items: readonly AmpItem[], o: PassOptions): Pass {
   const groups = o.groups ?? items.map(() => 0);
   const groupCount = Math.max(0, ...groups) + 1;
-  const scorer = new Scorer(model, { slidingWindow: model.config.slidingWindow });
+  const usage: Usage = { tokens: 0, attended: 0 };
   const scores = new Array<ItemScore>(items.length);
   const groupCounts: KeptCounts[] = Array.from({ length: groupCount }, () => ({ kept: {}, total: {} }));
   let counts: KeptCounts = { kept: {}, total: {} };
@@ -81,17 +81,16 @@ export function runPass(model: Model, items: readonly AmpItem[], o: PassOptions)
     const mine = items.map((_, i) => i).filter((i) => o.use[i] === c);
     if (mine.length === 0) return;
     const stats = new SparsityStats();
-    const applied = config ? applyWina(model, config, { stats }) : undefined;
-    try {
-      for (const i of mine) {
-        const before = snapshot(stats);
-        scores[i] = scoreItem(model, scorer, items[i]!, o.maxTokens);
-        groupCounts[groups[i]!] = addCounts(groupCounts[groups[i]!]!, difference(snapshot(stats), before));
-        o.onProgress?.(++done, items.length);
-      }
-    } finally {
-      applied?.remove();
+    const view = config ? applyWina(model, config, { stats }) : model;
+    const scorer = new Scorer(view, { slidingWindow: model.config.slidingWindow });
+    for (const i of mine) {
+      const before = snapshot(stats);
+      scores[i] = scoreItem(view, scorer, items[i]!, o.maxTokens);
+      groupCounts[groups[i]!] = addCounts(groupCounts[groups[i]!]!, difference(snapshot(stats), before));
+      o.onProgress?.(++done, items.length);
     }
+    usage.tokens += scorer.usage.tokens;
+    usage.attended += scorer.usage.attended;
     counts = addCounts(counts, snapshot(stats));
   });
   const shape = computeShape(model);
@@ -100,9 +99,9 @@ export function runPass(model: Model, items: readonly AmpItem[], o: PassOptions)
     scores,
     counts,
     groupCounts,
-    usage: { ...scorer.usage },
+    usage,
     achievedSparsity: dense ? 0 : achievedSparsity(shape.sizes, counts),
-    gflopsPerToken: gflopsPerToken(shape, counts, scorer.usage),
+    gflopsPerToken: gflopsPerToken(shape, counts, usage),
     secondsPerItem: scores.reduce((s, x) => s + x.seconds, 0) / Math.max(1, scores.length),
   };
 }

@@ -5,10 +5,8 @@
  * (multinomial logistic regression with L2, as an MoE gate), trained full-batch with Adam from zero.
  */
 import { fail } from '../io/errors.js';
-import { matmulAny } from '../kernels/kernels.js';
 import { widen } from '../kernels/reference.js';
 import type { Model } from '../model/model.js';
-import type { LinearFn } from '../model/transformer.js';
 import { nearest } from './cluster.js';
 import { fitStandardisation } from './profiles.js';
 
@@ -31,7 +29,7 @@ function layersOf(source: FeatureSource): number {
 
 /**
  * The prompt's embedding: the mean over its tokens of the residual stream after `layer:N`'s first N blocks
- * (dense: whatever sparsity is installed is bypassed), or of the token embeddings.
+ * (dense: runBlock's default projections, whatever view `model` is), or of the token embeddings.
  */
 export function promptFeatures(model: Model, ids: readonly number[], source: FeatureSource): Float64Array {
   const cfg = model.config;
@@ -45,29 +43,17 @@ export function promptFeatures(model: Model, ids: readonly number[], source: Fea
   });
   const blocks = layersOf(source);
   if (blocks > 0) {
-    const transformer = model.transformer;
-    const installed = transformer.linear;
-    transformer.linear = denseLinear(model);
     const cache = model.newCache(ids.length);
     try {
-      for (let l = 0; l < blocks; l++) x = transformer.runBlock(l, x, cache);
+      for (let l = 0; l < blocks; l++) x = model.transformer.runBlock(l, x, cache);
     } finally {
       cache.release();
-      transformer.linear = installed;
     }
   }
   const out = new Float64Array(d);
   for (let t = 0; t < ids.length; t++) for (let i = 0; i < d; i++) out[i]! += x[t * d + i]!;
   for (let i = 0; i < d; i++) out[i]! /= ids.length;
   return out;
-}
-
-/** The model's own dense projections (a fresh Transformer's default LinearFn). */
-function denseLinear(model: Model) {
-  const kernels = model.transformer.kernels;
-  const linear: LinearFn = (_l, _p, lin, x, tokens, y) =>
-    matmulAny(kernels, lin.weight, x, tokens, y, lin.bias);
-  return linear;
 }
 
 /** FLOPs of computing a prompt's features: the blocks run (projections and attention), plus the mean. */

@@ -54,7 +54,7 @@ export async function generate(argv: string[]): Promise<number> {
   const started = performance.now();
   let firstTokenAt = started;
   if (!o.json) process.stdout.write(prompt);
-  for await (const token of model.generate(promptIds, sampling)) {
+  for await (const token of (sparsity ?? model).generate(promptIds, sampling)) {
     if (token.id >= 0) ids.push(token.id);
     if (ids.length === 1 && token.id >= 0) firstTokenAt = performance.now();
     text += token.text;

@@ -104,9 +104,9 @@ export async function serve(argv: string[]): Promise<number> {
       shutdownGraceMs,
     });
     const setting = isAmpProfile(o)
-      ? `WINA-AMP ${sparsity?.config.method}, each prompt routed to its cluster's profile`
+      ? `WINA-AMP ${sparsity?.sparsity.method}, each prompt routed to its cluster's profile`
       : sparsity
-        ? `${sparsity.config.method} ${sparsity.config.globalSparsity}`
+        ? `${sparsity.sparsity.method} ${sparsity.sparsity.globalSparsity}`
         : 'dense';
     say(`wina serve: ${modelName} (${setting}) listening on ${server.url}  (playground: ${server.url}/)`);
     if (o.json) process.stdout.write(`${JSON.stringify({ url: server.url, model: modelName })}\n`);

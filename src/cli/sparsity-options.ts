@@ -5,7 +5,7 @@
 import { isQuantization, type Quantization, QUANTIZATIONS } from '../kernels/formats.js';
 import { createHash } from 'node:crypto';
 import {
-  type AppliedAmp,
+  type RoutedModel,
   applyAmp,
   isAmpProfileFile,
   readAmpProfile,
@@ -15,7 +15,7 @@ import type { Setting } from '../eval/harness.js';
 import { fail } from '../io/errors.js';
 import { readInputBytes, SIZE_LIMITS } from '../io/files.js';
 import type { Model } from '../model/model.js';
-import { applyWina, type AppliedSparsity } from '../sparsity/apply.js';
+import { applyWina, type SparseModel } from '../sparsity/apply.js';
 import { MASKS, METHODS, type Method, type PrefillPolicy, type SparsityConfig } from '../sparsity/config.js';
 import type { MaskMode } from '../sparsity/masks.js';
 import { profileConfig, readProfile } from '../sparsity/profile.js';
@@ -119,7 +119,7 @@ export function applySparsityOptions(
   o: Values,
   model: Model,
   promptIds?: readonly number[],
-): { sparsity: AppliedSparsity | undefined; extraFlopsPerToken: number; cluster?: number } {
+): { sparsity: SparseModel | undefined; extraFlopsPerToken: number; cluster?: number } {
   // The transform changes the weights the column norms are computed from, so it comes first.
   const extraFlopsPerToken = transformOption(o, model);
   if (isAmpProfile(o)) {
@@ -141,7 +141,7 @@ export function applySparsityOptions(
 export function applyAmpOptions(
   o: Values,
   model: Model,
-): { sparsity: AppliedAmp; extraFlopsPerToken: number } {
+): { sparsity: RoutedModel; extraFlopsPerToken: number } {
   const extraFlopsPerToken = transformOption(o, model);
   const amp = readAmpOptions(o, model);
   return { sparsity: applyAmp(model, amp, ampOverrides(o, amp.sparsity)), extraFlopsPerToken };

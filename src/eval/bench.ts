@@ -50,7 +50,6 @@ function median(values: number[]): number {
  */
 export function bench(model: Model, o: BenchOptions): BenchResult[] {
   const vocab = model.config.vocabSize;
-  const transformer = model.transformer;
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => (i * 7919 + 13) % vocab);
   const grid: BenchSetting[] =
     o.settings ??
@@ -60,31 +59,27 @@ export function bench(model: Model, o: BenchOptions): BenchResult[] {
         sparsity,
       })),
     );
-  // Each setting is applied once (column norms, input-major copies) and its LinearFn kept to switch to.
-  const dense = transformer.linear;
+  // Each setting is applied once (column norms, input-major copies) and its view kept.
   const prepared = grid.map(({ method, sparsity, config }) => {
-    transformer.linear = dense;
     const applied = config
       ? applyWina(model, config)
       : method === 'dense'
         ? undefined
         : applyWina(model, { method, globalSparsity: sparsity });
-    return { applied, linear: transformer.linear, runs: [] as { prefill: number; decode: number }[] };
+    return { applied, view: applied ?? model, runs: [] as { prefill: number; decode: number }[] };
   });
   const shape = computeShape(model, o.extraFlopsPerToken ?? 0);
   const counts = prepared.map(() => ({ kept: {}, total: {} }) as KeptCounts);
   let peak = process.memoryUsage().rss;
   const run = (g: number, record: boolean) => {
-    const { applied, linear, runs } = prepared[g]!;
-    transformer.linear = linear;
+    const { applied, view, runs } = prepared[g]!;
     const cache = model.newCache(o.promptTokens + o.newTokens);
     let t0 = performance.now();
-    model.forward(prompt, { cache, lastOnly: true });
+    view.forward(prompt, { cache, lastOnly: true });
     const prefill = (performance.now() - t0) / 1000;
     applied?.stats.reset();
     t0 = performance.now();
-    for (let i = 0; i < o.newTokens; i++)
-      model.forward([(i * 104729 + 7) % vocab], { cache, lastOnly: true });
+    for (let i = 0; i < o.newTokens; i++) view.forward([(i * 104729 + 7) % vocab], { cache, lastOnly: true });
     const decode = (performance.now() - t0) / 1000;
     cache.release();
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -98,16 +93,12 @@ export function bench(model: Model, o: BenchOptions): BenchResult[] {
   };
   const total = grid.length * (o.repeats + 1);
   let done = 0;
-  try {
-    for (let r = 0; r <= o.repeats; r++) {
-      // Repeat 0 is the warm-up: JIT tiers, caches, page faults.
-      for (let g = 0; g < grid.length; g++) {
-        run(g, r > 0);
-        o.onProgress?.(++done, total);
-      }
+  for (let r = 0; r <= o.repeats; r++) {
+    // Repeat 0 is the warm-up: JIT tiers, caches, page faults.
+    for (let g = 0; g < grid.length; g++) {
+      run(g, r > 0);
+      o.onProgress?.(++done, total);
     }
-  } finally {
-    transformer.linear = dense;
   }
   // Decoded positions attend to the prompt and the tokens before them.
   const attended = o.newTokens * o.promptTokens + (o.newTokens * (o.newTokens + 1)) / 2;

@@ -7,7 +7,7 @@ import type { Quantization } from '../kernels/formats.js';
 import path from 'node:path';
 import { fail } from '../io/errors.js';
 import type { Model } from '../model/model.js';
-import { type AppliedSparsity, applyWina } from '../sparsity/apply.js';
+import { applyWina, type SparseModel } from '../sparsity/apply.js';
 import { METHODS, type Method, type SparsityConfig, validateSparsityConfig } from '../sparsity/config.js';
 import { fingerprint } from '../sparsity/profile.js';
 import { orthogonalTransform, quantizeTransformed } from '../sparsity/transform.js';
@@ -34,7 +34,7 @@ export interface Setting {
    * Sparsity that one config cannot express (WINA-AMP: each prompt routed to its cluster's profile): installed by
    * `apply`, identified in the result cache by `key`.
    */
-  custom?: { key: unknown; apply: (model: Model) => AppliedSparsity };
+  custom?: { key: unknown; apply: (model: Model) => SparseModel };
 }
 
 export interface EvalResult {
@@ -178,35 +178,32 @@ export async function evaluate(model: Model, o: EvalOptions): Promise<EvalReport
       : setting.config
         ? applyWina(model, setting.config)
         : undefined;
-    try {
-      for (const unit of todo) {
-        applied?.stats.reset();
-        const scorer = new Scorer(model, { slidingWindow: model.config.slidingWindow });
-        const t0 = performance.now();
-        const score = unit.run({
-          scorer,
-          tokenizer: model.tokenizer,
-          bosId: model.config.bosId,
-          eosIds: model.config.eosIds,
-          onItem: () => o.onProgress?.(++done, total),
-        });
-        const cell: CellScore = {
-          score,
-          counts: {
-            kept: Object.fromEntries(applied?.stats.kept ?? []),
-            total: Object.fromEntries(applied?.stats.total ?? []),
-          },
-          usage: { ...scorer.usage },
-          seconds: (performance.now() - t0) / 1000,
-        };
-        scores.set(`${si}/${unit.name}`, cell);
-        computed++;
-        cache?.set(keyOf(unit.key), cell);
-        // Let the event loop breathe between units (signals, progress output).
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    } finally {
-      applied?.remove();
+    const view = applied ?? model;
+    for (const unit of todo) {
+      applied?.stats.reset();
+      const scorer = new Scorer(view, { slidingWindow: model.config.slidingWindow });
+      const t0 = performance.now();
+      const score = unit.run({
+        scorer,
+        tokenizer: model.tokenizer,
+        bosId: model.config.bosId,
+        eosIds: model.config.eosIds,
+        onItem: () => o.onProgress?.(++done, total),
+      });
+      const cell: CellScore = {
+        score,
+        counts: {
+          kept: Object.fromEntries(applied?.stats.kept ?? []),
+          total: Object.fromEntries(applied?.stats.total ?? []),
+        },
+        usage: { ...scorer.usage },
+        seconds: (performance.now() - t0) / 1000,
+      };
+      scores.set(`${si}/${unit.name}`, cell);
+      computed++;
+      cache?.set(keyOf(unit.key), cell);
+      // Let the event loop breathe between units (signals, progress output).
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

@@ -19,7 +19,7 @@ import { ARCHITECTURES, architectureOf } from './architectures/index.js';
 import type { ModelConfig, Projection } from './config.js';
 import { KVCache, KVPool } from './kv-cache.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
-import { type ForwardOptions, Transformer } from './transformer.js';
+import { type ForwardOptions, type LinearFn, Transformer } from './transformer.js';
 import { type ModelWeights, parameterCount, WeightReader } from './weights.js';
 
 export interface ModelInfo {
@@ -49,46 +49,75 @@ export interface GeneratedToken {
   text: string;
 }
 
+/**
+ * How a model view runs its projections: the LinearFn every projection goes through, and for routed sparsity
+ * (WINA-AMP) a hook called with the ids of each new sequence (a forward from an empty cache) before it runs.
+ */
+export interface Projections {
+  linear: LinearFn;
+  onNewSequence?: (ids: readonly number[]) => void;
+}
+
 export class Model {
   readonly config: ModelConfig;
+  /** Every projection goes through this: the dense matmul, or a view's sparse LinearFn (see withProjections). */
+  readonly linear: LinearFn;
+  private readonly onNewSequence: ((ids: readonly number[]) => void) | undefined;
+  /** Shared by every view of the model. */
+  private readonly memory: {
+    kvPool: KVPool;
+    /** The cache of forward() calls that pass none: reused, so scoring many sequences allocates nothing. */
+    scratchCache?: KVCache;
+  };
 
+  /** `view`: the model `of` seen through other projections (its weights, caches and kernels shared). */
   constructor(
     readonly transformer: Transformer,
     readonly tokenizer: TextTokenizer,
     readonly info: ModelInfo,
+    view?: Projections & { of: Model },
   ) {
     this.config = transformer.cfg;
+    this.linear = view?.linear ?? transformer.dense;
+    this.onNewSequence = view?.onNewSequence;
     const kernels = transformer.kernels;
-    this.kvPool = new KVPool((n) => kernels.f32(n));
+    this.memory = view?.of.memory ?? { kvPool: new KVPool((n) => kernels.f32(n)) };
   }
 
-  private readonly kvPool: KVPool;
-  /** The cache of forward() calls that pass none: reused, so scoring many sequences allocates nothing. */
-  private scratchCache: KVCache | undefined;
+  /** This model with its projections through `projections` (sparsity as a value: this model is unchanged). */
+  withProjections(projections: Projections): Model {
+    return new Model(this.transformer, this.tokenizer, this.info, { ...projections, of: this });
+  }
 
   /**
    * A cache with room for `capacity` positions to start with (it grows when needed). Call `release()` when done
    * with it so its memory serves the next cache (a forgotten one is recycled once garbage-collected).
    */
   newCache(capacity = 64): KVCache {
-    return new KVCache(this.config, capacity, this.kvPool);
+    return new KVCache(this.config, capacity, this.memory.kvPool);
   }
 
-  /** Stops the kernels' worker threads. */
+  /** Stops the kernels' worker threads (of every view of this model). */
   close(): void {
     this.transformer.kernels.close();
   }
 
   /** Logits [ids.length, vocab] of a fresh sequence (or of `cache`'s continuation). */
   forward(ids: readonly number[], opts: ForwardOptions & { cache?: KVCache } = {}): Float32Array {
-    if (opts.cache) return this.finite(this.transformer.forward(ids, opts.cache, opts));
-    this.scratchCache ??= this.newCache(ids.length);
-    this.scratchCache.truncate(0);
-    return this.finite(this.transformer.forward(ids, this.scratchCache, opts));
+    let cache = opts.cache;
+    if (!cache) {
+      cache = this.memory.scratchCache ??= this.newCache(ids.length);
+      cache.truncate(0);
+    }
+    return this.run(ids, cache, opts);
   }
 
-  private finite(logits: Float32Array): Float32Array {
-    return checkFiniteLogits(logits, this.transformer.weights);
+  private run(ids: readonly number[], cache: KVCache, opts: ForwardOptions): Float32Array {
+    if (cache.length === 0) this.onNewSequence?.(ids);
+    return checkFiniteLogits(
+      this.transformer.forward(ids, cache, opts, this.linear),
+      this.transformer.weights,
+    );
   }
 
   /** Fails when `text` cannot encode to fewer tokens than the context window, without tokenizing it. */
@@ -130,7 +159,7 @@ export class Model {
     const cache = this.newCache(ids.length + Math.min(maxTokens, RESERVED_NEW_TOKENS));
     try {
       const decoder = new StreamDecoder(this.tokenizer, { skipSpecial: true, context: ids });
-      let logits = this.finite(this.transformer.forward(ids, cache, { lastOnly: true }));
+      let logits = this.run(ids, cache, { lastOnly: true });
       for (let n = 0; n < maxTokens && !opts.signal?.aborted; n++) {
         const id = sampler.sample(logits);
         if (stops.includes(id)) break;
@@ -138,7 +167,7 @@ export class Model {
         if (cache.length >= this.config.maxPositions) break;
         // Let the event loop run (a server notices a client that went away).
         await new Promise((resolve) => setImmediate(resolve));
-        logits = this.finite(this.transformer.forward([id], cache, { lastOnly: true }));
+        logits = this.run([id], cache, { lastOnly: true });
       }
       const rest = decoder.flush();
       if (rest) yield { id: -1, text: rest };

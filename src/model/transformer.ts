@@ -77,8 +77,8 @@ class RunState {
 }
 
 export class Transformer {
-  /** Dense by default; see LinearFn. */
-  linear: LinearFn;
+  /** The kernels' matmul: what every projection is when no sparsity is passed (see LinearFn). */
+  readonly dense: LinearFn;
   private readonly rope: RopeTable;
   private readonly state: RunState;
 
@@ -89,12 +89,19 @@ export class Transformer {
   ) {
     this.rope = new RopeTable(cfg.rope, (n) => kernels.f32(n));
     this.state = new RunState(kernels);
-    this.linear = (_layer, _proj, lin, x, tokens, y) =>
-      matmulAny(kernels, lin.weight, x, tokens, y, lin.bias);
+    this.dense = (_layer, _proj, lin, x, tokens, y) => matmulAny(kernels, lin.weight, x, tokens, y, lin.bias);
   }
 
-  /** Runs `ids` at positions cache.length.. and appends their keys and values to the cache. */
-  forward(ids: readonly number[], cache: KVCache, opts: ForwardOptions = {}): Float32Array {
+  /**
+   * Runs `ids` at positions cache.length.. with every projection through `linear`, and appends their keys and
+   * values to the cache.
+   */
+  forward(
+    ids: readonly number[],
+    cache: KVCache,
+    opts: ForwardOptions = {},
+    linear: LinearFn = this.dense,
+  ): Float32Array {
     const { cfg, weights: w, state: s, kernels: k } = this;
     const T = ids.length;
     const start = cache.length;
@@ -112,7 +119,7 @@ export class Transformer {
     }
     opts.onHidden?.(0, s.x.slice(0, T * d));
     for (let l = 0; l < cfg.numLayers; l++) {
-      this.block(l, T, start, cache);
+      this.block(l, T, start, cache, linear);
       if (opts.onHidden && l < cfg.numLayers - 1) opts.onHidden(l + 1, s.x.slice(0, T * d));
     }
     cache.length = start + T;
@@ -129,12 +136,12 @@ export class Transformer {
    * One block alone on the residual stream `input` ([T, d], positions 0..T-1), with a fresh cache: what greedy
    * allocation compares dense and sparse outputs on.
    */
-  runBlock(layer: number, input: Float32Array, cache: KVCache): Float32Array {
+  runBlock(layer: number, input: Float32Array, cache: KVCache, linear: LinearFn = this.dense): Float32Array {
     const T = input.length / this.cfg.hiddenSize;
     cache.truncate(0);
     this.prepare(T, cache, 0);
     this.state.x.set(input);
-    this.block(layer, T, 0, cache);
+    this.block(layer, T, 0, cache, linear);
     return this.state.x.slice(0, input.length);
   }
 
@@ -145,7 +152,7 @@ export class Transformer {
   }
 
   /** Block `l` on the T tokens of the residual stream s.x, at positions start..start+T-1. */
-  private block(l: number, T: number, start: number, cache: KVCache): void {
+  private block(l: number, T: number, start: number, cache: KVCache, linear: LinearFn): void {
     const { cfg, state: s, kernels: k } = this;
     const layer = this.weights.layers[l]!;
     const p = layer.proj;
@@ -153,9 +160,9 @@ export class Transformer {
 
     // Attention: x += o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
     k.rmsnorm(s.h, s.x, layer.attnNorm, cfg.rmsNormEps, T);
-    this.linear(l, 'q', p.q, s.h, T, s.q);
-    this.linear(l, 'k', p.k, s.h, T, s.k);
-    this.linear(l, 'v', p.v, s.h, T, s.v);
+    linear(l, 'q', p.q, s.h, T, s.q);
+    linear(l, 'k', p.k, s.h, T, s.k);
+    linear(l, 'v', p.v, s.h, T, s.v);
     const { cos, sin } = this.rope;
     k.rope(s.q, T, cfg.numHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
     k.rope(s.k, T, cfg.numKvHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
@@ -173,15 +180,15 @@ export class Transformer {
       cfg.headDim,
       cfg.slidingWindow,
     );
-    this.linear(l, 'o', p.o, s.att, T, s.out);
+    linear(l, 'o', p.o, s.att, T, s.out);
     this.addResidual(layer.attnShortcut, T);
 
     // Feed-forward (SwiGLU): x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
     k.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
-    this.linear(l, 'gate', p.gate, s.h, T, s.gate);
-    this.linear(l, 'up', p.up, s.h, T, s.up);
+    linear(l, 'gate', p.gate, s.h, T, s.gate);
+    linear(l, 'up', p.up, s.h, T, s.up);
     k.swiglu(s.gate, s.up, T * cfg.intermediateSize);
-    this.linear(l, 'down', p.down, s.gate, T, s.out);
+    linear(l, 'down', p.down, s.gate, T, s.out);
     this.addResidual(layer.mlpShortcut, T);
   }
 

@@ -7,7 +7,7 @@
 import { KVCacheMemoryError, type KVCache } from '../model/kv-cache.js';
 import type { Model } from '../model/model.js';
 import { Sampler } from '../model/sampling.js';
-import type { AppliedSparsity } from '../sparsity/apply.js';
+import type { SparseModel } from '../sparsity/apply.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import { ApiError } from './api-error.js';
 import type { FinishReason } from './metrics.js';
@@ -49,7 +49,7 @@ export async function generate(
   onText: (text: string, stats: LiveStats) => void,
   onStart: () => void = () => {},
 ): Promise<GenerationResult> {
-  let sparsity: AppliedSparsity | undefined;
+  let sparsity: SparseModel | undefined;
   const started = performance.now();
   let firstTokenAt = started;
   let tokens = 0;
@@ -75,13 +75,14 @@ export async function generate(
   const ids = request.promptIds;
   let cache: KVCache | undefined;
   try {
-    sparsity = sparsitySwitch.install(request.sparsity, ids);
+    sparsity = sparsitySwitch.choose(request.sparsity, ids);
+    const view = sparsity ?? model;
     const sampler = new Sampler(request);
     const eos = request.ignoreEos ? [] : model.tokenizer.eosIds;
     cache = reserveCache(model, request);
     onStart();
     const decoder = new StreamDecoder(model.tokenizer, { skipSpecial: true, context: ids });
-    let logits = await prefill(model, ids, cache, signal, sparsity?.config.prefill !== 'paper');
+    let logits = await prefill(view, ids, cache, signal, sparsity?.sparsity.prefill !== 'paper');
     for (let n = 0; logits && n < request.maxTokens && !signal.aborted; n++) {
       const id = sampler.sample(logits);
       if (eos.includes(id)) break;
@@ -94,7 +95,7 @@ export async function generate(
       // Let the event loop run (a server notices a client that went away).
       await new Promise((resolve) => setImmediate(resolve));
       try {
-        logits = model.forward([id], { cache, lastOnly: true });
+        logits = view.forward([id], { cache, lastOnly: true });
       } catch (e) {
         // The cache could not grow (a request without max_tokens ran out of memory): the output ends here.
         if (!(e instanceof KVCacheMemoryError)) throw e;
@@ -106,7 +107,6 @@ export async function generate(
     if (!stopped) emit(stops.flush());
   } finally {
     cache?.release();
-    sparsitySwitch.restore();
   }
   const finishReason: FinishReason = signal.aborted
     ? 'cancelled'

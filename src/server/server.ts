@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { fail, WinaError } from '../io/errors.js';
 import { NonFiniteLogitsError } from '../model/finite.js';
 import type { Model } from '../model/model.js';
-import type { AppliedSparsity } from '../sparsity/apply.js';
+import type { SparseModel } from '../sparsity/apply.js';
 import { HostCheck, requireJson, sameOrigin, validateHosts, validateOrigins } from './access.js';
 import { ApiError } from './api-error.js';
 import { generate, type GenerationResult } from './generation.js';
@@ -26,8 +26,8 @@ export interface ServeOptions {
   port?: number;
   /** The id /v1/models lists and responses carry. */
   modelName: string;
-  /** The default sparsity, currently applied to the model (undefined: dense). */
-  sparsity?: AppliedSparsity;
+  /** The default sparsity: a view of the model (undefined: dense). */
+  sparsity?: SparseModel;
   /** A jinja chat template that replaces the tokenizer's. */
   chatTemplate?: string;
   maxBodyBytes?: number;

@@ -2,96 +2,57 @@
  * One model, many requests, each with its own sparsity, and none leaking into the next.
  *
  * applyWina computes column norms (a pass over every weight) and allocates kernel memory that is never freed,
- * so applying it per request would cost both on every request. Instead each method is applied once, its sparse
- * LinearFn kept aside, and a request installs it for its generation with its own sparsity written into that
- * application's config (the LinearFn reads the config's sparsities on every call, through sparsityOf). After
- * the generation the model is dense again; the next request installs what it asks for.
+ * so applying it per request would cost both on every request. Instead each method is applied once and its
+ * view kept; a request generates through the view of its method with its own sparsity written into that view's
+ * config (the LinearFn reads the config's sparsities on every call, through sparsityOf). Views leave the model
+ * itself dense, so nothing needs restoring after a generation.
  */
-import type { AppliedAmp } from '../amp/amp-profile.js';
+import { RoutedModel } from '../amp/amp-profile.js';
 import type { Model } from '../model/model.js';
-import type { LinearFn } from '../model/transformer.js';
-import { type AppliedSparsity, applyWina } from '../sparsity/apply.js';
+import { applyWina, type SparseModel } from '../sparsity/apply.js';
 import { type Method, type PrefillPolicy, validateSparsityConfig } from '../sparsity/config.js';
-
-function isRouted(a: AppliedSparsity): a is AppliedAmp {
-  return typeof (a as Partial<AppliedAmp>).route === 'function';
-}
 
 /** What a request asks for: the server's default, dense, or a method at a uniform top-k sparsity. */
 export type SparsityChoice = { method: 'dense' } | { method: Exclude<Method, 'dense'>; sparsity: number };
 
-interface Installable {
-  applied: AppliedSparsity;
-  linear: LinearFn;
-}
-
 export class SparsitySwitch {
-  private readonly dense: LinearFn;
-  private readonly defaultSetting: Installable | undefined;
-  private readonly byMethod = new Map<Method, Installable>();
+  private readonly byMethod = new Map<Method, SparseModel>();
 
-  /** `applied`: the server's default sparsity, currently installed on the model (undefined: dense). */
+  /** `defaultView`: the server's default sparsity (undefined: dense). */
   constructor(
     private readonly model: Model,
-    applied: AppliedSparsity | undefined,
-    private readonly prefill: PrefillPolicy = applied?.config.prefill ?? 'all',
-  ) {
-    const transformer = model.transformer;
-    this.defaultSetting = applied && { applied, linear: transformer.linear };
-    applied?.remove();
-    this.dense = transformer.linear;
-  }
+    private readonly defaultView: SparseModel | undefined,
+    private readonly prefill: PrefillPolicy = defaultView?.sparsity.prefill ?? 'all',
+  ) {}
 
   get defaultConfig() {
-    return this.defaultSetting?.applied.config;
+    return this.defaultView?.sparsity;
   }
 
   /**
-   * Installs `choice` (undefined: the server's default) with fresh statistics and returns its application
-   * (undefined when dense). Call restore() when the generation ends.
+   * The view `choice` asks for (undefined: the server's default; a WINA-AMP default routes the whole prompt to
+   * its cluster's view), its statistics fresh; undefined when dense.
    */
-  install(
-    choice: SparsityChoice | undefined,
-    promptIds: readonly number[] = [],
-  ): AppliedSparsity | undefined {
-    const transformer = this.model.transformer;
-    transformer.linear = this.dense;
-    let setting = this.defaultSetting;
-    // A WINA-AMP default routes each prompt to its cluster's sparse projections.
-    if (!choice && setting && isRouted(setting.applied)) setting.applied.route(promptIds);
+  choose(choice: SparsityChoice | undefined, promptIds: readonly number[] = []): SparseModel | undefined {
+    let view = this.defaultView;
+    if (!choice && view instanceof RoutedModel) view = view.clusterFor(promptIds);
     if (choice) {
       if (choice.method === 'dense') return undefined;
-      setting = this.forMethod(choice.method);
-      const config = { ...setting.applied.config, globalSparsity: choice.sparsity };
+      view = this.forMethod(choice.method);
+      const config = { ...view.sparsity, globalSparsity: choice.sparsity };
       validateSparsityConfig(config, this.model.config.numLayers);
-      setting.applied.config.globalSparsity = choice.sparsity;
+      view.sparsity.globalSparsity = choice.sparsity;
     }
-    if (!setting) return undefined;
-    setting.applied.stats.reset();
-    transformer.linear = setting.linear;
-    return setting.applied;
+    view?.stats.reset();
+    return view;
   }
 
-  restore(): void {
-    this.model.transformer.linear = this.dense;
-  }
-
-  private forMethod(method: Method): Installable {
-    let setting = this.byMethod.get(method);
-    if (!setting) {
-      const transformer = this.model.transformer;
-      // Applied on the dense model, so the application's remove() and its dense fallback are the dense LinearFn.
-      transformer.linear = this.dense;
-      const applied = applyWina(this.model, {
-        method,
-        globalSparsity: 0,
-        mask: 'topk',
-        prefill: this.prefill,
-      });
-      setting = { applied, linear: transformer.linear };
-      transformer.linear = this.dense;
-      this.byMethod.set(method, setting);
+  private forMethod(method: Method): SparseModel {
+    let view = this.byMethod.get(method);
+    if (!view) {
+      view = applyWina(this.model, { method, globalSparsity: 0, mask: 'topk', prefill: this.prefill });
+      this.byMethod.set(method, view);
     }
-    return setting;
+    return view;
   }
 }

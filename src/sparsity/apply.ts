@@ -1,11 +1,14 @@
 /**
- * applyWina(model, config): every projection keeps, per token, the inputs with the largest scores and skips the
- * rest. Installed as the model's LinearFn, beside the forward pass.
+ * applyWina(model, config): the model seen through sparse projections. Every projection keeps, per token, the
+ * inputs with the largest scores and skips the rest; the returned view carries that LinearFn, the model itself
+ * stays dense. CATS has its own LinearFn (it masks up and down by SiLU(gate)); WINA, TEAL and the paper's WINA
+ * share the general one.
  */
 import type { Tensor } from '../io/tensor.js';
 import { inputMajorView, type Kernels, matmulAny } from '../kernels/kernels.js';
 import type { Projection } from '../model/config.js';
-import type { Model } from '../model/model.js';
+import { Model, type Projections } from '../model/model.js';
+import type { Linear } from '../model/weights.js';
 import type { LinearFn } from '../model/transformer.js';
 import { type SparsityConfig, sparsityOf, validateSparsityConfig } from './config.js';
 import * as ref from '../kernels/reference.js';
@@ -42,13 +45,27 @@ export class SparsityStats {
   }
 }
 
-export interface AppliedSparsity {
-  config: SparsityConfig;
-  stats: SparsityStats;
+/** A model seen through sparse projections; `stats` counts what they kept. */
+export class SparseModel extends Model {
+  private readonly sizes = new Map<string, number>();
+
+  constructor(
+    base: Model,
+    projections: Projections,
+    /** Read on every call: the server changes its sparsities between requests. */
+    readonly sparsity: SparsityConfig,
+    readonly stats: SparsityStats,
+  ) {
+    super(base.transformer, base.tokenizer, base.info, { ...projections, of: base });
+    base.transformer.weights.layers.forEach((layer, l) => {
+      for (const [p, lin] of Object.entries(layer.proj)) this.sizes.set(`${l}.${p}`, lin.weight.data.length);
+    });
+  }
+
   /** Achieved sparsity weighted by each matrix's parameter count: the share of weight reads skipped. */
-  achieved(): number;
-  /** Restores dense projections. */
-  remove(): void;
+  achieved(): number {
+    return this.stats.achieved((key) => this.sizes.get(key) ?? 0);
+  }
 }
 
 const normCopies = new WeakMap<Kernels, WeakMap<Float64Array, Float64Array>>();
@@ -80,219 +97,76 @@ function inputMajor(kernels: Kernels, w: Tensor): Tensor {
 }
 
 /**
- * `stats`: count into these instead of fresh ones (WINA-AMP installs one config per cluster and counts them all
+ * `stats`: count into these instead of fresh ones (WINA-AMP applies one config per cluster and counts them all
  * together).
  */
 export function applyWina(
   model: Model,
   config: SparsityConfig,
   opts: { stats?: SparsityStats } = {},
-): AppliedSparsity {
-  const cfg = model.config;
-  validateSparsityConfig(config, cfg.numLayers);
-  const transformer = model.transformer;
-  const dense = transformer.linear;
-  const kernels = transformer.kernels;
+): SparseModel {
+  validateSparsityConfig(config, model.config.numLayers);
   const stats = opts.stats ?? new SparsityStats();
-  const norms = scoreNorms(model, config.method);
-  const mask = config.mask ?? 'topk';
-  const prefill = config.prefill ?? 'all';
+  const skip = new InputSkipper(model, config, stats);
+  const linear = config.method === 'cats' ? catsLinear(skip) : generalLinear(skip);
+  return new SparseModel(model, { linear }, config, stats);
+}
 
-  let masked = kernels.f32(0);
-  let scores = new Float64Array(0);
-  // CATS: the mask found on silu(gate) of the current layer, per token, reused by up and down.
-  let catsMask: Int32Array[] = [];
-  let catsCounts: number[] = [];
-  // Decode's SiLU(gate) row and kept list, in the kernels' memory so the selection runs there.
-  let catsAct = kernels.f32(0);
-  let catsKept = kernels.i32(0);
-  // CATS prefill: every token's SiLU(gate) row with the dropped entries zeroed (in the kernels), and the kept count.
-  let catsRows: { masked: Float32Array; kept: number } | undefined;
-  let catsActRows = kernels.f32(0);
-  let catsMaskedRows = kernels.f32(0);
-
-  // Decode reads only the kept inputs' weights: input-major copies, selection and matvec in the kernels' memory.
-  const keptList = kernels.i32(Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim));
-  const kernelNorms = new Map<string, Float64Array>();
-  for (const [key, n] of norms) kernelNorms.set(key, inKernels(kernels, n));
-  const keep = (layer: number, proj: Projection, row: Float32Array, s: number, out: Int32Array): number => {
-    const d = row.length;
-    if (mask === 'adaptive') {
-      if (scores.length < d) scores = new Float64Array(d);
-      computeScores(row, norms.get(`${layer}.${proj}`), scores);
-      return keepAdaptive(scores, d, config.adaptive!, out);
-    }
-    // O(d) selection in the kernels when the row lives there (CATS's SiLU(gate) rows under the paper's or no
-    // sparse prefill do not).
-    const inKernelMemory = out === keptList || out === catsKept;
-    const select = inKernelMemory ? kernels : ref;
-    const n = inKernelMemory ? kernelNorms.get(`${layer}.${proj}`) : norms.get(`${layer}.${proj}`);
-    if (mask === 'threshold') return select.selectThreshold(row, n, config.thresholds![layer]![proj]!, out);
-    return select.selectTopK(row, n, Math.floor(d * (1 - s)), out);
-  };
-
-  /** What prefill's maskRows keeps of a d-wide row of `proj` (top-k and threshold masks). */
-  const maskRule = (layer: number, proj: Projection, d: number, s: number): MaskRule =>
-    mask === 'threshold'
-      ? { threshold: config.thresholds![layer]![proj]! }
-      : { topK: Math.floor(d * (1 - s)) };
-  let keptCounts = kernels.i32(0);
-  /** Dense matmul over x with the dropped inputs zeroed: the exact semantics of skipping their columns. */
-  const maskedMatmul: LinearFn = (layer, proj, lin, x, tokens, y) => {
-    const d = lin.weight.shape[1]!;
-    if (masked.length < tokens * d) masked = kernels.f32(tokens * d);
-    const s = sparsityOf(config, layer, proj);
-    let total = 0;
-    if (mask !== 'adaptive' && !(proj === 'down' && config.method === 'cats')) {
-      // Every token's selection and masking in one parallel kernel call.
-      if (keptCounts.length < tokens) keptCounts = kernels.i32(tokens);
-      const counts = keptCounts.subarray(0, tokens);
-      const rule = maskRule(layer, proj, d, s);
-      kernels.maskRows(
-        x.subarray(0, tokens * d),
-        tokens,
-        kernelNorms.get(`${layer}.${proj}`),
-        rule,
-        masked,
-        counts,
-      );
-      for (let t = 0; t < tokens; t++) total += counts[t]!;
-    } else {
-      masked.fill(0, 0, tokens * d);
-      for (let t = 0; t < tokens; t++) {
-        const row = x.subarray(t * d, (t + 1) * d);
-        const n =
-          proj === 'down' && config.method === 'cats' ? copyCats(t) : keep(layer, proj, row, s, keptList);
-        for (let j = 0; j < n; j++) masked[t * d + keptList[j]!] = row[keptList[j]!]!;
-        total += n;
-      }
-    }
-    stats.add(layer, proj, total, d * tokens);
-    matmulAny(kernels, lin.weight, masked, tokens, y, lin.bias);
-  };
-
-  const copyCats = (t: number): number => {
-    keptList.set(catsMask[t]!.subarray(0, catsCounts[t]!));
-    return catsCounts[t]!;
-  };
-
-  const sparseDecode: LinearFn = (layer, proj, lin, x, _tokens, y) => {
-    const [outDim, d] = lin.weight.shape as [number, number];
-    const row = x.subarray(0, d);
-    const key = `${layer}.${proj}`;
-    let n: number;
-    if (config.method === 'cats') {
-      keptList.set(catsMask[0]!.subarray(0, catsCounts[0]!));
-      n = catsCounts[0]!;
-    } else if (mask === 'threshold') {
-      n = kernels.selectThreshold(row, kernelNorms.get(key), config.thresholds![layer]![proj]!, keptList);
-    } else {
-      n = kernels.selectTopK(
-        row,
-        kernelNorms.get(key),
-        Math.floor(d * (1 - sparsityOf(config, layer, proj))),
-        keptList,
-      );
-    }
-    stats.add(layer, proj, n, d);
-    kernels.sparseMatvec(inputMajor(kernels, lin.weight), row, keptList, n, y.subarray(0, outDim), lin.bias);
-  };
-
-  const sparse: LinearFn = (layer, proj, lin, x, tokens, y) => {
-    const d = lin.weight.shape[1]!;
-    const denseTokens =
-      tokens === 1 || prefill === 'all' ? 0 : prefill === 'none' ? tokens : Math.ceil(tokens / 100);
+/** WINA, TEAL, the paper's WINA (and dense): every projection skips its own low-scoring inputs. */
+function generalLinear(skip: InputSkipper): LinearFn {
+  const { config } = skip;
+  return (layer, proj, lin, x, tokens, y) => {
     // Adaptive masks choose their own sparsity per token; the others need a sparsity above zero to act.
-    const s = mask === 'adaptive' && config.method !== 'dense' ? 1 : sparsityOf(config, layer, proj);
-    if (config.method === 'cats' && proj === 'gate') {
-      dense(layer, proj, lin, x, tokens, y);
-      findCatsMask(layer, y, tokens, lin.weight.shape[0]!, sparsityOf(config, layer, 'up'), denseTokens);
-      stats.add(layer, proj, d * tokens, d * tokens);
-      return;
+    const s = skip.adaptive && config.method !== 'dense' ? 1 : sparsityOf(config, layer, proj);
+    const denseTokens = skip.denseTokens(tokens);
+    if (s === 0 || denseTokens === tokens) return skip.dense(layer, proj, lin, x, tokens, y);
+    if (tokens === 1 && !skip.adaptive) {
+      const d = lin.weight.shape[1]!;
+      const n = skip.selectDecode(layer, proj, x.subarray(0, d));
+      return skip.sparseMatvec(layer, proj, lin, x, n, y);
     }
-    if (
-      config.method === 'cats' &&
-      proj === 'up' &&
-      s > 0 &&
-      tokens === 1 &&
-      lin.weight.layout !== 'input-major'
-    ) {
-      // Decode reads only the up_proj rows the mask keeps; the others would be multiplied by zero.
-      const [outDim, d] = lin.weight.shape as [number, number];
-      const n = copyCats(0);
-      kernels.gatherMatvec(lin.weight, x.subarray(0, d), keptList, n, y.subarray(0, outDim), lin.bias);
-      stats.add(layer, proj, n, outDim);
-      return;
-    }
-    if (s === 0 || denseTokens === tokens || (config.method === 'cats' && proj === 'up')) {
-      dense(layer, proj, lin, x, tokens, y);
-      if (config.method === 'cats' && proj === 'up' && s > 0) {
-        // Counted in rows of up read (its saving), not inputs.
-        const kept = catsRows
-          ? zeroOutsideCatsRows(y, catsRows)
-          : zeroOutsideCats(y, tokens, lin.weight.shape[0]!);
-        stats.add(layer, proj, kept, lin.weight.shape[0]! * tokens);
-      } else stats.add(layer, proj, d * tokens, d * tokens);
-      return;
-    }
-    if (config.method === 'cats' && proj === 'down' && catsRows) {
-      // up is zero outside the mask, so down's input is masked already: the dense product is the masked one.
-      dense(layer, proj, lin, x, tokens, y);
-      stats.add(layer, proj, catsRows.kept, d * tokens);
-      return;
-    }
-    if (tokens === 1 && mask !== 'adaptive') {
-      sparseDecode(layer, proj, lin, x, tokens, y);
-      return;
-    }
-    if (denseTokens > 0) {
-      // The paper's prefill: the first 1% of the prompt stays dense.
-      const split = denseTokens * d;
-      const outDim = lin.weight.shape[0]!;
-      dense(layer, proj, lin, x.subarray(0, split), denseTokens, y.subarray(0, denseTokens * outDim));
-      stats.add(layer, proj, split, split);
-      maskedMatmul(
-        layer,
-        proj,
-        lin,
-        x.subarray(split),
-        tokens - denseTokens,
-        y.subarray(denseTokens * outDim),
-      );
-      return;
-    }
-    maskedMatmul(layer, proj, lin, x, tokens, y);
+    skip.prefill(layer, proj, lin, x, tokens, y, denseTokens);
   };
+}
 
-  const findCatsMask = (
-    layer: number,
-    gate: Float32Array,
-    tokens: number,
-    ff: number,
-    s: number,
-    denseTokens: number,
-  ) => {
-    catsMask = [];
-    catsCounts = [];
-    catsRows = undefined;
-    if (tokens > 1 && s > 0 && mask !== 'adaptive' && denseTokens === 0) {
+/**
+ * CATS: the inputs of down are SiLU(gate), so its mask (top-k or threshold on |SiLU(gate)|) is found once from
+ * gate's output; up skips the rows outside it (their product would be dropped) and down the columns. Attention
+ * stays dense (sparsityOf is 0 there).
+ */
+function catsLinear(skip: InputSkipper): LinearFn {
+  const { config, kernels } = skip;
+  // The mask of the current layer per token, found on gate and reused by up and down.
+  let masks: Int32Array[] = [];
+  let counts: number[] = [];
+  // Decode's SiLU(gate) row and kept list, in the kernels' memory so the selection runs there.
+  let act1 = kernels.f32(0);
+  let kept1 = kernels.i32(0);
+  // Prefill: every token's SiLU(gate) row with the dropped entries zeroed (in the kernels), and the kept count.
+  let rows: { masked: Float32Array; kept: number } | undefined;
+  let actRows = kernels.f32(0);
+  let maskedRows = kernels.f32(0);
+
+  const findMask = (layer: number, gate: Float32Array, tokens: number, ff: number, denseTokens: number) => {
+    const s = sparsityOf(config, layer, 'up');
+    masks = [];
+    counts = [];
+    rows = undefined;
+    if (tokens > 1 && s > 0 && !skip.adaptive && denseTokens === 0) {
       const n = tokens * ff;
-      if (catsActRows.length < n) [catsActRows, catsMaskedRows] = [kernels.f32(n), kernels.f32(n)];
-      if (keptCounts.length < tokens) keptCounts = kernels.i32(tokens);
-      const act = catsActRows.subarray(0, n);
+      if (actRows.length < n) [actRows, maskedRows] = [kernels.f32(n), kernels.f32(n)];
+      const act = actRows.subarray(0, n);
       for (let i = 0; i < n; i++) act[i] = gate[i]! / (1 + Math.exp(-gate[i]!));
-      const rule = maskRule(layer, 'up', ff, s);
-      const counts = keptCounts.subarray(0, tokens);
-      kernels.maskRows(act, tokens, kernelNorms.get(`${layer}.up`), rule, catsMaskedRows, counts);
-      catsRows = { masked: catsMaskedRows.subarray(0, n), kept: counts.reduce((a, b) => a + b, 0) };
+      const kept = skip.maskRows(layer, 'up', act, tokens, ff, s, maskedRows);
+      rows = { masked: maskedRows.subarray(0, n), kept };
       return;
     }
     if (tokens === 1 && s > 0) {
-      if (catsAct.length < ff) [catsAct, catsKept] = [kernels.f32(ff), kernels.i32(ff)];
-      const act = catsAct.subarray(0, ff);
+      if (act1.length < ff) [act1, kept1] = [kernels.f32(ff), kernels.i32(ff)];
+      const act = act1.subarray(0, ff);
       for (let i = 0; i < ff; i++) act[i] = gate[i]! / (1 + Math.exp(-gate[i]!));
-      catsCounts.push(keep(layer, 'up', act, s, catsKept));
-      catsMask.push(catsKept);
+      counts.push(skip.keep(layer, 'up', act, s, kept1, true));
+      masks.push(kept1);
       return;
     }
     const act = new Float32Array(ff);
@@ -302,44 +176,243 @@ export function applyWina(
         act[i] = g / (1 + Math.exp(-g));
       }
       const out = new Int32Array(ff);
-      catsCounts.push(s > 0 ? keep(layer, 'up', act, s, out) : ff);
-      if (s === 0) out.set(Array.from({ length: ff }, (_, i) => i));
-      catsMask.push(out);
+      // The paper's prefill: its first tokens keep every row.
+      const all = s === 0 || t < denseTokens;
+      counts.push(all ? ff : skip.keep(layer, 'up', act, s, out, false));
+      if (all) out.set(Array.from({ length: ff }, (_, i) => i));
+      masks.push(out);
     }
   };
 
-  /**
-   * CATS skips up's rows outside the mask (their product with silu(gate) would be dropped anyway). Returns the
-   * rows kept over all tokens.
-   */
-  const zeroOutsideCats = (y: Float32Array, tokens: number, ff: number): number => {
+  /** Token t's mask into the kept list; its length. */
+  const useMask = (t: number): number => {
+    skip.keptList.set(masks[t]!.subarray(0, counts[t]!));
+    return counts[t]!;
+  };
+
+  /** Zeroes up's rows outside the mask; the rows kept over all tokens. */
+  const zeroOutsideMask = (y: Float32Array, tokens: number, ff: number): number => {
+    if (rows) {
+      // From the masked rows: a kept entry that is exactly zero zeroes up too, with the same product.
+      const masked = rows.masked;
+      for (let i = 0; i < masked.length; i++) if (masked[i] === 0) y[i] = 0;
+      return rows.kept;
+    }
     for (let t = 0; t < tokens; t++) {
       const row = y.subarray(t * ff, (t + 1) * ff);
       const keepRow = new Uint8Array(ff);
-      for (let j = 0; j < catsCounts[t]!; j++) keepRow[catsMask[t]![j]!] = 1;
+      for (let j = 0; j < counts[t]!; j++) keepRow[masks[t]![j]!] = 1;
       for (let i = 0; i < ff; i++) if (!keepRow[i]) row[i] = 0;
     }
-    return catsCounts.reduce((a, b) => a + b, 0);
+    return counts.reduce((a, b) => a + b, 0);
   };
 
-  /** The same from the masked rows: a kept entry that is exactly zero zeroes up too, with the same product. */
-  const zeroOutsideCatsRows = (y: Float32Array, rows: { masked: Float32Array; kept: number }): number => {
-    const masked = rows.masked;
-    for (let i = 0; i < masked.length; i++) if (masked[i] === 0) y[i] = 0;
-    return rows.kept;
+  return (layer, proj, lin, x, tokens, y) => {
+    const [outDim, d] = lin.weight.shape as [number, number];
+    const denseTokens = skip.denseTokens(tokens);
+    if (proj === 'gate') {
+      skip.kernelsDense(lin, x, tokens, y);
+      findMask(layer, y, tokens, outDim, denseTokens);
+      skip.stats.add(layer, proj, d * tokens, d * tokens);
+      return;
+    }
+    const s = skip.adaptive ? 1 : sparsityOf(config, layer, proj);
+    if (s === 0 || denseTokens === tokens) return skip.dense(layer, proj, lin, x, tokens, y);
+    if (proj === 'up') {
+      if (tokens === 1 && lin.weight.layout !== 'input-major') {
+        // Decode reads only the rows the mask keeps.
+        const n = useMask(0);
+        kernels.gatherMatvec(lin.weight, x.subarray(0, d), skip.keptList, n, y.subarray(0, outDim), lin.bias);
+        skip.stats.add(layer, proj, n, outDim);
+        return;
+      }
+      skip.kernelsDense(lin, x, tokens, y);
+      // Counted in rows of up read (its saving), not inputs.
+      skip.stats.add(layer, proj, zeroOutsideMask(y, tokens, outDim), outDim * tokens);
+      return;
+    }
+    // down
+    if (rows) {
+      // up is zero outside the mask, so down's input is masked already: the dense product is the masked one.
+      skip.kernelsDense(lin, x, tokens, y);
+      skip.stats.add(layer, proj, rows.kept, d * tokens);
+      return;
+    }
+    if (tokens === 1 && !skip.adaptive) return skip.sparseMatvec(layer, proj, lin, x, useMask(0), y);
+    skip.prefill(layer, proj, lin, x, tokens, y, denseTokens, useMask);
   };
+}
 
-  const sizes = new Map<string, number>();
-  transformer.weights.layers.forEach((layer, l) => {
-    for (const [p, lin] of Object.entries(layer.proj)) sizes.set(`${l}.${p}`, lin.weight.data.length);
-  });
-  transformer.linear = sparse;
-  return {
-    config,
-    stats,
-    achieved: () => stats.achieved((key) => sizes.get(key) ?? 0),
-    remove: () => {
-      transformer.linear = dense;
-    },
-  };
+/** What both sparse LinearFns share: the config and counts, selection in the kernels, masked and sparse products. */
+class InputSkipper {
+  readonly kernels: Kernels;
+  readonly adaptive: boolean;
+  private readonly mask: NonNullable<SparsityConfig['mask']>;
+  private readonly prefillPolicy: NonNullable<SparsityConfig['prefill']>;
+  private readonly norms: Map<string, Float64Array>;
+  private readonly kernelNorms = new Map<string, Float64Array>();
+  /** Kept inputs of the current row, in the kernels' memory so selection and the sparse matvec run there. */
+  readonly keptList: Int32Array;
+  private scores = new Float64Array(0);
+  private masked: Float32Array;
+  private keptCounts: Int32Array;
+
+  constructor(
+    model: Model,
+    readonly config: SparsityConfig,
+    readonly stats: SparsityStats,
+  ) {
+    const cfg = model.config;
+    this.kernels = model.transformer.kernels;
+    this.mask = config.mask ?? 'topk';
+    this.adaptive = this.mask === 'adaptive';
+    this.prefillPolicy = config.prefill ?? 'all';
+    this.norms = scoreNorms(model, config.method);
+    for (const [key, n] of this.norms) this.kernelNorms.set(key, inKernels(this.kernels, n));
+    this.keptList = this.kernels.i32(
+      Math.max(cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim),
+    );
+    this.masked = this.kernels.f32(0);
+    this.keptCounts = this.kernels.i32(0);
+  }
+
+  /** Prompt tokens the prefill policy keeps dense: none, all, or the paper's first 1%. */
+  denseTokens(tokens: number): number {
+    if (tokens === 1 || this.prefillPolicy === 'all') return 0;
+    return this.prefillPolicy === 'none' ? tokens : Math.ceil(tokens / 100);
+  }
+
+  kernelsDense(lin: Linear, x: Float32Array, tokens: number, y: Float32Array): void {
+    matmulAny(this.kernels, lin.weight, x, tokens, y, lin.bias);
+  }
+
+  /** The dense product, counted as every input kept. */
+  dense(
+    layer: number,
+    proj: Projection,
+    lin: Linear,
+    x: Float32Array,
+    tokens: number,
+    y: Float32Array,
+  ): void {
+    this.kernelsDense(lin, x, tokens, y);
+    const d = lin.weight.shape[1]!;
+    this.stats.add(layer, proj, d * tokens, d * tokens);
+  }
+
+  /**
+   * The kept inputs of one row into `out`: adaptive masks score in TypeScript; top-k and threshold select in
+   * O(d), in the kernels when row and `out` live there (`inKernels`), else in the reference.
+   */
+  keep(
+    layer: number,
+    proj: Projection,
+    row: Float32Array,
+    s: number,
+    out: Int32Array,
+    inKernels: boolean,
+  ): number {
+    const d = row.length;
+    const key = `${layer}.${proj}`;
+    if (this.adaptive) {
+      if (this.scores.length < d) this.scores = new Float64Array(d);
+      computeScores(row, this.norms.get(key), this.scores);
+      return keepAdaptive(this.scores, d, this.config.adaptive!, out);
+    }
+    const select = inKernels ? this.kernels : ref;
+    const n = inKernels ? this.kernelNorms.get(key) : this.norms.get(key);
+    if (this.mask === 'threshold')
+      return select.selectThreshold(row, n, this.config.thresholds![layer]![proj]!, out);
+    return select.selectTopK(row, n, Math.floor(d * (1 - s)), out);
+  }
+
+  /** Decode's selection of a row in the kernels' memory into keptList. */
+  selectDecode(layer: number, proj: Projection, row: Float32Array): number {
+    return this.keep(layer, proj, row, sparsityOf(this.config, layer, proj), this.keptList, true);
+  }
+
+  /** Decode: the column-sparse matvec over keptList's first n inputs, reading only their weights. */
+  sparseMatvec(
+    layer: number,
+    proj: Projection,
+    lin: Linear,
+    x: Float32Array,
+    n: number,
+    y: Float32Array,
+  ): void {
+    const [outDim, d] = lin.weight.shape as [number, number];
+    this.stats.add(layer, proj, n, d);
+    const w = inputMajor(this.kernels, lin.weight);
+    this.kernels.sparseMatvec(w, x.subarray(0, d), this.keptList, n, y.subarray(0, outDim), lin.bias);
+  }
+
+  /** Every token's row of `x` masked in one parallel kernel call (top-k / threshold); the inputs kept in all. */
+  maskRows(
+    layer: number,
+    proj: Projection,
+    x: Float32Array,
+    tokens: number,
+    d: number,
+    s: number,
+    out: Float32Array,
+  ): number {
+    if (this.keptCounts.length < tokens) this.keptCounts = this.kernels.i32(tokens);
+    const counts = this.keptCounts.subarray(0, tokens);
+    const rule: MaskRule =
+      this.mask === 'threshold'
+        ? { threshold: this.config.thresholds![layer]![proj]! }
+        : { topK: Math.floor(d * (1 - s)) };
+    this.kernels.maskRows(
+      x.subarray(0, tokens * d),
+      tokens,
+      this.kernelNorms.get(`${layer}.${proj}`),
+      rule,
+      out,
+      counts,
+    );
+    let kept = 0;
+    for (let t = 0; t < tokens; t++) kept += counts[t]!;
+    return kept;
+  }
+
+  /**
+   * A prompt: its first `denseTokens` dense (the paper's prefill), the rest through the dense matmul over x with
+   * the dropped inputs zeroed (the exact semantics of skipping their columns, one pass over the weights).
+   * `maskOf(t)`: token t's kept inputs into keptList, for masks found elsewhere (CATS); otherwise each row is
+   * selected here.
+   */
+  prefill(
+    layer: number,
+    proj: Projection,
+    lin: Linear,
+    x: Float32Array,
+    tokens: number,
+    y: Float32Array,
+    denseTokens: number,
+    maskOf?: (t: number) => number,
+  ): void {
+    const [outDim, d] = lin.weight.shape as [number, number];
+    if (denseTokens > 0) {
+      const split = denseTokens * d;
+      this.dense(layer, proj, lin, x.subarray(0, split), denseTokens, y.subarray(0, denseTokens * outDim));
+    }
+    const rest = tokens - denseTokens;
+    const from = x.subarray(denseTokens * d, tokens * d);
+    if (this.masked.length < rest * d) this.masked = this.kernels.f32(rest * d);
+    const masked = this.masked;
+    const s = sparsityOf(this.config, layer, proj);
+    let kept = 0;
+    if (!this.adaptive && !maskOf) kept = this.maskRows(layer, proj, from, rest, d, s, masked);
+    else {
+      masked.fill(0, 0, rest * d);
+      for (let t = 0; t < rest; t++) {
+        const row = from.subarray(t * d, (t + 1) * d);
+        const n = maskOf ? maskOf(denseTokens + t) : this.keep(layer, proj, row, s, this.keptList, true);
+        for (let j = 0; j < n; j++) masked[t * d + this.keptList[j]!] = row[this.keptList[j]!]!;
+        kept += n;
+      }
+    }
+    this.stats.add(layer, proj, kept, d * rest);
+    this.kernelsDense(lin, masked, rest, y.subarray(denseTokens * outDim));
+  }
 }

@@ -31,8 +31,7 @@ export function calibrate(
   method: Method,
   onProgress?: (done: number, total: number) => void,
 ): Calibration {
-  const transformer = model.transformer;
-  const dense = transformer.linear;
+  const dense = model.linear;
   const norms = scoreNorms(model, method);
   const histograms = new Map<string, Histogram>();
   const profiles: SampleProfile[] = [];
@@ -74,25 +73,21 @@ export function calibrate(
     record(`${layer}.${proj}`, x, d, tokens, `${layer}.${proj}`);
   };
 
-  transformer.linear = recording;
+  const recorder = model.withProjections({ linear: recording });
   let tokens = 0;
-  try {
-    samples.forEach((sample, i) => {
-      sums = new Map();
-      model.forward(sample.ids, { lastOnly: true });
-      tokens += sample.ids.length;
-      const meanLog2: Record<string, number> = {};
-      const stdLog2: Record<string, number> = {};
-      for (const [key, a] of sums) {
-        const mean = a.n ? a.s / a.n : 0;
-        meanLog2[key] = mean;
-        stdLog2[key] = a.n ? Math.sqrt(Math.max(0, a.ss / a.n - mean * mean)) : 0;
-      }
-      profiles.push({ id: sample.id, label: sample.label, tokens: sample.ids.length, meanLog2, stdLog2 });
-      onProgress?.(i + 1, samples.length);
-    });
-  } finally {
-    transformer.linear = dense;
-  }
+  samples.forEach((sample, i) => {
+    sums = new Map();
+    recorder.forward(sample.ids, { lastOnly: true });
+    tokens += sample.ids.length;
+    const meanLog2: Record<string, number> = {};
+    const stdLog2: Record<string, number> = {};
+    for (const [key, a] of sums) {
+      const mean = a.n ? a.s / a.n : 0;
+      meanLog2[key] = mean;
+      stdLog2[key] = a.n ? Math.sqrt(Math.max(0, a.ss / a.n - mean * mean)) : 0;
+    }
+    profiles.push({ id: sample.id, label: sample.label, tokens: sample.ids.length, meanLog2, stdLog2 });
+    onProgress?.(i + 1, samples.length);
+  });
   return { method, histograms, samples: profiles, tokens };
 }

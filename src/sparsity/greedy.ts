@@ -60,7 +60,6 @@ export function greedyAllocation(
   // Applied once, its config rewritten per trial (applyWina reads it on every call): applying per trial would
   // allocate kernel buffers thousands of times, and the 4 GiB WebAssembly memory never gives them back.
   const transformer = model.transformer;
-  const dense = transformer.linear;
   const trialConfig: SparsityConfig = {
     method: o.method,
     globalSparsity: 0,
@@ -68,9 +67,7 @@ export function greedyAllocation(
     mask: 'threshold',
     thresholds: thresholdsFor(histograms, () => 0, layers),
   };
-  applyWina(model, trialConfig);
-  const sparse = transformer.linear;
-  transformer.linear = dense;
+  const sparse = applyWina(model, trialConfig).linear;
   const allocation: PerLayer = {};
   const trace: GreedyStep[][] = [];
   for (let l = 0; l < layers; l++) {
@@ -80,7 +77,7 @@ export function greedyAllocation(
     const total = sizes.reduce((a, b) => a + b, 0);
     const reference = model.transformer.weights.layers[l]!.proj.o.weight.data.length;
     const steps = sizes.map((n) => Math.min(0.5, (step * reference) / n));
-    const targets = inputs[l]!.map((x) => model.transformer.runBlock(l, x, cache));
+    const targets = inputs[l]!.map((x) => transformer.runBlock(l, x, cache));
 
     const errorAt = (unitSparsity: number[]): number => {
       const perProj: Partial<Record<Projection, number>> = {};
@@ -92,16 +89,11 @@ export function greedyAllocation(
         layers,
       );
       let err = 0;
-      transformer.linear = sparse;
-      try {
-        inputs[l]!.forEach((x, s) => {
-          const out = transformer.runBlock(l, x, cache);
-          const from = Math.floor((x.length / d) * (1 - lastFraction)) * d;
-          for (let i = from; i < out.length; i++) err += (out[i]! - targets[s]![i]!) ** 2;
-        });
-      } finally {
-        transformer.linear = dense;
-      }
+      inputs[l]!.forEach((x, s) => {
+        const out = transformer.runBlock(l, x, cache, sparse);
+        const from = Math.floor((x.length / d) * (1 - lastFraction)) * d;
+        for (let i = from; i < out.length; i++) err += (out[i]! - targets[s]![i]!) ** 2;
+      });
       return Math.sqrt(err);
     };
     const effective = (u: number[]) => u.reduce((a, s, i) => a + s * sizes[i]!, 0) / total;
