@@ -11,6 +11,7 @@ import { applyWina, type SparseModel } from '../sparsity/apply.js';
 import { METHODS, type Method, type SparsityConfig, validateSparsityConfig } from '../sparsity/config.js';
 import { fingerprint } from '../sparsity/profile.js';
 import { orthogonalTransform, quantizeTransformed } from '../sparsity/transform.js';
+import { yieldToEventLoop } from '../runtime/platform.js';
 import { ResultCache } from './cache.js';
 import { achievedSparsity, addCounts, computeShape, gflopsPerToken, type KeptCounts } from './compute.js';
 import { macroAverage, meanWithStderr, type MeanWithStderr } from './metrics.js';
@@ -203,7 +204,7 @@ export async function evaluate(model: Model, o: EvalOptions): Promise<EvalReport
       computed++;
       cache?.set(keyOf(unit.key), cell);
       // Let the event loop breathe between units (signals, progress output).
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
     }
   }
 

@@ -11,7 +11,7 @@ import {
   type KernelSuffix,
   type WeightFormat,
 } from './formats.js';
-import type { KernelFn } from './pool.js';
+import type { KernelFn } from '../runtime/pool.js';
 
 /** A warm-up argument: a number, or a buffer warmUp allocates (`zeros` is read by every kernel, written by none). */
 type WarmUpArg = number | 'zeros' | 'out' | 'scratch';

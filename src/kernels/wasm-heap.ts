@@ -6,7 +6,7 @@
  * Nothing is freed (a model's buffers live as long as the model).
  */
 import { WinaError } from '../io/errors.js';
-import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
+import { type WasmMemory, WebAssemblyApi } from '../runtime/wasm-api.js';
 
 const PAGE = 65536;
 /** wasm32 addresses stop at 4 GiB (AssemblyScript cannot emit memory64). */

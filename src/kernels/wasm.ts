@@ -5,35 +5,16 @@
  * Every buffer a kernel touches (weights, activations, kept lists, norms) must be a view into this instance's
  * memory, from alloc(), f32() or i32() (a model loaded with `alloc` as its Allocate has its weights there).
  */
-import os from 'node:os';
-import type { Worker } from 'node:worker_threads';
 import type { Tensor } from '../io/tensor.js';
+import { compileFastest } from '../runtime/compile.js';
+import { availableThreads, totalMemory, warn } from '../runtime/platform.js';
+import { SLOT_BYTES, WorkerPool } from '../runtime/pool.js';
+import { type WasmMemory, WebAssemblyApi } from '../runtime/wasm-api.js';
 import { FORMATS, formatOf, type WeightFormat } from './formats.js';
 import type { Kernels } from './kernels.js';
-import {
-  ARG_COUNT,
-  ARGS_BYTE_OFFSET,
-  ALIGN as JOB_ALIGN,
-  CHUNKS,
-  CHUNKS_PER_THREAD,
-  CLOSED,
-  chunkCount,
-  DONE,
-  FAILED,
-  GEN,
-  Job,
-  KERNEL,
-  NEXT,
-  SLEEPERS,
-  SLOT_BYTES,
-  STOP,
-  TOTAL,
-} from './pool.js';
 import * as ref from './reference.js';
-import { type WasmMemory, WebAssemblyApi } from './wasm-api.js';
 import { createMemory, MAX_PAGES, type SpaceCall, WasmHeap, WasmHeaps } from './wasm-heap.js';
 import { type Exports, FORMAT_KERNELS, type ParallelKernel, PARALLEL_KERNELS } from './wasm-exports.js';
-import { compileKernels, startWorker } from './wasm-module.js';
 
 /** Jobs moving less than this do not wake sleeping workers (which takes 50-200 µs); spinning ones join in. */
 const WAKE_MIN_BYTES = 4 << 20;
@@ -48,29 +29,22 @@ export class WasmKernels implements Kernels {
   readonly name: string;
   /** Kernels that move fewer bytes than this run on the main thread alone: waking workers would cost more. */
   parallelMinBytes = 64 << 10;
-  private readonly ctl: Int32Array;
-  private readonly args: Float64Array;
-  private readonly job = new Job();
+  readonly threads: number;
   /** Scratch slots a kernel may use: one per chunk. */
   private readonly maxChunks: number;
   private closed = false;
 
   private constructor(
-    readonly threads: number,
     private readonly heaps: WasmHeaps,
     /** The module's instance in each space (see wasm-heap.ts), on this thread. */
     private readonly instances: Exports[],
-    private readonly workers: Worker[],
-    slot: number,
+    private readonly pool: WorkerPool,
     fused: boolean,
   ) {
+    this.threads = pool.threads;
     const simd = fused ? 'SIMD with FMA' : 'SIMD';
-    this.name = `WebAssembly ${simd}, ${threads} thread${threads > 1 ? 's' : ''}`;
-    const buffer = heaps.heaps[0]!.memory.buffer;
-    this.ctl = new Int32Array(buffer, slot, SLOT_BYTES / 4);
-    this.args = new Float64Array(buffer, slot + ARGS_BYTE_OFFSET, ARG_COUNT);
-    Atomics.store(this.ctl, NEXT, CLOSED);
-    this.maxChunks = threads === 1 ? 1 : threads * CHUNKS_PER_THREAD;
+    this.name = `WebAssembly ${simd}, ${this.threads} thread${this.threads > 1 ? 's' : ''}`;
+    this.maxChunks = pool.maxChunks;
   }
 
   /**
@@ -88,17 +62,18 @@ export class WasmKernels implements Kernels {
     } = {},
   ): Promise<WasmKernels> {
     const shared = typeof SharedArrayBuffer === 'function';
-    let threads = Math.max(1, Math.floor(opts.threads ?? os.availableParallelism()));
+    let threads = Math.max(1, Math.floor(opts.threads ?? availableThreads()));
     if (!shared && threads > 1) {
-      process.stderr.write(
-        'wina: SharedArrayBuffer is unavailable, so the WebAssembly kernels run on 1 thread\n',
-      );
+      warn('wina: SharedArrayBuffer is unavailable, so the WebAssembly kernels run on 1 thread');
       threads = 1;
     }
-    const { module, fused } = compileKernels(shared, opts.fusedMultiplyAdd ?? true);
+    const { module, fused } = compileFastest('kernels', 'kernels', {
+      shared,
+      relaxed: opts.fusedMultiplyAdd ?? true,
+    });
     const spaceBytes = Math.min(opts.spaceBytes ?? MAX_PAGES * 65536, MAX_PAGES * 65536);
     // Untouched pages of a memory cost no RAM: a space per 4 GiB of this machine's memory.
-    const spaces = shared ? Math.max(1, Math.floor(opts.spaces ?? Math.ceil(os.totalmem() / spaceBytes))) : 1;
+    const spaces = shared ? Math.max(1, Math.floor(opts.spaces ?? Math.ceil(totalMemory() / spaceBytes))) : 1;
     const memories = Array.from({ length: spaces }, () => createMemory(shared, INITIAL_BYTES));
     const instances = memories.map(
       (memory) => new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as Exports,
@@ -107,10 +82,17 @@ export class WasmKernels implements Kernels {
       memories.map((memory, i) => new WasmHeap(memory, instances[i]!.heapBase(), shared, spaceBytes)),
     );
     const slot = heaps.heaps[0]!.alloc(SLOT_BYTES).byteOffset;
-    const workers = await Promise.all(
-      Array.from({ length: threads - 1 }, (_, i) => startWorker({ module, memories, slot, thread: i + 1 })),
-    );
-    const kernels = new WasmKernels(threads, heaps, instances, workers, slot, fused);
+    const pool = new WorkerPool({
+      module,
+      memories,
+      slot,
+      threads,
+      kernels: PARALLEL_KERNELS.map(({ name }) => name),
+      name: 'wina kernel worker',
+      sleepWhileWaiting: false,
+    });
+    await pool.ready;
+    const kernels = new WasmKernels(heaps, instances, pool, fused);
     kernels.warmUp();
     return kernels;
   }
@@ -416,13 +398,8 @@ export class WasmKernels implements Kernels {
 
   /** Stops the workers (they are unref()ed, so a forgotten close does not keep node alive). */
   close(): void {
-    if (this.closed) return;
     this.closed = true;
-    if (this.workers.length === 0) return;
-    this.ctl[KERNEL] = STOP;
-    Atomics.add(this.ctl, GEN, 1);
-    Atomics.notify(this.ctl, GEN);
-    for (const w of this.workers) void w.terminate();
+    this.pool.close();
   }
 
   /** x as a format's one-token dense kernels read it: in even/odd order (scaled), or quantized per 32 (q8, q4). */
@@ -468,43 +445,14 @@ export class WasmKernels implements Kernels {
   ): number {
     if (this.closed) throw new Error('WasmKernels is closed');
     const fn = this.wasmOf(h)[kernel];
-    if (this.workers.length === 0 || traffic < this.parallelMinBytes) {
+    if (!this.pool.hasWorkers || traffic < this.parallelMinBytes) {
       fn(0, total, 0, ...args);
       return 1;
     }
-    const c = this.ctl;
-    const chunks = chunkCount(total, align, this.threads);
-    // Workers number every space's kernels in one list (worker.ts).
-    c[KERNEL] = h.space * PARALLEL_KERNELS.length + KERNEL_INDEX.get(kernel)!;
-    c[TOTAL] = total;
-    c[JOB_ALIGN] = align;
-    c[CHUNKS] = chunks;
-    c[FAILED] = 0;
-    this.args.fill(0);
-    this.args.set(args);
-    this.job.read(c, this.args);
-    Atomics.store(c, DONE, 0);
-    Atomics.add(c, GEN, 1);
-    Atomics.store(c, NEXT, 0); // opens the job for claims
-    // Waking a sleeping worker takes longer than a small job: let the main thread do those alone.
-    if (traffic >= WAKE_MIN_BYTES && Atomics.load(c, SLEEPERS) > 0) Atomics.notify(c, GEN);
-    let error: unknown;
-    for (let chunk = Atomics.add(c, NEXT, 1); chunk < chunks; chunk = Atomics.add(c, NEXT, 1)) {
-      try {
-        this.job.run(fn, chunk);
-      } catch (err) {
-        error ??= err;
-      }
-      Atomics.add(c, DONE, 1);
-    }
-    while (Atomics.load(c, DONE) < chunks) {
-      // Spin: at most one chunk per worker is still running.
-    }
-    Atomics.store(c, NEXT, CLOSED);
-    if (error) throw error;
-    if (Atomics.load(c, FAILED))
-      throw new Error(`WebAssembly kernel ${kernel} failed in a worker (see stderr)`);
-    return chunks;
+    // Workers number every space's kernels in one list (WorkerData.kernels). Waking a sleeping worker takes
+    // longer than a small job: let the main thread do those alone.
+    const job = h.space * PARALLEL_KERNELS.length + KERNEL_INDEX.get(kernel)!;
+    return this.pool.run(job, fn, total, align, traffic >= WAKE_MIN_BYTES, args);
   }
 
   /** Runs every parallel kernel that has a warm-up once on every thread, on zeros (see wasm-exports.ts). */

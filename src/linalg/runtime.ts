@@ -3,38 +3,15 @@
  * its own, with a worker per extra core. It runs the orthogonal transform's eigendecompositions and matrix
  * products; the model's kernels (src/kernels) are a separate module and memory, untouched by it.
  *
- * Threads use the kernels' job-slot protocol (src/kernels/pool.ts: chunks claimed with Atomics, no message per
- * call). Start-up is synchronous: workers are spawned on first use and join jobs once they are running; until
+ * Threads come from the runtime's worker pool (src/runtime/pool.ts: chunks claimed with Atomics, no message per
+ * call), as the kernels'. Start-up is synchronous: workers are spawned on first use and join jobs once they are running; until
  * then the main thread claims every chunk itself. When other processes hold the cores, jobs run on the main
  * thread alone for a while (`govern`). Memory is a stack: `mark()` / `release()` around each call.
  */
-import os from 'node:os';
-import { readFileSync } from 'node:fs';
-import v8 from 'node:v8';
-import { Worker } from 'node:worker_threads';
-import {
-  ARG_COUNT,
-  ARGS_BYTE_OFFSET,
-  ALIGN as JOB_ALIGN,
-  CHUNKS,
-  CHUNKS_PER_THREAD,
-  CLOSED,
-  chunkCount,
-  DONE,
-  FAILED,
-  GEN,
-  Job,
-  KERNEL,
-  type KernelFn,
-  NEXT,
-  SLEEPERS,
-  SLOT_BYTES,
-  STOP,
-  TOTAL,
-  type WorkerData,
-} from '../kernels/pool.js';
-import { type WasmMemory, type WasmModule, WebAssemblyApi } from '../kernels/wasm-api.js';
-import { compileOptimized } from '../kernels/wasm-module.js';
+import { compileFastest } from '../runtime/compile.js';
+import { availableThreads, cpuMicros } from '../runtime/platform.js';
+import { type KernelFn, SLOT_BYTES, WorkerPool } from '../runtime/pool.js';
+import { type WasmMemory, WebAssemblyApi } from '../runtime/wasm-api.js';
 
 /** Kernels that take (begin, end, slot, ...args) and run on every thread (the worker maps the same list). */
 export const LINALG_KERNELS = [
@@ -124,39 +101,21 @@ export interface LinalgExports extends Record<LinalgKernel, KernelFn> {
 const PAGE = 65536;
 const MAX_PAGES = 65536;
 const ALIGN = 64;
-/** Polls of the finished-chunk count before the main thread sleeps on it (a few microseconds). */
-const SPINS_BEFORE_SLEEP = 1000;
 /** See `govern`: judged over windows of this much parallel work; serial for this long when starved. */
 const GOVERNOR_WINDOW_MS = 200;
 const GOVERNOR_SHARE = 0.6;
 const GOVERNOR_SERIAL_MS = 5000;
 
-const cpuMicros = (since: NodeJS.CpuUsage) => {
-  const u = process.cpuUsage(since);
-  return u.user + u.system;
-};
 /** Jobs with less work than this (in element operations) run on the main thread alone. */
 const PARALLEL_MIN_WORK = 1 << 15;
 
-const build = (name: string) => readFileSync(new URL(`../../linalg/${name}`, import.meta.url));
-
-function compile(): WasmModule {
-  const relaxed = build('linalg.wasm');
-  // Node 20 has relaxed SIMD (fused multiply-add) behind a flag; src/kernels sets the same one.
-  if (!WebAssemblyApi.validate(relaxed)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return compileOptimized(WebAssemblyApi.validate(relaxed) ? relaxed : build('linalg-baseline.wasm'));
-}
-
 export class Linalg {
   private static instance: Linalg | undefined;
-  private static wantThreads = os.availableParallelism();
+  private static wantThreads = availableThreads();
   readonly wasm: LinalgExports;
   readonly threads: number;
   private readonly memory: WasmMemory;
-  private readonly ctl: Int32Array;
-  private readonly args: Float64Array;
-  private readonly job = new Job();
-  private readonly workers: Worker[] = [];
+  private readonly pool: WorkerPool;
   private top: number;
   /** Wall and CPU (all threads) time of the parallel jobs in the current window; end of a serial spell. */
   private jobMs = 0;
@@ -165,25 +124,23 @@ export class Linalg {
 
   private constructor(threads: number) {
     if (typeof SharedArrayBuffer !== 'function') threads = 1;
-    const module = compile();
+    const { module } = compileFastest('linalg', 'linalg', { shared: true });
     this.memory = new WebAssemblyApi.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     this.wasm = new WebAssemblyApi.Instance(module, { env: { memory: this.memory } })
       .exports as unknown as LinalgExports;
     this.top = this.wasm.heapBase();
     const slot = this.alloc(SLOT_BYTES);
-    this.ctl = new Int32Array(this.memory.buffer, slot, SLOT_BYTES / 4);
-    this.args = new Float64Array(this.memory.buffer, slot + ARGS_BYTE_OFFSET, ARG_COUNT);
-    Atomics.store(this.ctl, NEXT, CLOSED);
     this.threads = threads;
-    // Workers inherit node's flags; --input-type (node -e) would break loading the worker file.
-    const execArgv = process.execArgv.some((a) => a.startsWith('--input-type')) ? [] : undefined;
-    for (let thread = 1; thread < threads; thread++) {
-      const workerData: WorkerData = { module, memories: [this.memory], slot, thread };
-      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData, execArgv });
-      worker.unref();
-      worker.on('error', (err) => process.stderr.write(`wina linalg worker ${thread}: ${err}\n`));
-      this.workers.push(worker);
-    }
+    // Start-up stays synchronous: jobs run on the main thread alone until workers join.
+    this.pool = new WorkerPool({
+      module,
+      memories: [this.memory],
+      slot,
+      threads,
+      kernels: [...LINALG_KERNELS],
+      name: 'wina linalg worker',
+      sleepWhileWaiting: true,
+    });
   }
 
   /** The process-wide instance (one thread per core unless `setThreads` said otherwise), made on first use. */
@@ -203,10 +160,7 @@ export class Linalg {
     const la = Linalg.instance;
     if (!la) return;
     Linalg.instance = undefined;
-    la.ctl[KERNEL] = STOP;
-    Atomics.add(la.ctl, GEN, 1);
-    Atomics.notify(la.ctl, GEN);
-    for (const w of la.workers) void w.terminate();
+    la.pool.close();
   }
 
   mark(): number {
@@ -254,45 +208,13 @@ export class Linalg {
   parallel(kernel: LinalgKernel, total: number, align: number, work: number, ...args: number[]): number {
     const fn = this.wasm[kernel];
     const started = performance.now();
-    if (this.workers.length === 0 || work < PARALLEL_MIN_WORK || started < this.serialUntil) {
+    if (!this.pool.hasWorkers || work < PARALLEL_MIN_WORK || started < this.serialUntil) {
       fn(0, total, 0, ...args);
       return 1;
     }
-    const cpu = process.cpuUsage();
-    const c = this.ctl;
-    const chunks = chunkCount(total, align, this.threads);
-    c[KERNEL] = LINALG_KERNELS.indexOf(kernel);
-    c[TOTAL] = total;
-    c[JOB_ALIGN] = align;
-    c[CHUNKS] = chunks;
-    c[FAILED] = 0;
-    this.args.fill(0);
-    this.args.set(args);
-    this.job.read(c, this.args);
-    Atomics.store(c, DONE, 0);
-    Atomics.add(c, GEN, 1);
-    Atomics.store(c, NEXT, 0);
-    if (Atomics.load(c, SLEEPERS) > 0) Atomics.notify(c, GEN);
-    let error: unknown;
-    for (let chunk = Atomics.add(c, NEXT, 1); chunk < chunks; chunk = Atomics.add(c, NEXT, 1)) {
-      try {
-        this.job.run(fn, chunk);
-      } catch (err) {
-        error ??= err;
-      }
-      Atomics.add(c, DONE, 1);
-    }
-    // At most one chunk per worker is still running. Spin briefly, then sleep until a worker finishes one: on
-    // a busy machine the worker may be waiting for a core, and spinning would hold the core it needs.
-    for (let spins = 0; ; spins++) {
-      const done = Atomics.load(c, DONE);
-      if (done >= chunks) break;
-      if (spins >= SPINS_BEFORE_SLEEP) Atomics.wait(c, DONE, done, 1);
-    }
-    this.govern(performance.now() - started, cpuMicros(cpu));
-    Atomics.store(c, NEXT, CLOSED);
-    if (error) throw error;
-    if (Atomics.load(c, FAILED)) throw new Error(`linalg kernel ${kernel} failed in a worker (see stderr)`);
+    const cpu = cpuMicros();
+    const chunks = this.pool.run(LINALG_KERNELS.indexOf(kernel), fn, total, align, true, args);
+    this.govern(performance.now() - started, cpuMicros() - cpu);
     return chunks;
   }
 
@@ -316,6 +238,6 @@ export class Linalg {
 
   /** The most chunks a job can have (partial-result slots to allocate). */
   get maxChunks(): number {
-    return this.workers.length === 0 ? 1 : this.threads * CHUNKS_PER_THREAD;
+    return this.pool.maxChunks;
   }
 }

@@ -10,6 +10,7 @@ import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
 import type { WeightData } from '../kernels/formats.js';
 import { type Kernels, referenceKernels } from '../kernels/kernels.js';
 import { WasmKernels } from '../kernels/wasm.js';
+import { yieldToEventLoop } from '../runtime/platform.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { StreamDecoder } from '../tokenizer/stream.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -166,7 +167,7 @@ export class Model {
         yield { id, text: decoder.push(id) };
         if (cache.length >= this.config.maxPositions) break;
         // Let the event loop run (a server notices a client that went away).
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToEventLoop();
         logits = this.run([id], cache, { lastOnly: true });
       }
       const rest = decoder.flush();

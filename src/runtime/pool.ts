@@ -1,5 +1,5 @@
 /**
- * The job slot through which the main thread hands parallel kernels to the workers: a few Int32 words and
+ * The worker pool shared by the kernels (src/kernels) and the linear algebra (src/linalg), and the job slot through which the main thread hands parallel kernels to the workers: a few Int32 words and
  * Float64 arguments in shared WebAssembly memory, no messages per call. The main thread writes the job, bumps
  * `GEN` and opens `NEXT`; every thread (main included) then claims chunks of the work from `NEXT` until none are
  * left and counts finished chunks in `DONE`. Workers spin on `GEN` briefly, then sleep in `Atomics.wait`.
@@ -9,6 +9,7 @@
  * index as their scratch slot, and per-chunk partial results are combined in chunk order, so results do not
  * depend on which thread ran which chunk.
  */
+import { type PoolWorker, startWorker } from './platform.js';
 import type { WasmMemory, WasmModule } from './wasm-api.js';
 
 export const SLOT_BYTES = 320;
@@ -31,17 +32,6 @@ export const CLOSED = 1 << 30;
 export const CHUNKS_PER_THREAD = 4;
 
 export type KernelFn = (begin: number, end: number, slot: number, ...args: number[]) => void;
-
-/**
- * What a worker (kernel or linear algebra) is started with: the module, the shared memories (the kernels may
- * spread over several; the job slot is in the first) and its job slot.
- */
-export interface WorkerData {
-  module: WasmModule;
-  memories: WasmMemory[];
-  slot: number;
-  thread: number;
-}
 
 /** Chunk `chunk` [begin, end) of `total` items split into `chunks` pieces cut at multiples of `align`. */
 export function chunkRange(total: number, align: number, chunks: number, chunk: number): [number, number] {
@@ -166,5 +156,125 @@ export function serveJobs(
     seen = waitForJob(seen);
     if (Atomics.load(ctl, KERNEL) === STOP) break;
     seen = work(seen);
+  }
+}
+
+/** Polls of the finished-chunk count before a sleeping main thread sleeps on it (a few microseconds). */
+const SPINS_BEFORE_SLEEP = 1000;
+
+/**
+ * The main thread's side: threads - 1 workers on `memories` and the slot at `slot` (in the first memory), and
+ * the dispatch loop that posts a job, claims chunks beside the workers and waits for the last one.
+ */
+export class WorkerPool {
+  readonly threads: number;
+  /** The most chunks a job can have (scratch slots to allocate). */
+  readonly maxChunks: number;
+  /** Settles once every worker waits for jobs (a job posted before runs on those already there). */
+  readonly ready: Promise<void>;
+  private readonly ctl: Int32Array;
+  private readonly args: Float64Array;
+  private readonly job = new Job();
+  private readonly workers: PoolWorker[];
+  private readonly sleepWhileWaiting: boolean;
+  private readonly kernelNames: string[];
+  private closed = false;
+
+  constructor(o: {
+    module: WasmModule;
+    memories: WasmMemory[];
+    slot: number;
+    threads: number;
+    /** The module's parallel kernels (see WorkerData.kernels). */
+    kernels: string[];
+    /** Workers are named `${name} ${thread}` in messages. */
+    name: string;
+    /**
+     * Sleep (not spin) while waiting for workers' last chunks: for long jobs, where a spinning main thread on a
+     * busy machine would hold the core a worker needs.
+     */
+    sleepWhileWaiting: boolean;
+  }) {
+    const buffer = o.memories[0]!.buffer;
+    this.ctl = new Int32Array(buffer, o.slot, SLOT_BYTES / 4);
+    this.args = new Float64Array(buffer, o.slot + ARGS_BYTE_OFFSET, ARG_COUNT);
+    Atomics.store(this.ctl, NEXT, CLOSED);
+    this.threads = o.threads;
+    this.maxChunks = o.threads === 1 ? 1 : o.threads * CHUNKS_PER_THREAD;
+    this.sleepWhileWaiting = o.sleepWhileWaiting;
+    this.kernelNames = o.kernels;
+    this.workers = Array.from({ length: o.threads - 1 }, (_, i) =>
+      startWorker({
+        module: o.module,
+        memories: o.memories,
+        slot: o.slot,
+        thread: i + 1,
+        kernels: o.kernels,
+        name: `${o.name} ${i + 1}`,
+        notifyDone: o.sleepWhileWaiting,
+      }),
+    );
+    this.ready = Promise.all(this.workers.map((w) => w.ready)).then(() => {});
+    this.ready.catch(() => {}); // reported by each worker; awaited only by callers that need every thread
+  }
+
+  get hasWorkers(): boolean {
+    return this.workers.length > 0;
+  }
+
+  /**
+   * Runs `fn` (job kernel number `kernel`, as the workers number it) over [0, total) in chunks cut at
+   * multiples of `align`, claimed by every thread, the main thread included. `wake`: notify sleeping workers
+   * (waking one takes 50-200 µs, more than a small job). Returns the number of chunks (scratch slots used).
+   */
+  run(kernel: number, fn: KernelFn, total: number, align: number, wake: boolean, args: number[]): number {
+    if (this.closed) throw new Error('the worker pool is closed');
+    const c = this.ctl;
+    const chunks = chunkCount(total, align, this.threads);
+    c[KERNEL] = kernel;
+    c[TOTAL] = total;
+    c[ALIGN] = align;
+    c[CHUNKS] = chunks;
+    c[FAILED] = 0;
+    this.args.fill(0);
+    this.args.set(args);
+    this.job.read(c, this.args);
+    Atomics.store(c, DONE, 0);
+    Atomics.add(c, GEN, 1);
+    Atomics.store(c, NEXT, 0); // opens the job for claims
+    if (wake && Atomics.load(c, SLEEPERS) > 0) Atomics.notify(c, GEN);
+    let error: unknown;
+    for (let chunk = Atomics.add(c, NEXT, 1); chunk < chunks; chunk = Atomics.add(c, NEXT, 1)) {
+      try {
+        this.job.run(fn, chunk);
+      } catch (err) {
+        error ??= err;
+      }
+      Atomics.add(c, DONE, 1);
+    }
+    // At most one chunk per worker is still running.
+    for (let spins = 0; ; spins++) {
+      const done = Atomics.load(c, DONE);
+      if (done >= chunks) break;
+      if (this.sleepWhileWaiting && spins >= SPINS_BEFORE_SLEEP) Atomics.wait(c, DONE, done, 1);
+    }
+    Atomics.store(c, NEXT, CLOSED);
+    if (error) throw error;
+    if (Atomics.load(c, FAILED)) {
+      const name = this.kernelNames[kernel % this.kernelNames.length];
+      throw new Error(`WebAssembly kernel ${name} failed in a worker (see stderr)`);
+    }
+    return chunks;
+  }
+
+  /** Stops the workers (they never keep the process alive, so a forgotten close costs nothing). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.workers.length === 0) return;
+    this.ctl[KERNEL] = STOP;
+    Atomics.add(this.ctl, GEN, 1);
+    Atomics.notify(this.ctl, GEN);
+    for (const w of this.workers) w.terminate();
   }
 }
