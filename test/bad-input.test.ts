@@ -12,7 +12,7 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import { loadModel } from '../src/model/model.js';
 import { validateSampling } from '../src/model/sampling.js';
 import { assertUserError, runCli } from './cli-helpers.js';
-import { fixtureDir, sharedPath } from './helpers.js';
+import { fixtureDir, loadModelFor, sharedPath } from './helpers.js';
 
 const LLAMA3 = fixtureDir('llama3');
 const STORIES = sharedPath('models/stories260K');
@@ -187,9 +187,9 @@ describe('checkpoint does not match its config', () => {
     await assertBadModel(dir, `missing tensor ${missing}`);
   });
 
-  test('the tensors written by the test writer load (control for the case above)', async () => {
+  test('the tensors written by the test writer load (control for the case above)', async (t) => {
     const dir = modelFolder('all-tensors', writeSafetensors(fixtureTensorsWithout('')));
-    const model = await loadModel(dir);
+    const model = await loadModelFor(t, dir);
     assert.equal(model.config.intermediateSize, 176);
   });
 
@@ -229,11 +229,11 @@ describe('llama2.c', () => {
 });
 
 describe('generation options', () => {
-  test('prompt longer than the context window', async () => {
+  test('prompt longer than the context window', async (t) => {
     const words = 'the little dog ran to the park and saw a big red ball'.split(' ');
     const prompt = Array.from({ length: 600 }, (_, i) => words[i % words.length]).join(' ');
     assertUserError(['generate', '--model', STORIES, '--prompt', prompt], /but the context window is 512$/);
-    const model = await loadModel(STORIES);
+    const model = await loadModelFor(t, STORIES);
     assert.throws(() => model.encodePrompt(prompt), WinaError);
   });
 
@@ -263,8 +263,8 @@ describe('generation options', () => {
     assert.throws(() => validateSampling({ seed: -5 }), WinaError);
   });
 
-  test('max tokens at library level', async () => {
-    const model = await loadModel(STORIES);
+  test('max tokens at library level', async (t) => {
+    const model = await loadModelFor(t, STORIES);
     await assert.rejects(async () => {
       for await (const _ of model.generate('', { maxTokens: -1 })) {
         // never reached

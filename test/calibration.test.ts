@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { type Sample, loadSamples } from '../src/sparsity/datasets.js';
 import { WinaError } from '../src/io/errors.js';
 import { type Model, loadModel } from '../src/model/model.js';
@@ -19,7 +19,7 @@ import {
   uniformAllocation,
   writeProfile,
 } from '../src/sparsity/profile.js';
-import { fixtureDir, sharedPath } from './helpers.js';
+import { fixtureDir, loadModelFor, sharedPath } from './helpers.js';
 
 const data = (...p: string[]) => sharedPath('data', ...p);
 
@@ -52,6 +52,7 @@ describe('histogram', () => {
 
 describe('calibration (stories260K)', async () => {
   const model = await loadModel(sharedPath('models', 'stories260K'));
+  after(() => model.close());
   const train = loadSamples(data('tinystories', 'tinystories_sample.txt'), model.tokenizer, {
     seqLen: 128,
     bos: 1,
@@ -166,7 +167,7 @@ describe('calibration (stories260K)', async () => {
     }
   });
 
-  test('bad profiles are refused with a clear error', async () => {
+  test('bad profiles are refused with a clear error', async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-profile-'));
     try {
       const allocation = uniformAllocation({ method: 'wina', globalSparsity: 0.5 }, layers);
@@ -199,7 +200,7 @@ describe('calibration (stories260K)', async () => {
       );
       const file = path.join(dir, 'good.json');
       writeProfile(file, good);
-      const otherModel = await loadModel(fixtureDir('llama3'));
+      const otherModel = await loadModelFor(t, fixtureDir('llama3'));
       assert.throws(() => readProfile(file, otherModel), /made for another model/);
       assert.throws(
         () => applyWina(model, { method: 'wina', globalSparsity: 0.5, mask: 'threshold' }),

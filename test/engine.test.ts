@@ -6,7 +6,15 @@ import { describe, test } from 'node:test';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { type TensorToWrite, writeSafetensors } from '../src/io/safetensors-writer.js';
 import { type LoadOptions, loadModel } from '../src/model/model.js';
-import { FIXTURE_ARCHS, fixtureDir, maxAbsDiff, Reference, relativeL2, sharedPath } from './helpers.js';
+import {
+  FIXTURE_ARCHS,
+  fixtureDir,
+  loadModelFor,
+  maxAbsDiff,
+  Reference,
+  relativeL2,
+  sharedPath,
+} from './helpers.js';
 
 async function greedy(
   modelPath: string,
@@ -15,19 +23,23 @@ async function greedy(
   opts: LoadOptions = {},
 ): Promise<number[]> {
   const model = await loadModel(modelPath, opts);
-  const ids: number[] = [];
-  for await (const t of model.generate(prompt, { temperature: 0, maxTokens: n, stopAtEos: false })) {
-    if (t.id >= 0) ids.push(t.id);
+  try {
+    const ids: number[] = [];
+    for await (const t of model.generate(prompt, { temperature: 0, maxTokens: n, stopAtEos: false })) {
+      if (t.id >= 0) ids.push(t.id);
+    }
+    return ids;
+  } finally {
+    model.close();
   }
-  return ids;
 }
 
 for (const arch of FIXTURE_ARCHS) {
   describe(`${arch} fixture`, () => {
     const ref = new Reference(fixtureDir(arch));
 
-    test('f32 logits match float64 reference within 1e-4', async () => {
-      const model = await loadModel(fixtureDir(arch));
+    test('f32 logits match float64 reference within 1e-4', async (t) => {
+      const model = await loadModelFor(t, fixtureDir(arch));
       assert.deepEqual(Object.keys(model.info.dtypes), ['F32']);
       for (const seq of ['a', 'b']) {
         const err = maxAbsDiff(model.forward(ref.ids(`ids_${seq}`)), ref.floats(`logits64_${seq}`));
@@ -35,8 +47,8 @@ for (const arch of FIXTURE_ARCHS) {
       }
     });
 
-    test('bf16 logits within 2e-2 relative L2', async () => {
-      const model = await loadModel(fixtureDir(arch, 'bf16'));
+    test('bf16 logits within 2e-2 relative L2', async (t) => {
+      const model = await loadModelFor(t, fixtureDir(arch, 'bf16'));
       assert.deepEqual(Object.keys(model.info.dtypes), ['BF16']);
       for (const seq of ['a', 'b']) {
         const err = relativeL2(model.forward(ref.ids(`ids_${seq}`)), ref.floats(`logits64_${seq}`));
@@ -46,9 +58,9 @@ for (const arch of FIXTURE_ARCHS) {
 
     // The sharded fixture holds the bf16 weights widened to F32 (checked bit for bit here), so it is held to
     // the bf16 tolerance against the reference and to exact agreement with the bf16 model.
-    test('sharded f32 checkpoint loads every shard', async () => {
-      const sharded = await loadModel(fixtureDir(arch, 'sharded'));
-      const bf16 = await loadModel(fixtureDir(arch, 'bf16'));
+    test('sharded f32 checkpoint loads every shard', async (t) => {
+      const sharded = await loadModelFor(t, fixtureDir(arch, 'sharded'));
+      const bf16 = await loadModelFor(t, fixtureDir(arch, 'bf16'));
       assert.deepEqual(Object.keys(sharded.info.dtypes), ['F32']);
       for (const seq of ['a', 'b']) {
         const logits = sharded.forward(ref.ids(`ids_${seq}`));
@@ -57,8 +69,8 @@ for (const arch of FIXTURE_ARCHS) {
       }
     });
 
-    test('hidden states match', async () => {
-      const model = await loadModel(fixtureDir(arch));
+    test('hidden states match', async (t) => {
+      const model = await loadModelFor(t, fixtureDir(arch));
       for (const seq of ['a', 'b']) {
         const hidden: Float32Array[] = [];
         model.forward(ref.ids(`ids_${seq}`), { onHidden: (i, h) => (hidden[i] = h) });
@@ -75,8 +87,8 @@ for (const arch of FIXTURE_ARCHS) {
       assert.deepEqual(await greedy(fixtureDir(arch), ref.ids('prompt'), expected.length), expected);
     });
 
-    test('decode step by step equals the batched prefill', async () => {
-      const model = await loadModel(fixtureDir(arch));
+    test('decode step by step equals the batched prefill', async (t) => {
+      const model = await loadModelFor(t, fixtureDir(arch));
       const ids = ref.ids('ids_a').slice(0, 12);
       const batched = model.forward(ids);
       const cache = model.newCache();
@@ -97,8 +109,8 @@ describe('stories260K', () => {
     ['Hugging Face conversion', fixtureDir('stories260K-hf')],
   ]) {
     const tokenizer = { tokenizer: sharedPath('models', 'stories260K', 'tok512.bin') };
-    test(`${name}: logits match float64 reference within 1e-4`, async () => {
-      const model = await loadModel(path!, tokenizer);
+    test(`${name}: logits match float64 reference within 1e-4`, async (t) => {
+      const model = await loadModelFor(t, path!, tokenizer);
       const err = maxAbsDiff(model.forward(ref.ids('ids')), ref.floats('logits64'));
       assert.ok(err <= 1e-4, `max abs error ${err}`);
     });
@@ -157,11 +169,11 @@ function writeF16Copy(dir: string, poison?: { name: string; index: number; bits:
     fs.copyFileSync(fixtureDir('llama3', f), path.join(dir, f));
 }
 
-test('F16 checkpoints load and run (llama3 fixture converted to F16)', async () => {
+test('F16 checkpoints load and run (llama3 fixture converted to F16)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-f16-'));
   try {
     writeF16Copy(dir);
-    const model = await loadModel(dir);
+    const model = await loadModelFor(t, dir);
     assert.deepEqual(Object.keys(model.info.dtypes), ['F16']);
     const ref = new Reference(fixtureDir('llama3'));
     const err = relativeL2(model.forward(ref.ids('ids_a')), ref.floats('logits64_a'));

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
+import { loadModel, type LoadOptions, type Model } from '../src/model/model.js';
 import { sharedPath } from '../src/io/paths.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 
@@ -43,4 +45,11 @@ export function relativeL2(actual: ArrayLike<number>, expected: ArrayLike<number
     den += expected[i]! ** 2;
   }
   return Math.sqrt(num / den);
+}
+
+/** loadModel, closed when test `t` ends: its kernels' worker threads stop with the test, not with the file. */
+export async function loadModelFor(t: TestContext, spec: string, opts?: LoadOptions): Promise<Model> {
+  const model = await loadModel(spec, opts);
+  t.after(() => model.close());
+  return model;
 }

@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WinaError } from '../src/io/errors.js';
 import { referenceKernels64 } from '../src/kernels/kernels.js';
-import { loadModel } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';
 import type { Projection } from '../src/model/config.js';
 import type { Method } from '../src/sparsity/config.js';
-import { FIXTURE_ARCHS, fixtureDir, maxAbsDiff, Reference, sharedPath } from './helpers.js';
+import { FIXTURE_ARCHS, fixtureDir, loadModelFor, maxAbsDiff, Reference, sharedPath } from './helpers.js';
 
 // The fixtures: top-k on the input of every linear layer but lm_head, every token, k = floor(d * (1 - s)).
 for (const arch of FIXTURE_ARCHS) {
@@ -14,8 +13,8 @@ for (const arch of FIXTURE_ARCHS) {
     const ref = new Reference(fixtureDir(arch));
     for (const method of ['teal', 'wina'] as Method[]) {
       for (const s of [50, 65]) {
-        test(`${method} ${s}%`, async () => {
-          const model = await loadModel(fixtureDir(arch));
+        test(`${method} ${s}%`, async (t) => {
+          const model = await loadModelFor(t, fixtureDir(arch));
           const applied = applyWina(model, { method, globalSparsity: s / 100 });
           for (const seq of ['a', 'b']) {
             const err = maxAbsDiff(
@@ -41,8 +40,8 @@ describe('stories260K-hf top-k sparsity matches the float64 reference (float64 k
   const ref = new Reference(fixtureDir('stories260K-hf'));
   for (const method of ['teal', 'wina'] as Method[]) {
     for (const s of [25, 50, 65]) {
-      test(`${method} ${s}%`, async () => {
-        const model = await loadModel(fixtureDir('stories260K-hf'), {
+      test(`${method} ${s}%`, async (t) => {
+        const model = await loadModelFor(t, fixtureDir('stories260K-hf'), {
           tokenizer: sharedPath('models', 'stories260K', 'tok512.bin'),
           kernels: referenceKernels64,
         });
@@ -64,17 +63,17 @@ describe('sparsity config validation', () => {
     ['bad allocation', { method: 'wina', globalSparsity: 0.5, allocation: { ffn: 2 } }],
   ];
   for (const [name, config] of bad) {
-    test(name, async () => {
-      const model = await loadModel(fixtureDir('llama3'));
+    test(name, async (t) => {
+      const model = await loadModelFor(t, fixtureDir('llama3'));
       assert.throws(() => applyWina(model, config as never), WinaError);
     });
   }
 });
 
 describe('float64 reference kernels', () => {
-  test('agree with the float64 references to 1e-6, dense and sparse', async () => {
+  test('agree with the float64 references to 1e-6, dense and sparse', async (t) => {
     const ref = new Reference(fixtureDir('stories260K-hf'));
-    const model = await loadModel(fixtureDir('stories260K-hf'), {
+    const model = await loadModelFor(t, fixtureDir('stories260K-hf'), {
       tokenizer: sharedPath('models', 'stories260K', 'tok512.bin'),
       kernels: referenceKernels64,
     });
@@ -87,11 +86,11 @@ describe('float64 reference kernels', () => {
 
 describe('wina-paper weighs only k and gate (microsoft/wina)', () => {
   for (const arch of ['llama3', 'phi3']) {
-    test(`${arch}: equals wina on k/gate and teal on the other projections`, async () => {
+    test(`${arch}: equals wina on k/gate and teal on the other projections`, async (t) => {
       const ref = new Reference(fixtureDir(arch));
       const ids = ref.ids('ids_a');
       const run = async (method: Method, projections: Partial<Record<Projection, number>>) => {
-        const model = await loadModel(fixtureDir(arch));
+        const model = await loadModelFor(t, fixtureDir(arch));
         return applyWina(model, { method, globalSparsity: 0, projections }).forward(ids);
       };
       // Phi-3 fuses q/k/v and gate/up: their shared mask uses the fused matrix's norms in both methods.
@@ -107,8 +106,8 @@ describe('wina-paper weighs only k and gate (microsoft/wina)', () => {
 });
 
 describe('masks', () => {
-  test('cats: silu(gate) top-k masks up rows and down inputs only', async () => {
-    const model = await loadModel(fixtureDir('llama3'));
+  test('cats: silu(gate) top-k masks up rows and down inputs only', async (t) => {
+    const model = await loadModelFor(t, fixtureDir('llama3'));
     const ref = new Reference(fixtureDir('llama3'));
     const dense = model.forward(ref.ids('ids_a'));
     const applied = applyWina(model, { method: 'cats', globalSparsity: 0.5 });
@@ -124,8 +123,8 @@ describe('masks', () => {
     assert.ok(maxAbsDiff(dense, sparse) > 1e-3);
   });
 
-  test('adaptive: sparsity stays within its clamp and grows with the tolerance', async () => {
-    const model = await loadModel(fixtureDir('llama3'));
+  test('adaptive: sparsity stays within its clamp and grows with the tolerance', async (t) => {
+    const model = await loadModelFor(t, fixtureDir('llama3'));
     const ids = new Reference(fixtureDir('llama3')).ids('ids_b');
     const achieved = (tolerance: number) => {
       const a = applyWina(model, {
@@ -151,8 +150,8 @@ describe('sparse decode (column-sparse kernels) equals the masked batched pass',
     ['qwen2', 'teal'],
     ['mistral', 'cats'],
   ] as const) {
-    test(`${arch} ${method} 50%`, async () => {
-      const model = await loadModel(fixtureDir(arch));
+    test(`${arch} ${method} 50%`, async (t) => {
+      const model = await loadModelFor(t, fixtureDir(arch));
       const ids = new Reference(fixtureDir(arch)).ids('ids_a').slice(0, 16);
       const applied = applyWina(model, { method, globalSparsity: 0.5 });
       const batched = applied.forward(ids);
@@ -176,11 +175,11 @@ describe('sparse decode (column-sparse kernels) equals the masked batched pass',
 });
 
 describe('input-major layout (projections stored transposed only)', () => {
-  test('dense and sparse logits equal the row-major model', async () => {
+  test('dense and sparse logits equal the row-major model', async (t) => {
     const ref = new Reference(fixtureDir('llama3'));
     const ids = ref.ids('ids_a');
-    const row = await loadModel(fixtureDir('llama3'));
-    const col = await loadModel(fixtureDir('llama3'), { layout: 'input-major' });
+    const row = await loadModelFor(t, fixtureDir('llama3'));
+    const col = await loadModelFor(t, fixtureDir('llama3'), { layout: 'input-major' });
     assert.equal(col.transformer.weights.layers[0]!.proj.q.weight.layout, 'input-major');
     assert.ok(maxAbsDiff(col.forward(ids), ref.floats('logits64_a')) <= 1e-4);
     const rowSparse = applyWina(row, { method: 'wina', globalSparsity: 0.5 });

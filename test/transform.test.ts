@@ -6,10 +6,18 @@ import { describe, test } from 'node:test';
 import type { Tensor } from '../src/io/tensor.js';
 import { widen } from '../src/kernels/reference.js';
 import { WasmKernels } from '../src/kernels/wasm.js';
-import { type LoadOptions, loadModel, type Model } from '../src/model/model.js';
+import { type LoadOptions, type Model } from '../src/model/model.js';
 import { orthogonalTransform, saveCheckpoint } from '../src/sparsity/transform.js';
 import { columnNorms } from '../src/sparsity/scores.js';
-import { FIXTURE_ARCHS, fixtureDir, maxAbsDiff, Reference, relativeL2, sharedPath } from './helpers.js';
+import {
+  FIXTURE_ARCHS,
+  fixtureDir,
+  loadModelFor,
+  maxAbsDiff,
+  Reference,
+  relativeL2,
+  sharedPath,
+} from './helpers.js';
 
 interface Case {
   name: string;
@@ -70,8 +78,8 @@ for (const c of CASES) {
     const ref = new Reference(c.dir);
     const ids = ref.ids(c.ids);
 
-    test('dense logits unchanged, hidden states rotated, k columns orthogonal, checkpoint reloads', async () => {
-      const model = await loadModel(c.dir, c.opts);
+    test('dense logits unchanged, hidden states rotated, k columns orthogonal, checkpoint reloads', async (t) => {
+      const model = await loadModelFor(t, c.dir, c.opts);
       const before = run(model, ids);
       const tiedBefore = model.transformer.weights.lmHead.weight === model.transformer.weights.embed;
       const report = orthogonalTransform(model);
@@ -116,7 +124,7 @@ for (const c of CASES) {
         const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
         assert.equal(config.tie_word_embeddings, false);
         assert.ok(config.wina_transform);
-        const reloaded = await loadModel(dir, c.opts);
+        const reloaded = await loadModelFor(t, dir, c.opts);
         assert.deepEqual(reloaded.info.fused, model.info.fused);
         assert.ok(reloaded.transformer.weights.layers[0]!.attnShortcut);
         const again = run(reloaded, ids);
@@ -129,16 +137,16 @@ for (const c of CASES) {
   });
 }
 
-test('orthogonal transform of a llama2.c checkpoint saves as a Hugging Face folder', async () => {
+test('orthogonal transform of a llama2.c checkpoint saves as a Hugging Face folder', async (t) => {
   const ref = new Reference(fixtureDir('stories260K-hf'));
   const ids = ref.ids('ids').slice(0, 64);
-  const model = await loadModel(sharedPath('models', 'stories260K'));
+  const model = await loadModelFor(t, sharedPath('models', 'stories260K'));
   const before = model.forward(ids);
   orthogonalTransform(model);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wina-transform-'));
   try {
     saveCheckpoint(model, dir);
-    const reloaded = await loadModel(dir, stories);
+    const reloaded = await loadModelFor(t, dir, stories);
     assert.equal(reloaded.config.bosId, 1);
     assert.ok(relativeL2(reloaded.forward(ids), before) <= 1e-4);
   } finally {
@@ -146,15 +154,17 @@ test('orthogonal transform of a llama2.c checkpoint saves as a Hugging Face fold
   }
 });
 
-test('a model is transformed once', async () => {
-  const model = await loadModel(fixtureDir('llama3'));
+test('a model is transformed once', async (t) => {
+  const model = await loadModelFor(t, fixtureDir('llama3'));
   orthogonalTransform(model);
   assert.throws(() => orthogonalTransform(model), /already/);
 });
 
-test('a transform whose F32 weights cannot fit in WebAssembly memory fails before any work', async () => {
+test('a transform whose F32 weights cannot fit in WebAssembly memory fails before any work', async (t) => {
   // One WebAssembly memory, filled but for its last 64 KiB (pages never touched cost no RAM).
-  const model = await loadModel(fixtureDir('llama3'), { kernels: await WasmKernels.create({ spaces: 1 }) });
+  const model = await loadModelFor(t, fixtureDir('llama3'), {
+    kernels: await WasmKernels.create({ spaces: 1 }),
+  });
   const kernels = model.transformer.kernels;
   const before = model.transformer.weights.layers[0]!.proj.k.weight;
   const top = kernels.alloc(0).byteOffset;
