@@ -5,14 +5,24 @@ import { exp4, hsum4, madd } from './simd';
 
 // Lane r = dot(q_r, k_r) for four heads (heads sharing a KV head pass the same k).
 @inline
-function dot4(q0: usize, q1: usize, q2: usize, q3: usize, k0: usize, k1: usize, k2: usize, k3: usize, n: i32): v128 {
+function dot4(
+  q0: usize,
+  q1: usize,
+  q2: usize,
+  q3: usize,
+  k0: usize,
+  k1: usize,
+  k2: usize,
+  k3: usize,
+  n: i32,
+): v128 {
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
   let a2 = f32x4.splat(0);
   let a3 = f32x4.splat(0);
   const vecEnd = n & ~3;
   for (let i = 0; i < vecEnd; i += 4) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     a0 = madd(v128.load(q0 + off), v128.load(k0 + off), a0);
     a1 = madd(v128.load(q1 + off), v128.load(k1 + off), a1);
     a2 = madd(v128.load(q2 + off), v128.load(k2 + off), a2);
@@ -20,11 +30,12 @@ function dot4(q0: usize, q1: usize, q2: usize, q3: usize, k0: usize, k1: usize, 
   }
   let s = hsum4(a0, a1, a2, a3);
   for (let i = vecEnd; i < n; i++) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     s = madd(lanes(q0 + off, q1 + off, q2 + off, q3 + off), lanes(k0 + off, k1 + off, k2 + off, k3 + off), s);
   }
   return s;
 }
+
 
 @inline
 function lanes(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
@@ -34,21 +45,32 @@ function lanes(p0: usize, p1: usize, p2: usize, p3: usize): v128 {
 
 // out_r += w[r] * v_r for four heads.
 @inline
-function axpy4(o0: usize, o1: usize, o2: usize, o3: usize, v0: usize, v1: usize, v2: usize, v3: usize, w: v128, n: i32): void {
+function axpy4(
+  o0: usize,
+  o1: usize,
+  o2: usize,
+  o3: usize,
+  v0: usize,
+  v1: usize,
+  v2: usize,
+  v3: usize,
+  w: v128,
+  n: i32,
+): void {
   const w0 = i32x4.shuffle(w, w, 0, 0, 0, 0);
   const w1 = i32x4.shuffle(w, w, 1, 1, 1, 1);
   const w2 = i32x4.shuffle(w, w, 2, 2, 2, 2);
   const w3 = i32x4.shuffle(w, w, 3, 3, 3, 3);
   const vecEnd = n & ~3;
   for (let i = 0; i < vecEnd; i += 4) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     v128.store(o0 + off, madd(w0, v128.load(v0 + off), v128.load(o0 + off)));
     v128.store(o1 + off, madd(w1, v128.load(v1 + off), v128.load(o1 + off)));
     v128.store(o2 + off, madd(w2, v128.load(v2 + off), v128.load(o2 + off)));
     v128.store(o3 + off, madd(w3, v128.load(v3 + off), v128.load(o3 + off)));
   }
   for (let i = vecEnd; i < n; i++) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     store<f32>(o0 + off, load<f32>(o0 + off) + f32x4.extract_lane(w, 0) * load<f32>(v0 + off));
     store<f32>(o1 + off, load<f32>(o1 + off) + f32x4.extract_lane(w, 1) * load<f32>(v1 + off));
     store<f32>(o2 + off, load<f32>(o2 + off) + f32x4.extract_lane(w, 2) * load<f32>(v2 + off));
@@ -60,26 +82,29 @@ function axpy4(o0: usize, o1: usize, o2: usize, o3: usize, v0: usize, v1: usize,
 @inline
 function softmax(scores: usize, n: i32): void {
   let m = <f32>-Infinity;
-  for (let p = 0; p < n; p++) m = max(m, load<f32>(scores + (<usize>p << 2)));
+  for (let p = 0; p < n; p++) m = max(m, load<f32>(scores + ((<usize>p) << 2)));
   const mv = f32x4.splat(m);
   let sum = f32x4.splat(0);
   const vecEnd = n & ~3;
   for (let p = 0; p < vecEnd; p += 4) {
-    const off = <usize>p << 2;
+    const off = (<usize>p) << 2;
     const e = exp4(f32x4.sub(v128.load(scores + off), mv));
     v128.store(scores + off, e);
     sum = f32x4.add(sum, e);
   }
-  let total = f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 1) + (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
+  let total =
+    f32x4.extract_lane(sum, 0) +
+    f32x4.extract_lane(sum, 1) +
+    (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
   for (let p = vecEnd; p < n; p++) {
-    const off = <usize>p << 2;
+    const off = (<usize>p) << 2;
     const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(scores + off) - m)), 0);
     store<f32>(scores + off, e);
     total += e;
   }
   const inv = <f32>1 / total;
   for (let p = 0; p < n; p++) {
-    const off = <usize>p << 2;
+    const off = (<usize>p) << 2;
     store<f32>(scores + off, load<f32>(scores + off) * inv);
   }
 }
@@ -109,11 +134,11 @@ export function attention(
   scratch: usize,
 ): void {
   const group = heads / kvHeads;
-  const kvStride = <usize>(kvHeads * headDim) << 2;
-  const headBytes = <usize>headDim << 2;
+  const kvStride = (<usize>(kvHeads * headDim)) << 2;
+  const headBytes = (<usize>headDim) << 2;
   const scale = f32x4.splat(<f32>(1.0 / Math.sqrt(<f64>headDim)));
   // Rows of a fixed length: chunks on other threads may be at another token (another n) meanwhile.
-  const rowBytes = <usize>(startPos + tokens) << 2;
+  const rowBytes = (<usize>(startPos + tokens)) << 2;
   const spare = scratch + <usize>heads * rowBytes;
   for (let t = 0; t < tokens; t++) {
     const pos = startPos + t;
@@ -142,7 +167,7 @@ export function attention(
           scale,
         );
         // Lanes past `end` repeat the last head: storing them again is harmless.
-        const at = scratch + (<usize>p << 2);
+        const at = scratch + ((<usize>p) << 2);
         store<f32>(at + <usize>h * rowBytes, f32x4.extract_lane(s, 0));
         store<f32>(at + <usize>h1 * rowBytes, f32x4.extract_lane(s, 1));
         store<f32>(at + <usize>h2 * rowBytes, f32x4.extract_lane(s, 2));
@@ -159,8 +184,13 @@ export function attention(
         const h1 = min(h + 1, end - 1);
         const h2 = min(h + 2, end - 1);
         const h3 = min(h + 3, end - 1);
-        const at = scratch + (<usize>p << 2);
-        const w = lanes(at + <usize>h * rowBytes, at + <usize>h1 * rowBytes, at + <usize>h2 * rowBytes, at + <usize>h3 * rowBytes);
+        const at = scratch + ((<usize>p) << 2);
+        const w = lanes(
+          at + <usize>h * rowBytes,
+          at + <usize>h1 * rowBytes,
+          at + <usize>h2 * rowBytes,
+          at + <usize>h3 * rowBytes,
+        );
         axpy4(
           ot + <usize>h * headBytes,
           h + 1 < end ? ot + <usize>h1 * headBytes : spare,

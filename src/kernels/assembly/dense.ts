@@ -1,8 +1,29 @@
 // Dense y[t, o] = dot(W[o, :], x[t, :]) + bias[o] on row-major W [out, in]. Threads split the output rows:
 // [begin, end) is one chunk of rows, a multiple of 4 except at the end of the matrix; `slot` picks the
 // chunk's scratch.
-import { bf16Scalar, f16High, f16Scalar, hsum, hsum4, madd, sumScale, weightAt, widenEven, widenOdd, BF16, F16, Q4, q4Row, Q8, q8Row, lane, listedRow, rowAt, store1, store4, storeListed } from './simd';
-
+import {
+  bf16Scalar,
+  f16High,
+  f16Scalar,
+  hsum,
+  hsum4,
+  madd,
+  sumScale,
+  weightAt,
+  widenEven,
+  widenOdd,
+  BF16,
+  F16,
+  Q4,
+  q4Row,
+  Q8,
+  q8Row,
+  listedRow,
+  rowAt,
+  store1,
+  store4,
+  storeListed,
+} from './simd';
 
 
 @inline
@@ -27,15 +48,16 @@ function dot1F32(r: usize, x: usize, n: i32): f32 {
   let a3 = f32x4.splat(0);
   let i = 0;
   for (; i + 16 <= n; i += 16) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     a0 = madd(v128.load(r + off), v128.load(x + off), a0);
     a1 = madd(v128.load(r + off, 16), v128.load(x + off, 16), a1);
     a2 = madd(v128.load(r + off, 32), v128.load(x + off, 32), a2);
     a3 = madd(v128.load(r + off, 48), v128.load(x + off, 48), a3);
   }
-  for (; i + 4 <= n; i += 4) a0 = madd(v128.load(r + (<usize>i << 2)), v128.load(x + (<usize>i << 2)), a0);
+  for (; i + 4 <= n; i += 4)
+    a0 = madd(v128.load(r + ((<usize>i) << 2)), v128.load(x + ((<usize>i) << 2)), a0);
   let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-  for (; i < n; i++) s += load<f32>(r + (<usize>i << 2)) * load<f32>(x + (<usize>i << 2));
+  for (; i < n; i++) s += load<f32>(r + ((<usize>i) << 2)) * load<f32>(x + ((<usize>i) << 2));
   return s;
 }
 
@@ -52,7 +74,7 @@ function dot4F32(r0: usize, r1: usize, r2: usize, r3: usize, x: usize, n: i32): 
   let b3 = f32x4.splat(0);
   const vecEnd = n & ~7;
   for (let i = 0; i < vecEnd; i += 8) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     const x0 = v128.load(x + off);
     const x1 = v128.load(x + off, 16);
     a0 = madd(v128.load(r0 + off), x0, a0);
@@ -71,14 +93,17 @@ function dot4F32(r0: usize, r1: usize, r2: usize, r3: usize, x: usize, n: i32): 
     let t2: f32 = 0;
     let t3: f32 = 0;
     for (let i = vecEnd; i < n; i++) {
-      const off = <usize>i << 2;
+      const off = (<usize>i) << 2;
       const xi = load<f32>(x + off);
       t0 += load<f32>(r0 + off) * xi;
       t1 += load<f32>(r1 + off) * xi;
       t2 += load<f32>(r2 + off) * xi;
       t3 += load<f32>(r3 + off) * xi;
     }
-    s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+    s = f32x4.add(
+      s,
+      f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3),
+    );
   }
   return s;
 }
@@ -96,8 +121,8 @@ function dot4Half(kind: i32, r0: usize, r1: usize, r2: usize, r3: usize, xp: usi
   let o3 = f32x4.splat(0);
   const vecEnd = n & ~7;
   for (let i = 0; i < vecEnd; i += 8) {
-    const wo = <usize>i << 1;
-    const xo = <usize>i << 2;
+    const wo = (<usize>i) << 1;
+    const xo = (<usize>i) << 2;
     const xe = v128.load(xp + xo);
     const xd = v128.load(xp + xo, 16);
     const w0 = v128.load(r0 + wo);
@@ -120,13 +145,16 @@ function dot4Half(kind: i32, r0: usize, r1: usize, r2: usize, r3: usize, xp: usi
     let t2: f32 = 0;
     let t3: f32 = 0;
     for (let i = vecEnd; i < n; i++) {
-      const xi = load<f32>(xp + (<usize>i << 2));
+      const xi = load<f32>(xp + ((<usize>i) << 2));
       t0 += weightAt(kind, r0, i) * xi;
       t1 += weightAt(kind, r1, i) * xi;
       t2 += weightAt(kind, r2, i) * xi;
       t3 += weightAt(kind, r3, i) * xi;
     }
-    s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+    s = f32x4.add(
+      s,
+      f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3),
+    );
   }
   return kind == F16 ? f32x4.mul(s, f32x4.splat(sumScale(kind))) : s;
 }
@@ -140,8 +168,8 @@ function dot1Half(kind: i32, r: usize, xp: usize, n: i32): f32 {
   let o1 = f32x4.splat(0);
   let i = 0;
   for (; i + 16 <= n; i += 16) {
-    const wo = <usize>i << 1;
-    const xo = <usize>i << 2;
+    const wo = (<usize>i) << 1;
+    const xo = (<usize>i) << 2;
     const w0 = v128.load(r + wo);
     const w1 = v128.load(r + wo, 16);
     const x0 = v128.load(xp + xo);
@@ -154,21 +182,31 @@ function dot1Half(kind: i32, r: usize, xp: usize, n: i32): f32 {
     o1 = madd(widenOdd(kind, w1), x3, o1);
   }
   if (i + 8 <= n) {
-    const w0 = v128.load(r + (<usize>i << 1));
-    const x0 = v128.load(xp + (<usize>i << 2));
-    const x1 = v128.load(xp + (<usize>i << 2), 16);
+    const w0 = v128.load(r + ((<usize>i) << 1));
+    const x0 = v128.load(xp + ((<usize>i) << 2));
+    const x1 = v128.load(xp + ((<usize>i) << 2), 16);
     e0 = madd(widenEven(kind, w0), x0, e0);
     o0 = madd(widenOdd(kind, w0), x1, o0);
     i += 8;
   }
   let s = hsum(f32x4.add(f32x4.add(e0, o0), f32x4.add(e1, o1)));
-  for (; i < n; i++) s += weightAt(kind, r, i) * load<f32>(xp + (<usize>i << 2));
+  for (; i < n; i++) s += weightAt(kind, r, i) * load<f32>(xp + ((<usize>i) << 2));
   return kind == F16 ? s * sumScale(kind) : s;
 }
 
+
 @inline
-function matvecHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
-  const rowBytes = <usize>inDim << 1;
+function matvecHalf(
+  kind: i32,
+  begin: i32,
+  end: i32,
+  w: usize,
+  xp: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
+  const rowBytes = (<usize>inDim) << 1;
   if (readsAlone(inDim, 2)) {
     for (let o = begin; o < end; o++) store1(y, bias, o, dot1Half(kind, w + <usize>o * rowBytes, xp, inDim));
     return;
@@ -188,8 +226,17 @@ function matvecHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, y: usi
   }
 }
 
-export function matvecF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, y: usize, bias: usize, inDim: i32): void {
-  const rowBytes = <usize>inDim << 2;
+export function matvecF32(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  w: usize,
+  x: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
+  const rowBytes = (<usize>inDim) << 2;
   if (readsAlone(inDim, 4)) {
     for (let o = begin; o < end; o++) store1(y, bias, o, dot1F32(w + <usize>o * rowBytes, x, inDim));
     return;
@@ -209,21 +256,49 @@ export function matvecF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, 
 }
 
 /** T = 1 with BF16 weights; xp is x after permuteEvenOdd (F16: scaled by its x scale). */
-export function matvecBF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
+export function matvecBF16(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  w: usize,
+  xp: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
   matvecHalf(BF16, begin, end, w, xp, y, bias, inDim);
 }
 
-export function matvecF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, y: usize, bias: usize, inDim: i32): void {
+export function matvecF16(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  w: usize,
+  xp: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
   matvecHalf(F16, begin, end, w, xp, y, bias, inDim);
 }
 
 // Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end), four listed rows at a time;
 // the other rows of y are the caller's (zeroed). CATS reads only the up_proj rows its mask keeps.
-export function gatherF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
-  const rowBytes = <usize>inDim << 2;
+export function gatherF32(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  w: usize,
+  x: usize,
+  rows: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
+  const rowBytes = (<usize>inDim) << 2;
   if (readsAlone(inDim, 4)) {
     for (let j = begin; j < end; j++) {
-      const o = load<i32>(rows + (<usize>j << 2));
+      const o = load<i32>(rows + ((<usize>j) << 2));
       store1(y, bias, o, dot1F32(w + <usize>o * rowBytes, x, inDim));
     }
     return;
@@ -242,12 +317,23 @@ export function gatherF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, 
   }
 }
 
+
 @inline
-function gatherHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
-  const rowBytes = <usize>inDim << 1;
+function gatherHalf(
+  kind: i32,
+  begin: i32,
+  end: i32,
+  w: usize,
+  xp: usize,
+  rows: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
+  const rowBytes = (<usize>inDim) << 1;
   if (readsAlone(inDim, 2)) {
     for (let j = begin; j < end; j++) {
-      const o = load<i32>(rows + (<usize>j << 2));
+      const o = load<i32>(rows + ((<usize>j) << 2));
       store1(y, bias, o, dot1Half(kind, w + <usize>o * rowBytes, xp, inDim));
     }
     return;
@@ -268,11 +354,31 @@ function gatherHalf(kind: i32, begin: i32, end: i32, w: usize, xp: usize, rows: 
 }
 
 /** Row-gather with BF16 weights; xp is x after permuteEvenOdd. */
-export function gatherBF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+export function gatherBF16(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  w: usize,
+  xp: usize,
+  rows: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
   gatherHalf(BF16, begin, end, w, xp, rows, y, bias, inDim);
 }
 
-export function gatherF16(begin: i32, end: i32, _slot: i32, w: usize, xp: usize, rows: usize, y: usize, bias: usize, inDim: i32): void {
+export function gatherF16(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  w: usize,
+  xp: usize,
+  rows: usize,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+): void {
   gatherHalf(F16, begin, end, w, xp, rows, y, bias, inDim);
 }
 
@@ -284,18 +390,32 @@ export function permuteEvenOdd(src: usize, dst: usize, n: i32, scale: f32): void
   const s = f32x4.splat(scale);
   const vecEnd = n & ~7;
   for (let i = 0; i < vecEnd; i += 8) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     const a = v128.load(src + off);
     const b = v128.load(src + off, 16);
     v128.store(dst + off, f32x4.mul(i32x4.shuffle(a, b, 0, 2, 4, 6), s));
     v128.store(dst + off, f32x4.mul(i32x4.shuffle(a, b, 1, 3, 5, 7), s), 16);
   }
-  for (let i = vecEnd; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)) * scale);
+  for (let i = vecEnd; i < n; i++)
+    store<f32>(dst + ((<usize>i) << 2), load<f32>(src + ((<usize>i) << 2)) * scale);
 }
 
 // Four F32 rows times two tokens' x (xa, xb): each weight vector loaded once feeds both tokens.
 @inline
-function dot4x2F32(r0: usize, r1: usize, r2: usize, r3: usize, xa: usize, xb: usize, n: i32, ya: usize, yb: usize, bias: usize, o: i32, rows: i32): void {
+function dot4x2F32(
+  r0: usize,
+  r1: usize,
+  r2: usize,
+  r3: usize,
+  xa: usize,
+  xb: usize,
+  n: i32,
+  ya: usize,
+  yb: usize,
+  bias: usize,
+  o: i32,
+  rows: i32,
+): void {
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
   let a2 = f32x4.splat(0);
@@ -306,7 +426,7 @@ function dot4x2F32(r0: usize, r1: usize, r2: usize, r3: usize, xa: usize, xb: us
   let b3 = f32x4.splat(0);
   const vecEnd = n & ~3;
   for (let i = 0; i < vecEnd; i += 4) {
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     const xav = v128.load(xa + off);
     const xbv = v128.load(xb + off);
     let w = v128.load(r0 + off);
@@ -326,9 +446,13 @@ function dot4x2F32(r0: usize, r1: usize, r2: usize, r3: usize, xa: usize, xb: us
   let sb = hsum4(b0, b1, b2, b3);
   if (vecEnd < n) {
     for (let i = vecEnd; i < n; i++) {
-      const off = <usize>i << 2;
+      const off = (<usize>i) << 2;
       const w = f32x4.replace_lane(
-        f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(r0 + off)), 1, load<f32>(r1 + off)), 2, load<f32>(r2 + off)),
+        f32x4.replace_lane(
+          f32x4.replace_lane(f32x4.splat(load<f32>(r0 + off)), 1, load<f32>(r1 + off)),
+          2,
+          load<f32>(r2 + off),
+        ),
         3,
         load<f32>(r3 + off),
       );
@@ -342,21 +466,47 @@ function dot4x2F32(r0: usize, r1: usize, r2: usize, r3: usize, xa: usize, xb: us
 
 // Prefill: each block of four rows is read from memory once and used for every token, two tokens at a time.
 @inline
-function matmulRows(r0: usize, r1: usize, r2: usize, r3: usize, o: i32, rows: i32, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32): void {
-  const xBytes = <usize>inDim << 2;
-  const yBytes = <usize>outDim << 2;
+function matmulRows(
+  r0: usize,
+  r1: usize,
+  r2: usize,
+  r3: usize,
+  o: i32,
+  rows: i32,
+  x: usize,
+  tokens: i32,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+  outDim: i32,
+): void {
+  const xBytes = (<usize>inDim) << 2;
+  const yBytes = (<usize>outDim) << 2;
   let t = 0;
   for (; t + 2 <= tokens; t += 2) {
     const xa = x + <usize>t * xBytes;
     const ya = y + <usize>t * yBytes;
     dot4x2F32(r0, r1, r2, r3, xa, xa + xBytes, inDim, ya, ya + yBytes, bias, o, rows);
   }
-  if (t < tokens) store4(y + <usize>t * yBytes, bias, o, rows, dot4F32(r0, r1, r2, r3, x + <usize>t * xBytes, inDim));
+  if (t < tokens)
+    store4(y + <usize>t * yBytes, bias, o, rows, dot4F32(r0, r1, r2, r3, x + <usize>t * xBytes, inDim));
 }
 
 /** `_scratch` is unused: every format's matmul takes the same arguments. */
-export function matmulF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, _scratch: usize): void {
-  const rowBytes = <usize>inDim << 2;
+export function matmulF32(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  w: usize,
+  x: usize,
+  tokens: i32,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+  outDim: i32,
+  _scratch: usize,
+): void {
+  const rowBytes = (<usize>inDim) << 2;
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
     matmulRows(
@@ -381,27 +531,46 @@ export function matmulF32(begin: i32, end: i32, _slot: i32, w: usize, x: usize, 
 function widenRow(kind: i32, src: usize, dst: usize, n: i32): void {
   const vecEnd = n & ~7;
   for (let i = 0; i < vecEnd; i += 8) {
-    const w = v128.load(src + (<usize>i << 1));
+    const w = v128.load(src + ((<usize>i) << 1));
     const lo = i32x4.shl(i32x4.extend_low_i16x8_u(w), 16);
     const hi = i32x4.shl(i32x4.extend_high_i16x8_u(w), 16);
-    const off = <usize>i << 2;
+    const off = (<usize>i) << 2;
     v128.store(dst + off, kind == BF16 ? lo : f16High(lo));
     v128.store(dst + off, kind == BF16 ? hi : f16High(hi), 16);
   }
-  for (let i = vecEnd; i < n; i++) store<f32>(dst + (<usize>i << 2), scalar(kind, load<u16>(src + (<usize>i << 1))));
+  for (let i = vecEnd; i < n; i++)
+    store<f32>(dst + ((<usize>i) << 2), scalar(kind, load<u16>(src + ((<usize>i) << 1))));
 }
 
 /** Bytes of scratch each slot needs for matmulBF16/F16: four widened rows. */
 export function matmulScratchBytes(inDim: i32): usize {
-  return ((<usize>inDim << 4) + 63) & ~63;
+  return (((<usize>inDim) << 4) + 63) & ~63;
 }
 
+
 @inline
-function matmulHalf(kind: i32, begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+function matmulHalf(
+  kind: i32,
+  begin: i32,
+  end: i32,
+  slot: i32,
+  w: usize,
+  x: usize,
+  tokens: i32,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+  outDim: i32,
+  scratch: usize,
+): void {
   // A q8 row holds its scales after its values (see q8.ts).
   const rowBytes =
-    kind == Q8 ? <usize>inDim + (<usize>inDim >> 3) : kind == Q4 ? (<usize>inDim >> 1) + (<usize>inDim >> 3) : <usize>inDim << 1;
-  const f32Bytes = <usize>inDim << 2;
+    kind == Q8
+      ? <usize>inDim + ((<usize>inDim) >> 3)
+      : kind == Q4
+        ? ((<usize>inDim) >> 1) + ((<usize>inDim) >> 3)
+        : (<usize>inDim) << 1;
+  const f32Bytes = (<usize>inDim) << 2;
   const rowsBuf = scratch + <usize>slot * matmulScratchBytes(inDim);
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
@@ -429,20 +598,68 @@ function matmulHalf(kind: i32, begin: i32, end: i32, slot: i32, w: usize, x: usi
   }
 }
 
-export function matmulBF16(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+export function matmulBF16(
+  begin: i32,
+  end: i32,
+  slot: i32,
+  w: usize,
+  x: usize,
+  tokens: i32,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+  outDim: i32,
+  scratch: usize,
+): void {
   matmulHalf(BF16, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }
 
-export function matmulF16(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+export function matmulF16(
+  begin: i32,
+  end: i32,
+  slot: i32,
+  w: usize,
+  x: usize,
+  tokens: i32,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+  outDim: i32,
+  scratch: usize,
+): void {
   matmulHalf(F16, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }
 
 /** Prefill with q8 weights (src/kernels/assembly/q8.ts): each block of four rows widened once, for all tokens. */
-export function matmulQ8(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+export function matmulQ8(
+  begin: i32,
+  end: i32,
+  slot: i32,
+  w: usize,
+  x: usize,
+  tokens: i32,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+  outDim: i32,
+  scratch: usize,
+): void {
   matmulHalf(Q8, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }
 
 /** Prefill with q4 weights (src/kernels/assembly/q4.ts): each block of four rows widened once, for all tokens. */
-export function matmulQ4(begin: i32, end: i32, slot: i32, w: usize, x: usize, tokens: i32, y: usize, bias: usize, inDim: i32, outDim: i32, scratch: usize): void {
+export function matmulQ4(
+  begin: i32,
+  end: i32,
+  slot: i32,
+  w: usize,
+  x: usize,
+  tokens: i32,
+  y: usize,
+  bias: usize,
+  inDim: i32,
+  outDim: i32,
+  scratch: usize,
+): void {
   matmulHalf(Q4, begin, end, slot, w, x, tokens, y, bias, inDim, outDim, scratch);
 }

@@ -17,10 +17,22 @@ export {
   matvecF32,
   permuteEvenOdd,
 } from './dense';
-export { inputMajorMatmulBF16, inputMajorMatmulF16, inputMajorMatmulF32, inputMajorSlotBytes } from './input-major';
+export {
+  inputMajorMatmulBF16,
+  inputMajorMatmulF16,
+  inputMajorMatmulF32,
+  inputMajorSlotBytes,
+} from './input-major';
 export { addInPlace, rmsnorm, rope, swiglu } from './layers';
 export { readSum, transpose } from './layout';
-export { maskScratchBytes, maskThreshold, maskTopK, selectScratchBytes, selectThreshold, selectTopK } from './select';
+export {
+  maskScratchBytes,
+  maskThreshold,
+  maskTopK,
+  selectScratchBytes,
+  selectThreshold,
+  selectTopK,
+} from './select';
 export { inputMajorMatmulQ8T, sparseQ8T } from './q8';
 export { inputMajorMatmulQ4T, sparseQ4T } from './q4';
 export { gatherQ4, gatherQ8, matvecQ4, matvecQ8 } from './quantized';

@@ -51,5 +51,5 @@ export function readSum(begin: i32, end: i32, slot: i32, base: usize, out: usize
       d = i32x4.add(d, v128.load(p, 48));
     }
   }
-  v128.store(out + (<usize>slot << 4), i32x4.add(i32x4.add(a, b), i32x4.add(c, d)));
+  v128.store(out + ((<usize>slot) << 4), i32x4.add(i32x4.add(a, b), i32x4.add(c, d)));
 }

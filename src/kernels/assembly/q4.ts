@@ -7,9 +7,10 @@
 import { hsum4, madd } from './simd';
 import { interleave4, PASS_BYTES, writePasses, xqGroup } from './xq';
 
+
 @inline
 export function rowBytes(inDim: i32): usize {
-  return (<usize>inDim >> 1) + (<usize>inDim >> 3);
+  return ((<usize>inDim) >> 1) + ((<usize>inDim) >> 3);
 }
 
 const LOW = i8x16.splat(15);
@@ -39,7 +40,7 @@ export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDi
   let t1 = f32x4.splat(0);
   let t2 = f32x4.splat(0);
   let t3 = f32x4.splat(0);
-  const ss = <usize>inDim >> 1;
+  const ss = (<usize>inDim) >> 1;
   for (let g = 0; g < inDim >> 5; g++) {
     const gx = xqGroup(xq, g);
     const x0 = v128.load(gx);
@@ -58,31 +59,56 @@ export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDi
       e2 = i16x8.extend_low_i8x16_s(x1);
       e3 = i16x8.extend_high_i8x16_s(x1);
     }
-    const wo = <usize>g << 4;
-    const so = ss + (<usize>g << 2);
-    t0 = madd(f32x4.convert_i32x4_s(i32x4.add(groupDot(r0 + wo, x0, x1, e0, e1, e2, e3), offset)), f32x4.splat(load<f32>(r0 + so) * d), t0);
-    t1 = madd(f32x4.convert_i32x4_s(i32x4.add(groupDot(r1 + wo, x0, x1, e0, e1, e2, e3), offset)), f32x4.splat(load<f32>(r1 + so) * d), t1);
-    t2 = madd(f32x4.convert_i32x4_s(i32x4.add(groupDot(r2 + wo, x0, x1, e0, e1, e2, e3), offset)), f32x4.splat(load<f32>(r2 + so) * d), t2);
-    t3 = madd(f32x4.convert_i32x4_s(i32x4.add(groupDot(r3 + wo, x0, x1, e0, e1, e2, e3), offset)), f32x4.splat(load<f32>(r3 + so) * d), t3);
+    const wo = (<usize>g) << 4;
+    const so = ss + ((<usize>g) << 2);
+    t0 = madd(
+      f32x4.convert_i32x4_s(i32x4.add(groupDot(r0 + wo, x0, x1, e0, e1, e2, e3), offset)),
+      f32x4.splat(load<f32>(r0 + so) * d),
+      t0,
+    );
+    t1 = madd(
+      f32x4.convert_i32x4_s(i32x4.add(groupDot(r1 + wo, x0, x1, e0, e1, e2, e3), offset)),
+      f32x4.splat(load<f32>(r1 + so) * d),
+      t1,
+    );
+    t2 = madd(
+      f32x4.convert_i32x4_s(i32x4.add(groupDot(r2 + wo, x0, x1, e0, e1, e2, e3), offset)),
+      f32x4.splat(load<f32>(r2 + so) * d),
+      t2,
+    );
+    t3 = madd(
+      f32x4.convert_i32x4_s(i32x4.add(groupDot(r3 + wo, x0, x1, e0, e1, e2, e3), offset)),
+      f32x4.splat(load<f32>(r3 + so) * d),
+      t3,
+    );
   }
   return hsum4(t0, t1, t2, t3);
 }
 
+
 @inline
 function q4tRowBytes(outDim: i32): usize {
-  return <usize>((outDim + 31) >> 5) << 4;
+  return (<usize>((outDim + 31) >> 5)) << 4;
 }
+
 
 @inline
 function q4tGroupBytes(outDim: i32): usize {
-  return (q4tRowBytes(outDim) << 5) + (<usize>outDim << 2);
+  return (q4tRowBytes(outDim) << 5) + ((<usize>outDim) << 2);
 }
 
 // acc[o..o+32) += (sums - offset) * scale * d: sums of one block of 32 outputs, k-th holding outputs 4k..4k+3.
 @inline
 function addBlock(acc: usize, scales: usize, o: usize, s: v128, k: i32, offset: v128, d: v128): void {
-  const at = (o + (<usize>k << 2)) << 2;
-  v128.store(acc + at, madd(f32x4.convert_i32x4_s(i32x4.sub(s, offset)), f32x4.mul(v128.load(scales + at), d), v128.load(acc + at)));
+  const at = (o + ((<usize>k) << 2)) << 2;
+  v128.store(
+    acc + at,
+    madd(
+      f32x4.convert_i32x4_s(i32x4.sub(s, offset)),
+      f32x4.mul(v128.load(scales + at), d),
+      v128.load(acc + at),
+    ),
+  );
 }
 
 /**
@@ -90,21 +116,31 @@ function addBlock(acc: usize, scales: usize, o: usize, s: v128, k: i32, offset: 
  * with x quantized (xq.ts). Each group's run of kept inputs is summed exactly in integers, four rows per pass,
  * 32 outputs at a time, then scaled once by the group's scales and d.
  */
-export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+export function sparseQ4T(
+  begin: i32,
+  end: i32,
+  slot: i32,
+  wT: usize,
+  xq: usize,
+  kept: usize,
+  outDim: i32,
+  partial: usize,
+  stride: usize,
+): void {
   const acc = partial + <usize>slot * stride;
   const at = acc + stride - PASS_BYTES;
   const tail = at + 256; // the last, partial block's 32 sums
-  memory.fill(acc, 0, <usize>outDim << 2);
+  memory.fill(acc, 0, (<usize>outDim) << 2);
   const rowB = q4tRowBytes(outDim);
   const groupB = q4tGroupBytes(outDim);
   const blocks = (outDim + 31) >> 5;
   let j = begin;
   while (j < end) {
-    const g = load<i32>(kept + (<usize>j << 2)) >> 5;
+    const g = load<i32>(kept + ((<usize>j) << 2)) >> 5;
     let e = j + 1;
-    let xsum = <i32>load<i8>(xqGroup(xq, g) + <usize>(load<i32>(kept + (<usize>j << 2)) & 31));
-    while (e < end && load<i32>(kept + (<usize>e << 2)) >> 5 == g) {
-      xsum += <i32>load<i8>(xqGroup(xq, g) + <usize>(load<i32>(kept + (<usize>e << 2)) & 31));
+    let xsum = <i32>load<i8>(xqGroup(xq, g) + <usize>(load<i32>(kept + ((<usize>j) << 2)) & 31));
+    while (e < end && load<i32>(kept + ((<usize>e) << 2)) >> 5 == g) {
+      xsum += <i32>load<i8>(xqGroup(xq, g) + <usize>(load<i32>(kept + ((<usize>e) << 2)) & 31));
       e++;
     }
     const passes = writePasses(at, wT, xq, kept, j, e, rowB, groupB);
@@ -112,7 +148,7 @@ export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
     const offset = i32x4.splat(8 * xsum);
     const scales = wT + <usize>g * groupB + (rowB << 5);
     for (let b = 0; b < blocks; b++) {
-      const wo = <usize>b << 4;
+      const wo = (<usize>b) << 4;
       let s0 = i32x4.splat(0);
       let s1 = i32x4.splat(0);
       let s2 = i32x4.splat(0);
@@ -122,7 +158,7 @@ export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
       let s6 = i32x4.splat(0);
       let s7 = i32x4.splat(0);
       for (let p = 0; p < passes; p++) {
-        const ps = at + (<usize>p << 5);
+        const ps = at + ((<usize>p) << 5);
         const w0 = v128.load(load<usize>(ps) + wo);
         const w1 = v128.load(load<usize>(ps, 4) + wo);
         const w2 = v128.load(load<usize>(ps, 8) + wo);
@@ -155,21 +191,33 @@ export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
           const h1 = i8x16.shr_u(w1, 4);
           const h2 = i8x16.shr_u(w2, 4);
           const h3 = i8x16.shr_u(w3, 4);
-          let p = i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(l0, x0), i16x8.extmul_low_i8x16_s(l1, x1)), i16x8.add(i16x8.extmul_low_i8x16_s(l2, x2), i16x8.extmul_low_i8x16_s(l3, x3)));
+          let p = i16x8.add(
+            i16x8.add(i16x8.extmul_low_i8x16_s(l0, x0), i16x8.extmul_low_i8x16_s(l1, x1)),
+            i16x8.add(i16x8.extmul_low_i8x16_s(l2, x2), i16x8.extmul_low_i8x16_s(l3, x3)),
+          );
           s0 = i32x4.add(s0, i32x4.extend_low_i16x8_s(p));
           s1 = i32x4.add(s1, i32x4.extend_high_i16x8_s(p));
-          p = i16x8.add(i16x8.add(i16x8.extmul_high_i8x16_s(l0, x0), i16x8.extmul_high_i8x16_s(l1, x1)), i16x8.add(i16x8.extmul_high_i8x16_s(l2, x2), i16x8.extmul_high_i8x16_s(l3, x3)));
+          p = i16x8.add(
+            i16x8.add(i16x8.extmul_high_i8x16_s(l0, x0), i16x8.extmul_high_i8x16_s(l1, x1)),
+            i16x8.add(i16x8.extmul_high_i8x16_s(l2, x2), i16x8.extmul_high_i8x16_s(l3, x3)),
+          );
           s2 = i32x4.add(s2, i32x4.extend_low_i16x8_s(p));
           s3 = i32x4.add(s3, i32x4.extend_high_i16x8_s(p));
-          p = i16x8.add(i16x8.add(i16x8.extmul_low_i8x16_s(h0, x0), i16x8.extmul_low_i8x16_s(h1, x1)), i16x8.add(i16x8.extmul_low_i8x16_s(h2, x2), i16x8.extmul_low_i8x16_s(h3, x3)));
+          p = i16x8.add(
+            i16x8.add(i16x8.extmul_low_i8x16_s(h0, x0), i16x8.extmul_low_i8x16_s(h1, x1)),
+            i16x8.add(i16x8.extmul_low_i8x16_s(h2, x2), i16x8.extmul_low_i8x16_s(h3, x3)),
+          );
           s4 = i32x4.add(s4, i32x4.extend_low_i16x8_s(p));
           s5 = i32x4.add(s5, i32x4.extend_high_i16x8_s(p));
-          p = i16x8.add(i16x8.add(i16x8.extmul_high_i8x16_s(h0, x0), i16x8.extmul_high_i8x16_s(h1, x1)), i16x8.add(i16x8.extmul_high_i8x16_s(h2, x2), i16x8.extmul_high_i8x16_s(h3, x3)));
+          p = i16x8.add(
+            i16x8.add(i16x8.extmul_high_i8x16_s(h0, x0), i16x8.extmul_high_i8x16_s(h1, x1)),
+            i16x8.add(i16x8.extmul_high_i8x16_s(h2, x2), i16x8.extmul_high_i8x16_s(h3, x3)),
+          );
           s6 = i32x4.add(s6, i32x4.extend_low_i16x8_s(p));
           s7 = i32x4.add(s7, i32x4.extend_high_i16x8_s(p));
         }
       }
-      const o = <usize>b << 5;
+      const o = (<usize>b) << 5;
       if (<i32>o + 32 <= outDim) {
         addBlock(acc, scales, o, s0, 0, offset, d);
         addBlock(acc, scales, o, s1, 1, offset, d);
@@ -204,7 +252,20 @@ export function sparseQ4T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
  * Y[t, o] = sum_i X[t, i] W[o, i] (+ bias) on Q4T for outputs [begin, end): the prefill of a model loaded
  * input-major only. One output at a time, groups in order (simple; such a model's prefill is not the fast path).
  */
-export function inputMajorMatmulQ4T(begin: i32, end: i32, _slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, _scratch: usize, _stride: usize): void {
+export function inputMajorMatmulQ4T(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  wT: usize,
+  x: usize,
+  tokens: i32,
+  inDim: i32,
+  outDim: i32,
+  y: usize,
+  bias: usize,
+  _scratch: usize,
+  _stride: usize,
+): void {
   const rowB = q4tRowBytes(outDim);
   const groupB = q4tGroupBytes(outDim);
   for (let t = 0; t < tokens; t++) {
@@ -217,12 +278,12 @@ export function inputMajorMatmulQ4T(begin: i32, end: i32, _slot: i32, wT: usize,
         const group = wT + <usize>g * groupB;
         let a: f32 = 0;
         for (let r = 0; r < 32; r++) {
-          const q = (<i32>load<u8>(group + <usize>r * rowB + at) >> shift) & 15;
-          a += <f32>(q - 8) * load<f32>(xt + (<usize>((g << 5) + r) << 2));
+          const q = ((<i32>load<u8>(group + <usize>r * rowB + at)) >> shift) & 15;
+          a += <f32>(q - 8) * load<f32>(xt + ((<usize>((g << 5) + r)) << 2));
         }
-        s += a * load<f32>(group + (rowB << 5) + (<usize>o << 2));
+        s += a * load<f32>(group + (rowB << 5) + ((<usize>o) << 2));
       }
-      if (bias) s += load<f32>(bias + (<usize>o << 2));
+      if (bias) s += load<f32>(bias + ((<usize>o) << 2));
       store<f32>(y + ((<usize>t * <usize>outDim + <usize>o) << 2), s);
     }
   }

@@ -6,9 +6,10 @@
 import { hsum4, madd } from './simd';
 import { interleave4, PASS_BYTES, writePasses, xqGroup } from './xq';
 
+
 @inline
 export function rowBytes(inDim: i32): usize {
-  return <usize>inDim + (<usize>inDim >> 3);
+  return <usize>inDim + ((<usize>inDim) >> 3);
 }
 
 // dot of 32 int8 weights at p with 32 int16 x values (x0..x3), as four i32 lanes (builds without relaxed SIMD).
@@ -47,26 +48,58 @@ export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDi
     const x0 = v128.load(gx);
     const x1 = v128.load(gx, 16);
     const d = load<f32>(gx, 32);
-    const wo = <usize>g << 5;
-    const so = ws + (<usize>g << 2);
+    const wo = (<usize>g) << 5;
+    const so = ws + ((<usize>g) << 2);
     if (ASC_FEATURE_RELAXED_SIMD) {
       const s0 = i8x16.shr_s(x0, 7);
       const s1 = i8x16.shr_s(x1, 7);
       const a0 = i8x16.abs(x0);
       const a1 = i8x16.abs(x1);
-      t0 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r0 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r0 + so) * d), t0);
-      t1 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r1 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r1 + so) * d), t1);
-      t2 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r2 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r2 + so) * d), t2);
-      t3 = madd(f32x4.convert_i32x4_s(dot32Relaxed(r3 + wo, s0, s1, a0, a1)), f32x4.splat(load<f32>(r3 + so) * d), t3);
+      t0 = madd(
+        f32x4.convert_i32x4_s(dot32Relaxed(r0 + wo, s0, s1, a0, a1)),
+        f32x4.splat(load<f32>(r0 + so) * d),
+        t0,
+      );
+      t1 = madd(
+        f32x4.convert_i32x4_s(dot32Relaxed(r1 + wo, s0, s1, a0, a1)),
+        f32x4.splat(load<f32>(r1 + so) * d),
+        t1,
+      );
+      t2 = madd(
+        f32x4.convert_i32x4_s(dot32Relaxed(r2 + wo, s0, s1, a0, a1)),
+        f32x4.splat(load<f32>(r2 + so) * d),
+        t2,
+      );
+      t3 = madd(
+        f32x4.convert_i32x4_s(dot32Relaxed(r3 + wo, s0, s1, a0, a1)),
+        f32x4.splat(load<f32>(r3 + so) * d),
+        t3,
+      );
     } else {
       const e0 = i16x8.extend_low_i8x16_s(x0);
       const e1 = i16x8.extend_high_i8x16_s(x0);
       const e2 = i16x8.extend_low_i8x16_s(x1);
       const e3 = i16x8.extend_high_i8x16_s(x1);
-      t0 = madd(f32x4.convert_i32x4_s(dot32(r0 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r0 + so) * d), t0);
-      t1 = madd(f32x4.convert_i32x4_s(dot32(r1 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r1 + so) * d), t1);
-      t2 = madd(f32x4.convert_i32x4_s(dot32(r2 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r2 + so) * d), t2);
-      t3 = madd(f32x4.convert_i32x4_s(dot32(r3 + wo, e0, e1, e2, e3)), f32x4.splat(load<f32>(r3 + so) * d), t3);
+      t0 = madd(
+        f32x4.convert_i32x4_s(dot32(r0 + wo, e0, e1, e2, e3)),
+        f32x4.splat(load<f32>(r0 + so) * d),
+        t0,
+      );
+      t1 = madd(
+        f32x4.convert_i32x4_s(dot32(r1 + wo, e0, e1, e2, e3)),
+        f32x4.splat(load<f32>(r1 + so) * d),
+        t1,
+      );
+      t2 = madd(
+        f32x4.convert_i32x4_s(dot32(r2 + wo, e0, e1, e2, e3)),
+        f32x4.splat(load<f32>(r2 + so) * d),
+        t2,
+      );
+      t3 = madd(
+        f32x4.convert_i32x4_s(dot32(r3 + wo, e0, e1, e2, e3)),
+        f32x4.splat(load<f32>(r3 + so) * d),
+        t3,
+      );
     }
   }
   return hsum4(t0, t1, t2, t3);
@@ -78,27 +111,37 @@ function q8tRow(wT: usize, i: i32, outDim: i32): usize {
   return wT + <usize>(i >> 5) * <usize>outDim * 36 + <usize>(i & 31) * <usize>outDim;
 }
 
+
 @inline
 function q8tScales(wT: usize, g: i32, outDim: i32): usize {
-  return wT + <usize>g * <usize>outDim * 36 + (<usize>outDim << 5);
+  return wT + <usize>g * <usize>outDim * 36 + ((<usize>outDim) << 5);
 }
-
 
 /**
  * Partial y (at partial + slot * stride) = sum over kept inputs j in [begin, end) of x[i] * W[:, i], on Q8T,
  * with x quantized (xq.ts). Each group's run of kept inputs is summed exactly in integers, four rows per pass,
  * 16 outputs at a time, then scaled once by the group's scales and d.
  */
-export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize, kept: usize, outDim: i32, partial: usize, stride: usize): void {
+export function sparseQ8T(
+  begin: i32,
+  end: i32,
+  slot: i32,
+  wT: usize,
+  xq: usize,
+  kept: usize,
+  outDim: i32,
+  partial: usize,
+  stride: usize,
+): void {
   const acc = partial + <usize>slot * stride;
   const at = acc + stride - PASS_BYTES;
-  memory.fill(acc, 0, <usize>outDim << 2);
+  memory.fill(acc, 0, (<usize>outDim) << 2);
   const vecEnd = outDim & ~15;
   let j = begin;
   while (j < end) {
-    const g = load<i32>(kept + (<usize>j << 2)) >> 5;
+    const g = load<i32>(kept + ((<usize>j) << 2)) >> 5;
     let e = j + 1;
-    while (e < end && load<i32>(kept + (<usize>e << 2)) >> 5 == g) e++;
+    while (e < end && load<i32>(kept + ((<usize>e) << 2)) >> 5 == g) e++;
     const passes = writePasses(at, wT, xq, kept, j, e, <usize>outDim, <usize>outDim * 36);
     const d = f32x4.splat(load<f32>(xqGroup(xq, g), 32));
     const scales = q8tScales(wT, g, outDim);
@@ -109,7 +152,7 @@ export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
       let s2 = i32x4.splat(0);
       let s3 = i32x4.splat(0);
       for (let p = 0; p < passes; p++) {
-        const ps = at + (<usize>p << 5);
+        const ps = at + ((<usize>p) << 5);
         const w0 = v128.load(load<usize>(ps) + wo);
         const w1 = v128.load(load<usize>(ps, 4) + wo);
         const w2 = v128.load(load<usize>(ps, 8) + wo);
@@ -117,10 +160,26 @@ export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
         if (ASC_FEATURE_RELAXED_SIMD) {
           const m = v128.load32_splat(ps + 20);
           const ax = v128.load32_splat(ps + 16);
-          s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 0), m), m), ax, s0);
-          s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 1), m), m), ax, s1);
-          s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 2), m), m), ax, s2);
-          s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 3), m), m), ax, s3);
+          s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(
+            i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 0), m), m),
+            ax,
+            s0,
+          );
+          s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(
+            i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 1), m), m),
+            ax,
+            s1,
+          );
+          s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(
+            i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 2), m), m),
+            ax,
+            s2,
+          );
+          s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(
+            i8x16.sub(v128.xor(interleave4(w0, w1, w2, w3, 3), m), m),
+            ax,
+            s3,
+          );
         } else {
           // Two int8 products fit in int16 (2 * 127 * 127 < 2^15).
           const x0 = i8x16.splat(load<i8>(ps + 24));
@@ -148,11 +207,12 @@ export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
     for (let o = vecEnd; o < outDim; o++) {
       let s = 0;
       for (let r = j; r < e; r++) {
-        const i = load<i32>(kept + (<usize>r << 2));
-        s += <i32>load<i8>(q8tRow(wT, i, outDim) + <usize>o) * <i32>load<i8>(xqGroup(xq, g) + <usize>(i & 31));
+        const i = load<i32>(kept + ((<usize>r) << 2));
+        s +=
+          <i32>load<i8>(q8tRow(wT, i, outDim) + <usize>o) * <i32>load<i8>(xqGroup(xq, g) + <usize>(i & 31));
       }
-      const ao = acc + (<usize>o << 2);
-      store<f32>(ao, load<f32>(ao) + <f32>s * (load<f32>(scales + (<usize>o << 2)) * ds));
+      const ao = acc + ((<usize>o) << 2);
+      store<f32>(ao, load<f32>(ao) + <f32>s * (load<f32>(scales + ((<usize>o) << 2)) * ds));
     }
     j = e;
   }
@@ -162,7 +222,20 @@ export function sparseQ8T(begin: i32, end: i32, slot: i32, wT: usize, xq: usize,
  * Y[t, o] = sum_i X[t, i] W[o, i] (+ bias) on Q8T for outputs [begin, end): the prefill of a model loaded
  * input-major only. One output at a time, groups in order (simple; such a model's prefill is not the fast path).
  */
-export function inputMajorMatmulQ8T(begin: i32, end: i32, _slot: i32, wT: usize, x: usize, tokens: i32, inDim: i32, outDim: i32, y: usize, bias: usize, _scratch: usize, _stride: usize): void {
+export function inputMajorMatmulQ8T(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  wT: usize,
+  x: usize,
+  tokens: i32,
+  inDim: i32,
+  outDim: i32,
+  y: usize,
+  bias: usize,
+  _scratch: usize,
+  _stride: usize,
+): void {
   const groups = inDim >> 5;
   for (let t = 0; t < tokens; t++) {
     const xt = x + ((<usize>t * <usize>inDim) << 2);
@@ -172,11 +245,11 @@ export function inputMajorMatmulQ8T(begin: i32, end: i32, _slot: i32, wT: usize,
         let a: f32 = 0;
         for (let r = 0; r < 32; r++) {
           const i = (g << 5) + r;
-          a += <f32>load<i8>(q8tRow(wT, i, outDim) + <usize>o) * load<f32>(xt + (<usize>i << 2));
+          a += <f32>load<i8>(q8tRow(wT, i, outDim) + <usize>o) * load<f32>(xt + ((<usize>i) << 2));
         }
-        s += a * load<f32>(q8tScales(wT, g, outDim) + (<usize>o << 2));
+        s += a * load<f32>(q8tScales(wT, g, outDim) + ((<usize>o) << 2));
       }
-      if (bias) s += load<f32>(bias + (<usize>o << 2));
+      if (bias) s += load<f32>(bias + ((<usize>o) << 2));
       store<f32>(y + ((<usize>t * <usize>outDim + <usize>o) << 2), s);
     }
   }

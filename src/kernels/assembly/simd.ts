@@ -7,6 +7,7 @@ export function bf16Even(w: v128): v128 {
   return i32x4.shl(w, 16);
 }
 
+
 @inline
 export function bf16Odd(w: v128): v128 {
   return v128.and(w, i32x4.splat(0xffff0000));
@@ -34,10 +35,12 @@ export function f16High(v: v128): v128 {
   return f32x4.mul(f16Rebased(v), f32x4.splat(F16_TO_F32));
 }
 
+
 @inline
 export function f16Even(w: v128): v128 {
   return f16Rebased(i32x4.shl(w, 16));
 }
+
 
 @inline
 export function f16Odd(w: v128): v128 {
@@ -56,21 +59,24 @@ export function sumScale(kind: i32): f32 {
   return kind == F16 ? F16_SUM_SCALE : 1;
 }
 
+
 @inline
 export function bf16Scalar(bits: u16): f32 {
-  return reinterpret<f32>(<u32>bits << 16);
+  return reinterpret<f32>((<u32>bits) << 16);
 }
 
 /** F16 bits as the weight times 2^-112, as f16Even / f16Odd widen them. */
 @inline
 export function f16ScalarRebased(bits: u16): f32 {
-  return reinterpret<f32>(((<i32>bits << 16) >> 3) & 0x8fffe000);
+  return reinterpret<f32>((((<i32>bits) << 16) >> 3) & 0x8fffe000);
 }
+
 
 @inline
 export function f16Scalar(bits: u16): f32 {
   return f16ScalarRebased(bits) * F16_TO_F32;
 }
+
 
 @inline
 export function hsum(v: v128): f32 {
@@ -94,10 +100,10 @@ export function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
 @inline
 export function exp4(x: v128): v128 {
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.4426950408889634)));
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.1219444e-4)));
+  let p = f32x4.splat(1.98756915e-4);
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
@@ -107,6 +113,7 @@ export function exp4(x: v128): v128 {
   const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
   return f32x4.mul(y, pow2n);
 }
+
 
 @inline
 export function exp1(x: f32): f32 {
@@ -131,17 +138,19 @@ export const Q4: i32 = 4;
 @inline
 export function i8to32x4(w: v128, quarter: i32): v128 {
   const half = quarter < 2 ? i16x8.extend_low_i8x16_s(w) : i16x8.extend_high_i8x16_s(w);
-  return f32x4.convert_i32x4_s((quarter & 1) == 0 ? i32x4.extend_low_i16x8_s(half) : i32x4.extend_high_i16x8_s(half));
+  return f32x4.convert_i32x4_s(
+    (quarter & 1) == 0 ? i32x4.extend_low_i16x8_s(half) : i32x4.extend_high_i16x8_s(half),
+  );
 }
 
 // A q8 row (inDim int8 values, then inDim / 32 f32 scales) -> F32 values q * scale at dst.
 @inline
 export function q8Row(src: usize, dst: usize, inDim: i32): void {
   for (let g = 0; g < inDim >> 5; g++) {
-    const s = f32x4.splat(load<f32>(src + <usize>inDim + (<usize>g << 2)));
+    const s = f32x4.splat(load<f32>(src + <usize>inDim + ((<usize>g) << 2)));
     for (let h: usize = 0; h < 32; h += 16) {
-      const w = v128.load(src + (<usize>g << 5) + h);
-      const d = dst + (((<usize>g << 5) + h) << 2);
+      const w = v128.load(src + ((<usize>g) << 5) + h);
+      const d = dst + ((((<usize>g) << 5) + h) << 2);
       v128.store(d, f32x4.mul(i8to32x4(w, 0), s));
       v128.store(d, f32x4.mul(i8to32x4(w, 1), s), 16);
       v128.store(d, f32x4.mul(i8to32x4(w, 2), s), 32);
@@ -154,11 +163,11 @@ export function q8Row(src: usize, dst: usize, inDim: i32): void {
 @inline
 export function q4Row(src: usize, dst: usize, inDim: i32): void {
   for (let g = 0; g < inDim >> 5; g++) {
-    const s = f32x4.splat(load<f32>(src + (<usize>inDim >> 1) + (<usize>g << 2)));
-    const b = v128.load(src + (<usize>g << 4));
+    const s = f32x4.splat(load<f32>(src + ((<usize>inDim) >> 1) + ((<usize>g) << 2)));
+    const b = v128.load(src + ((<usize>g) << 4));
     const lo = i8x16.sub(v128.and(b, i8x16.splat(15)), i8x16.splat(8));
     const hi = i8x16.sub(i8x16.shr_u(b, 4), i8x16.splat(8));
-    const d = dst + (<usize>g << 7);
+    const d = dst + ((<usize>g) << 7);
     v128.store(d, f32x4.mul(i8to32x4(lo, 0), s));
     v128.store(d, f32x4.mul(i8to32x4(lo, 1), s), 16);
     v128.store(d, f32x4.mul(i8to32x4(lo, 2), s), 32);
@@ -176,6 +185,7 @@ export function widenEven(kind: i32, w: v128): v128 {
   return kind == BF16 ? bf16Even(w) : f16Even(w);
 }
 
+
 @inline
 export function widenOdd(kind: i32, w: v128): v128 {
   return kind == BF16 ? bf16Odd(w) : f16Odd(w);
@@ -184,14 +194,26 @@ export function widenOdd(kind: i32, w: v128): v128 {
 /** Weight o of a row at p, as F32 (F16 rebased, as widenEven / widenOdd). */
 @inline
 export function weightAt(kind: i32, p: usize, o: i32): f32 {
-  if (kind == F32) return load<f32>(p + (<usize>o << 2));
-  const bits = load<u16>(p + (<usize>o << 1));
+  if (kind == F32) return load<f32>(p + ((<usize>o) << 2));
+  const bits = load<u16>(p + ((<usize>o) << 1));
   return kind == BF16 ? bf16Scalar(bits) : f16ScalarRebased(bits);
 }
 
 // acc[8 outputs at a] += four 16-bit columns (at byte offset wo) times their x, in even/odd order.
 @inline
-export function add4Half(kind: i32, a: usize, wo: usize, p0: usize, p1: usize, p2: usize, p3: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+export function add4Half(
+  kind: i32,
+  a: usize,
+  wo: usize,
+  p0: usize,
+  p1: usize,
+  p2: usize,
+  p3: usize,
+  x0: v128,
+  x1: v128,
+  x2: v128,
+  x3: v128,
+): void {
   let e = v128.load(a);
   let d = v128.load(a, 16);
   let w = v128.load(p0 + wo);
@@ -213,25 +235,25 @@ export function add4Half(kind: i32, a: usize, wo: usize, p0: usize, p1: usize, p
 // acc[0, width) += x * the row at p (16-bit sums in even/odd order per block of 8).
 @inline
 export function addColumn(kind: i32, acc: usize, width: i32, p: usize, x: v128): void {
-  let vecEnd = 0;
+  let vecEnd: i32;
   if (kind == F32) {
     vecEnd = width & ~3;
     for (let o = 0; o < vecEnd; o += 4) {
-      const off = <usize>o << 2;
+      const off = (<usize>o) << 2;
       v128.store(acc + off, f32x4.add(v128.load(acc + off), f32x4.mul(v128.load(p + off), x)));
     }
   } else {
     vecEnd = width & ~7;
     for (let o = 0; o < vecEnd; o += 8) {
-      const w = v128.load(p + (<usize>o << 1));
-      const a = acc + (<usize>o << 2);
+      const w = v128.load(p + ((<usize>o) << 1));
+      const a = acc + ((<usize>o) << 2);
       v128.store(a, f32x4.add(v128.load(a), f32x4.mul(widenEven(kind, w), x)));
       v128.store(a, f32x4.add(v128.load(a, 16), f32x4.mul(widenOdd(kind, w), x)), 16);
     }
   }
   const xs = f32x4.extract_lane(x, 0);
   for (let o = vecEnd; o < width; o++) {
-    const a = acc + (<usize>o << 2);
+    const a = acc + ((<usize>o) << 2);
     store<f32>(a, load<f32>(a) + weightAt(kind, p, o) * xs);
   }
 }
@@ -240,9 +262,10 @@ export function addColumn(kind: i32, acc: usize, width: i32, p: usize, x: v128):
 
 @inline
 export function store1(y: usize, bias: usize, o: i32, v: f32): void {
-  const off = <usize>o << 2;
+  const off = (<usize>o) << 2;
   store<f32>(y + off, bias ? v + load<f32>(bias + off) : v);
 }
+
 
 @inline
 export function lane(s: v128, r: i32): f32 {
@@ -254,15 +277,15 @@ export function lane(s: v128, r: i32): f32 {
 // Writes rows o..o+3 of one token (lanes beyond `rows` are dropped).
 @inline
 export function store4(y: usize, bias: usize, o: i32, rows: i32, s: v128): void {
-  const off = <usize>o << 2;
+  const off = (<usize>o) << 2;
   if (rows == 4) {
     if (bias) s = f32x4.add(s, v128.load(bias + off));
     v128.store(y + off, s);
   } else {
     for (let r = 0; r < rows; r++) {
       let v = lane(s, r);
-      if (bias) v += load<f32>(bias + off + (<usize>r << 2));
-      store<f32>(y + off + (<usize>r << 2), v);
+      if (bias) v += load<f32>(bias + off + ((<usize>r) << 2));
+      store<f32>(y + off + ((<usize>r) << 2), v);
     }
   }
 }
@@ -273,15 +296,17 @@ export function rowAt(w: usize, rowBytes: usize, o: i32, r: i32, rows: i32): usi
   return w + <usize>(r < rows ? o + r : o) * rowBytes;
 }
 
+
 @inline
 export function listedRow(w: usize, rowBytes: usize, rows: usize, j: i32, r: i32, n: i32): usize {
-  return w + <usize>load<i32>(rows + (<usize>(r < n ? j + r : j) << 2)) * rowBytes;
+  return w + <usize>load<i32>(rows + ((<usize>(r < n ? j + r : j)) << 2)) * rowBytes;
 }
+
 
 @inline
 export function storeListed(y: usize, bias: usize, rows: usize, j: i32, n: i32, s: v128): void {
   for (let r = 0; r < n; r++) {
-    const off = <usize>load<i32>(rows + (<usize>(j + r) << 2)) << 2;
+    const off = (<usize>load<i32>(rows + ((<usize>(j + r)) << 2))) << 2;
     let v = lane(s, r);
     if (bias) v += load<f32>(bias + off);
     store<f32>(y + off, v);

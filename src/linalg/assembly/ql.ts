@@ -8,20 +8,32 @@
 const EPS: f64 = 2.220446049250313e-16; // 2^-52
 const MAX_ITERATIONS = 60; // per eigenvalue; tql2 needs a few
 
+
 @inline
 function ld(p: usize, i: i32): f64 {
-  return load<f64>(p + (<usize>i << 3));
+  return load<f64>(p + ((<usize>i) << 3));
 }
+
 
 @inline
 function st(p: usize, i: i32, v: f64): void {
-  store<f64>(p + (<usize>i << 3), v);
+  store<f64>(p + ((<usize>i) << 3), v);
 }
 
 // Runs sweeps until done or the batch is full. Sweep s rotates rows (i, i+1) for i = m_s - 1 down to l_s with
 // (c, s) pairs stored in that order at cs. Returns the number of sweeps recorded, or -1 if an eigenvalue did
 // not converge. state[0] = l reaches n when every eigenvalue has converged (d then holds them, unsorted).
-export function qlSweeps(n: i32, d: usize, e: usize, state: usize, sweepL: usize, sweepM: usize, cs: usize, maxSweeps: i32, maxRotations: i32): i32 {
+export function qlSweeps(
+  n: i32,
+  d: usize,
+  e: usize,
+  state: usize,
+  sweepL: usize,
+  sweepM: usize,
+  cs: usize,
+  maxSweeps: i32,
+  maxRotations: i32,
+): i32 {
   let l = <i32>load<f64>(state);
   let f = load<f64>(state, 8);
   let tst1 = load<f64>(state, 16);
@@ -64,7 +76,7 @@ export function qlSweeps(n: i32, d: usize, e: usize, state: usize, sweepL: usize
     const el1 = ld(e, l + 1);
     let s: f64 = 0;
     let s2: f64 = 0;
-    let out = cs + (<usize>rotations << 4);
+    let out = cs + ((<usize>rotations) << 4);
     for (let i = m - 1; i >= l; i--) {
       c3 = c2;
       c2 = c;
@@ -86,8 +98,8 @@ export function qlSweeps(n: i32, d: usize, e: usize, state: usize, sweepL: usize
     p = (-s * s2 * c3 * el1 * ld(e, l)) / dl1;
     st(e, l, s * p);
     st(d, l, c * p);
-    store<i32>(sweepL + (<usize>sweeps << 2), l);
-    store<i32>(sweepM + (<usize>sweeps << 2), m);
+    store<i32>(sweepL + ((<usize>sweeps) << 2), l);
+    store<i32>(sweepM + ((<usize>sweeps) << 2), m);
     sweeps++;
     rotations += m - l;
   }

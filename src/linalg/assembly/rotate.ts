@@ -10,15 +10,25 @@ import { fma2, fnma2 } from './simd';
 
 export const PANEL: i32 = 8;
 
-export function rotatePanels(begin: i32, end: i32, _slot: i32, z: usize, n: i32, sweeps: i32, sweepL: usize, sweepM: usize, cs: usize): void {
-  const panelBytes = <usize>n << 6;
+export function rotatePanels(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  z: usize,
+  n: i32,
+  sweeps: i32,
+  sweepL: usize,
+  sweepM: usize,
+  cs: usize,
+): void {
+  const panelBytes = (<usize>n) << 6;
   for (let pnl = begin; pnl < end; pnl++) {
     const base = z + <usize>pnl * panelBytes;
     let r = cs;
     for (let sw = 0; sw < sweeps; sw++) {
-      const l = load<i32>(sweepL + (<usize>sw << 2));
-      const m = load<i32>(sweepM + (<usize>sw << 2));
-      let row = base + (<usize>m << 6);
+      const l = load<i32>(sweepL + ((<usize>sw) << 2));
+      const m = load<i32>(sweepM + ((<usize>sw) << 2));
+      let row = base + ((<usize>m) << 6);
       let h0 = v128.load(row);
       let h1 = v128.load(row, 16);
       let h2 = v128.load(row, 32);
@@ -52,35 +62,47 @@ export function rotatePanels(begin: i32, end: i32, _slot: i32, z: usize, n: i32,
 
 // Z = I in panel layout (n rows, panels * 8 columns; columns past n stay zero).
 export function panelIdentity(begin: i32, end: i32, _slot: i32, z: usize, n: i32): void {
-  const panelBytes = <usize>n << 6;
+  const panelBytes = (<usize>n) << 6;
   for (let pnl = begin; pnl < end; pnl++) {
     const base = z + <usize>pnl * panelBytes;
     memory.fill(base, 0, panelBytes);
     for (let c = 0; c < PANEL; c++) {
       const i = pnl * PANEL + c;
-      if (i < n) store<f64>(base + (<usize>i << 6) + (<usize>c << 3), 1);
+      if (i < n) store<f64>(base + ((<usize>i) << 6) + ((<usize>c) << 3), 1);
     }
   }
 }
 
 // Row-major out[r, :] = row perm[r] of the panel matrix (row stride ld), for rows r in [begin, end).
-export function unpanel(begin: i32, end: i32, _slot: i32, z: usize, n: i32, perm: usize, out: usize, ld: i32): void {
-  const panelBytes = <usize>n << 6;
+export function unpanel(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  z: usize,
+  n: i32,
+  perm: usize,
+  out: usize,
+  ld: i32,
+): void {
+  const panelBytes = (<usize>n) << 6;
   const full = n & ~(PANEL - 1);
   for (let r = begin; r < end; r++) {
-    const src = z + (<usize>load<i32>(perm + (<usize>r << 2)) << 6);
+    const src = z + ((<usize>load<i32>(perm + ((<usize>r) << 2))) << 6);
     const dst = out + ((<usize>r * <usize>ld) << 3);
     let c = 0;
     for (; c < full; c += PANEL) {
       const p = src + <usize>(c / PANEL) * panelBytes;
-      const o = dst + (<usize>c << 3);
+      const o = dst + ((<usize>c) << 3);
       v128.store(o, v128.load(p));
       v128.store(o, v128.load(p, 16), 16);
       v128.store(o, v128.load(p, 32), 32);
       v128.store(o, v128.load(p, 48), 48);
     }
     for (; c < n; c++) {
-      store<f64>(dst + (<usize>c << 3), load<f64>(src + <usize>(c / PANEL) * panelBytes + (<usize>(c % PANEL) << 3)));
+      store<f64>(
+        dst + ((<usize>c) << 3),
+        load<f64>(src + <usize>(c / PANEL) * panelBytes + ((<usize>(c % PANEL)) << 3)),
+      );
     }
   }
 }

@@ -24,7 +24,6 @@ export function hsum2(v: v128): f64 {
   return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
 }
 
-
 // sum x[j] * y[j] for j < m (any alignment).
 @inline
 export function dot(x: usize, y: usize, m: i32): f64 {
@@ -32,12 +31,12 @@ export function dot(x: usize, y: usize, m: i32): f64 {
   let s1 = f64x2.splat(0);
   let j = 0;
   for (; j + 4 <= m; j += 4) {
-    const o = <usize>j << 3;
+    const o = (<usize>j) << 3;
     s0 = fma2(v128.load(x + o), v128.load(y + o), s0);
     s1 = fma2(v128.load(x + o, 16), v128.load(y + o, 16), s1);
   }
   let s = hsum2(f64x2.add(s0, s1));
-  for (; j < m; j++) s += load<f64>(x + (<usize>j << 3)) * load<f64>(y + (<usize>j << 3));
+  for (; j < m; j++) s += load<f64>(x + ((<usize>j) << 3)) * load<f64>(y + ((<usize>j) << 3));
   return s;
 }
 
@@ -47,11 +46,11 @@ export function axpyNeg(a: f64, x: usize, y: usize, m: i32): void {
   const av = f64x2.splat(a);
   let j = 0;
   for (; j + 2 <= m; j += 2) {
-    const o = <usize>j << 3;
+    const o = (<usize>j) << 3;
     v128.store(y + o, fnma2(av, v128.load(x + o), v128.load(y + o)));
   }
   if (j < m) {
-    const o = <usize>j << 3;
+    const o = (<usize>j) << 3;
     store<f64>(y + o, load<f64>(y + o) - a * load<f64>(x + o));
   }
 }
@@ -59,7 +58,18 @@ export function axpyNeg(a: f64, x: usize, y: usize, m: i32): void {
 // out[i, j] (rows ld bytes apart) op= x_i . y_j for four rows x0..x3 and two rows y0, y1 of n doubles (n even):
 // op 0 stores the dot products, 1 adds them, -1 subtracts them (a constant wherever this is inlined).
 @inline
-export function dots42(x0: usize, x1: usize, x2: usize, x3: usize, y0: usize, y1: usize, n: i32, out: usize, ld: usize, op: i32): void {
+export function dots42(
+  x0: usize,
+  x1: usize,
+  x2: usize,
+  x3: usize,
+  y0: usize,
+  y1: usize,
+  n: i32,
+  out: usize,
+  ld: usize,
+  op: i32,
+): void {
   let a00 = f64x2.splat(0);
   let a01 = f64x2.splat(0);
   let a10 = f64x2.splat(0);
@@ -69,7 +79,7 @@ export function dots42(x0: usize, x1: usize, x2: usize, x3: usize, y0: usize, y1
   let a30 = f64x2.splat(0);
   let a31 = f64x2.splat(0);
   for (let r = 0; r < n; r += 2) {
-    const o = <usize>r << 3;
+    const o = (<usize>r) << 3;
     const u = v128.load(y0 + o);
     const w = v128.load(y1 + o);
     let x = v128.load(x0 + o);
@@ -94,6 +104,7 @@ export function dots42(x0: usize, x1: usize, x2: usize, x3: usize, y0: usize, y1
   put(out + 3 * ld, hsum2(a30), op);
   put(out + 3 * ld + 8, hsum2(a31), op);
 }
+
 
 @inline
 function put(p: usize, v: f64, op: i32): void {

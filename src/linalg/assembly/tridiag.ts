@@ -10,6 +10,7 @@
 // rows with no reduction), at twice the arithmetic of a one-triangle update, which the memory traffic hides.
 import { axpyNeg, dot, fma2, fnma2, hsum2 } from './simd';
 
+
 @inline
 function at(a: usize, ld: i32, i: i32, j: i32): usize {
   return a + ((<usize>i * <usize>ld + <usize>j) << 3);
@@ -22,9 +23,9 @@ export function trdHouse(a: usize, ld: i32, n: i32, k: i32, tau: usize, e: usize
   const x = at(a, ld, k, k + 1);
   const alpha = load<f64>(x);
   let scale: f64 = 0;
-  for (let i = 1; i < m; i++) scale = max(scale, abs(load<f64>(x + (<usize>i << 3))));
-  const tk = tau + (<usize>k << 3);
-  const ek = e + (<usize>k << 3);
+  for (let i = 1; i < m; i++) scale = max(scale, abs(load<f64>(x + ((<usize>i) << 3))));
+  const tk = tau + ((<usize>k) << 3);
+  const ek = e + ((<usize>k) << 3);
   if (scale == 0) {
     store<f64>(tk, 0);
     store<f64>(ek, alpha);
@@ -35,7 +36,7 @@ export function trdHouse(a: usize, ld: i32, n: i32, k: i32, tau: usize, e: usize
   const inv = 1 / scale;
   let ss: f64 = 0;
   for (let i = 1; i < m; i++) {
-    const t = load<f64>(x + (<usize>i << 3)) * inv;
+    const t = load<f64>(x + ((<usize>i) << 3)) * inv;
     ss += t * t;
   }
   const xnorm = scale * Math.sqrt(ss);
@@ -45,36 +46,56 @@ export function trdHouse(a: usize, ld: i32, n: i32, k: i32, tau: usize, e: usize
   const s = 1 / (alpha - beta);
   store<f64>(x, 1);
   for (let i = 1; i < m; i++) {
-    const p = x + (<usize>i << 3);
+    const p = x + ((<usize>i) << 3);
     store<f64>(p, load<f64>(p) * s);
   }
 }
 
 // p[u] = tau[k] * dot(A[k+1+u, k+1..n), v_k) for rows u in [begin, end): the first step's product.
-export function trdSymv(begin: i32, end: i32, _slot: i32, a: usize, ld: i32, n: i32, k: i32, p: usize, tau: usize): void {
+export function trdSymv(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  a: usize,
+  ld: i32,
+  n: i32,
+  k: i32,
+  p: usize,
+  tau: usize,
+): void {
   const m = n - k - 1;
   const v = at(a, ld, k, k + 1);
-  const t = load<f64>(tau + (<usize>k << 3));
+  const t = load<f64>(tau + ((<usize>k) << 3));
   for (let u = begin; u < end; u++) {
-    store<f64>(p + (<usize>u << 3), t * dot(at(a, ld, k + 1 + u, k + 1), v, m));
+    store<f64>(p + ((<usize>u) << 3), t * dot(at(a, ld, k + 1 + u, k + 1), v, m));
   }
 }
 
 // Serial part of step k, given p = tau_k A_22 v_k: w = p - (tau_k / 2)(p . v_k) v_k, the updated row k+1 (its
 // diagonal is d[k+1]), and from it the next reflector v_{k+1} (stored over that row).
-export function trdStep(a: usize, ld: i32, n: i32, k: i32, p: usize, w: usize, tau: usize, d: usize, e: usize): void {
+export function trdStep(
+  a: usize,
+  ld: i32,
+  n: i32,
+  k: i32,
+  p: usize,
+  w: usize,
+  tau: usize,
+  d: usize,
+  e: usize,
+): void {
   const m = n - k - 1;
   const v = at(a, ld, k, k + 1);
-  const half = 0.5 * load<f64>(tau + (<usize>k << 3)) * dot(p, v, m);
+  const half = 0.5 * load<f64>(tau + ((<usize>k) << 3)) * dot(p, v, m);
   for (let i = 0; i < m; i++) {
-    const o = <usize>i << 3;
+    const o = (<usize>i) << 3;
     store<f64>(w + o, load<f64>(p + o) - half * load<f64>(v + o));
   }
   // Row k+1 of the block: A[k+1, k+1..n) -= v[0] w + w[0] v with v[0] = 1.
   const r = at(a, ld, k + 1, k + 1);
   axpyNeg(1, w, r, m);
   axpyNeg(load<f64>(w), v, r, m);
-  store<f64>(d + (<usize>(k + 1) << 3), load<f64>(r));
+  store<f64>(d + ((<usize>(k + 1)) << 3), load<f64>(r));
   trdHouse(a, ld, n, k + 1, tau, e);
 }
 
@@ -86,14 +107,14 @@ function updateRow(row: usize, vi: f64, wi: f64, vs: usize, ws: usize, vn: usize
   let s0 = f64x2.splat(0);
   let j = 0;
   for (; j + 2 <= len; j += 2) {
-    const o = <usize>j << 3;
+    const o = (<usize>j) << 3;
     const x = fnma2(wv, v128.load(vs + o), fnma2(vv, v128.load(ws + o), v128.load(row + o)));
     v128.store(row + o, x);
     s0 = fma2(x, v128.load(vn + o), s0);
   }
   let s = hsum2(s0);
   if (j < len) {
-    const o = <usize>j << 3;
+    const o = (<usize>j) << 3;
     const x = load<f64>(row + o) - vi * load<f64>(ws + o) - wi * load<f64>(vs + o);
     store<f64>(row + o, x);
     s += x * load<f64>(vn + o);
@@ -103,7 +124,20 @@ function updateRow(row: usize, vi: f64, wi: f64, vs: usize, ws: usize, vn: usize
 
 // Two rows at once: the three shared vectors are loaded once per pair.
 @inline
-function updateRows2(r0: usize, r1: usize, v0: f64, w0: f64, v1: f64, w1: f64, vs: usize, ws: usize, vn: usize, len: i32, p: usize, t: f64): void {
+function updateRows2(
+  r0: usize,
+  r1: usize,
+  v0: f64,
+  w0: f64,
+  v1: f64,
+  w1: f64,
+  vs: usize,
+  ws: usize,
+  vn: usize,
+  len: i32,
+  p: usize,
+  t: f64,
+): void {
   const va = f64x2.splat(v0);
   const wa = f64x2.splat(w0);
   const vb = f64x2.splat(v1);
@@ -112,7 +146,7 @@ function updateRows2(r0: usize, r1: usize, v0: f64, w0: f64, v1: f64, w1: f64, v
   let s1 = f64x2.splat(0);
   let j = 0;
   for (; j + 2 <= len; j += 2) {
-    const o = <usize>j << 3;
+    const o = (<usize>j) << 3;
     const vj = v128.load(vs + o);
     const wj = v128.load(ws + o);
     const nj = v128.load(vn + o);
@@ -126,7 +160,7 @@ function updateRows2(r0: usize, r1: usize, v0: f64, w0: f64, v1: f64, w1: f64, v
   let d0 = hsum2(s0);
   let d1 = hsum2(s1);
   if (j < len) {
-    const o = <usize>j << 3;
+    const o = (<usize>j) << 3;
     const vj = load<f64>(vs + o);
     const wj = load<f64>(ws + o);
     const nj = load<f64>(vn + o);
@@ -144,16 +178,27 @@ function updateRows2(r0: usize, r1: usize, v0: f64, w0: f64, v1: f64, w1: f64, v
 // Step k's rank-2 update of rows k+2+u, u in [begin, end), over columns k+2..n, fused with step k+1's product:
 // p[u] = tau[k+1] * dot(updated row, v_{k+1}). (Column k+1 of these rows is not updated: it is never read
 // again, row k+1 holds it.) p may be overwritten: trdStep has consumed it into w.
-export function trdUpdate(begin: i32, end: i32, _slot: i32, a: usize, ld: i32, n: i32, k: i32, w: usize, p: usize, tau: usize): void {
+export function trdUpdate(
+  begin: i32,
+  end: i32,
+  _slot: i32,
+  a: usize,
+  ld: i32,
+  n: i32,
+  k: i32,
+  w: usize,
+  p: usize,
+  tau: usize,
+): void {
   const len = n - k - 2;
   const v = at(a, ld, k, k + 1);
   const vs = v + 8;
   const ws = w + 8;
   const vn = at(a, ld, k + 1, k + 2);
-  const t = load<f64>(tau + (<usize>(k + 1) << 3));
+  const t = load<f64>(tau + ((<usize>(k + 1)) << 3));
   let u = begin;
   for (; u + 2 <= end; u += 2) {
-    const o = <usize>(u + 1) << 3;
+    const o = (<usize>(u + 1)) << 3;
     updateRows2(
       at(a, ld, k + 2 + u, k + 2),
       at(a, ld, k + 3 + u, k + 2),
@@ -165,12 +210,12 @@ export function trdUpdate(begin: i32, end: i32, _slot: i32, a: usize, ld: i32, n
       ws,
       vn,
       len,
-      p + (<usize>u << 3),
+      p + ((<usize>u) << 3),
       t,
     );
   }
   if (u < end) {
-    const o = <usize>u << 3;
+    const o = (<usize>u) << 3;
     const s = updateRow(at(a, ld, k + 2 + u, k + 2), load<f64>(vs + o), load<f64>(ws + o), vs, ws, vn, len);
     store<f64>(p + o, t * s);
   }
