@@ -102,7 +102,7 @@ export class Transformer {
     opts: ForwardOptions = {},
     linear: LinearFn = this.dense,
   ): Float32Array {
-    const { cfg, weights: w, state: s, kernels: k } = this;
+    const { cfg, weights: w, state: s, kernels } = this;
     const T = ids.length;
     const start = cache.length;
     const d = cfg.hiddenSize;
@@ -124,11 +124,11 @@ export class Transformer {
     }
     cache.length = start + T;
 
-    k.rmsnorm(s.h, s.x, w.finalNorm, cfg.rmsNormEps, T);
+    kernels.rmsnorm(s.h, s.x, w.finalNorm, cfg.rmsNormEps, T);
     opts.onHidden?.(cfg.numLayers, s.h.slice(0, T * d));
     const rows = opts.lastOnly ? 1 : T;
     const logits = s.logitsFor(cfg, rows);
-    matmulAny(k, w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
+    matmulAny(kernels, w.lmHead.weight, s.h.subarray((T - rows) * d, T * d), rows, logits, w.lmHead.bias);
     return logits.slice(0, rows * cfg.vocabSize);
   }
 
@@ -153,22 +153,22 @@ export class Transformer {
 
   /** Block `l` on the T tokens of the residual stream s.x, at positions start..start+T-1. */
   private block(l: number, T: number, start: number, cache: KVCache, linear: LinearFn): void {
-    const { cfg, state: s, kernels: k } = this;
+    const { cfg, state: s, kernels } = this;
     const layer = this.weights.layers[l]!;
     const p = layer.proj;
     const kvDim = cfg.numKvHeads * cfg.headDim;
 
     // Attention: x += o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
-    k.rmsnorm(s.h, s.x, layer.attnNorm, cfg.rmsNormEps, T);
+    kernels.rmsnorm(s.h, s.x, layer.attnNorm, cfg.rmsNormEps, T);
     linear(l, 'q', p.q, s.h, T, s.q);
     linear(l, 'k', p.k, s.h, T, s.k);
     linear(l, 'v', p.v, s.h, T, s.v);
     const { cos, sin } = this.rope;
-    k.rope(s.q, T, cfg.numHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
-    k.rope(s.k, T, cfg.numKvHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
+    kernels.rope(s.q, T, cfg.numHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
+    kernels.rope(s.k, T, cfg.numKvHeads, cfg.headDim, cfg.rope.rotaryDim, cos, sin, start);
     cache.keys[l]!.set(s.k.subarray(0, T * kvDim), start * kvDim);
     cache.values[l]!.set(s.v.subarray(0, T * kvDim), start * kvDim);
-    k.attention(
+    kernels.attention(
       s.att,
       s.q,
       cache.keys[l]!,
@@ -184,10 +184,10 @@ export class Transformer {
     this.addResidual(layer.attnShortcut, T);
 
     // Feed-forward (SwiGLU): x += down(silu(gate(h)) * up(h)), h = rmsnorm(x).
-    k.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
+    kernels.rmsnorm(s.h, s.x, layer.mlpNorm, cfg.rmsNormEps, T);
     linear(l, 'gate', p.gate, s.h, T, s.gate);
     linear(l, 'up', p.up, s.h, T, s.up);
-    k.swiglu(s.gate, s.up, T * cfg.intermediateSize);
+    kernels.swiglu(s.gate, s.up, T * cfg.intermediateSize);
     linear(l, 'down', p.down, s.gate, T, s.out);
     this.addResidual(layer.mlpShortcut, T);
   }
@@ -197,12 +197,12 @@ export class Transformer {
    * multiplied by the block's shortcut rotation (a d x d matrix).
    */
   private addResidual(shortcut: Tensor | undefined, tokens: number): void {
-    const { state: s, kernels: k } = this;
+    const { state: s, kernels } = this;
     const n = tokens * this.cfg.hiddenSize;
     if (shortcut) {
-      k.matmul(shortcut, s.x, tokens, s.h);
+      kernels.matmul(shortcut, s.x, tokens, s.h);
       s.x.set(s.h.subarray(0, n));
     }
-    k.addInPlace(s.x, s.out, n);
+    kernels.addInPlace(s.x, s.out, n);
   }
 }
