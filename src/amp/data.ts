@@ -14,23 +14,18 @@
  * `perLabel` keeps that many items of each label, evenly spread (passages) or the first of the shuffle (tasks).
  */
 import path from 'node:path';
+import { type ChoiceItem, readText, toLf } from '../eval/data.js';
 import {
-  type ChoiceItem,
-  gsm8kPrompt,
-  mmluPrompt,
-  mmluSubjects,
-  readChoiceJsonl,
-  readGsm8k,
-  readHellaswag,
-  readMmluCsv,
-  readText,
-  toLf,
-} from '../eval/data.js';
-import { encodeChoices, MC_TASKS } from '../eval/tasks.js';
+  choiceTaskItems,
+  encodeChoiceItem,
+  encodeChoices,
+  gsm8kFewShotPrompt,
+  MC_TASKS,
+  readGsm8kData,
+} from '../eval/tasks.js';
 import { seededRandom } from '../io/random.js';
 import { loadSamples } from '../sparsity/datasets.js';
 import { fail } from '../io/errors.js';
-import { sharedPath } from '../io/paths.js';
 import type { Model } from '../model/model.js';
 import { listInputFiles, statInput } from '../io/files.js';
 
@@ -185,13 +180,7 @@ function taskItems(list: string, side: Side, model: Model, o: DataOptions): AmpI
       .slice(0, o.perLabel)
       .map((index) => {
         const item = all[index]!;
-        const enc = encodeChoices(
-          model.tokenizer,
-          item.context,
-          item.choices.map((c) => ` ${c}`),
-          bosId,
-          fallback,
-        );
+        const enc = encodeChoiceItem(model.tokenizer, item, bosId, fallback);
         return {
           id: `${name}:${index}`,
           label,
@@ -205,37 +194,21 @@ function taskItems(list: string, side: Side, model: Model, o: DataOptions): AmpI
 
   const items: AmpItem[] = [];
   for (const name of names) {
-    const mc = MC_TASKS[name];
-    if (mc)
-      items.push(...choiceGroup(name, name, readChoiceJsonl(sharedPath('data', 'mc', mc.file), mc.suffix)));
-    else if (name === 'hellaswag')
-      items.push(
-        ...choiceGroup(name, name, readHellaswag(sharedPath('data', 'hellaswag', 'hellaswag_val.txt'))),
-      );
-    else if (name === 'gsm8k') items.push(...gsm8kItems(side, model, o));
-    else if (name === 'mmlu' || name.startsWith('mmlu_')) {
-      const root = sharedPath('data', 'mmlu');
-      const subjects = mmluSubjects(root);
-      const wanted = name === 'mmlu' ? subjects : [name.slice('mmlu_'.length)];
-      for (const subject of wanted) {
-        if (!subjects.includes(subject))
-          fail(`unknown MMLU subject "${subject}" (known: ${subjects.join(', ')})`);
-        const test = readMmluCsv(path.join(root, 'test', `${subject}_test.csv`));
-        const choices = test.map((q) => ({
-          context: mmluPrompt(subject, q, []),
-          choices: ['A', 'B', 'C', 'D'],
-          gold: q.answer,
-        }));
-        items.push(...choiceGroup(`mmlu_${subject}`, subject, choices));
-      }
-    } else fail(`tasks: unknown task "${name}" (known: ${TASK_ITEMS.join(', ')})`);
+    if (name === 'gsm8k') {
+      items.push(...gsm8kItems(side, model, o));
+      continue;
+    }
+    // MMLU is always 0-shot here: --shots is GSM8K's.
+    const units = choiceTaskItems(name, 0);
+    if (!units) fail(`tasks: unknown task "${name}" (known: ${TASK_ITEMS.join(', ')})`);
+    // Split per unit (MMLU: per subject), labelled by task or subject.
+    for (const unit of units) items.push(...choiceGroup(unit.name, unit.subject ?? unit.name, unit.items));
   }
   return items;
 }
 
 function gsm8kItems(side: Side, model: Model, o: DataOptions): AmpItem[] {
-  const test = readGsm8k(sharedPath('data', 'gsm8k', 'test.jsonl'));
-  const train = o.shots > 0 ? readGsm8k(sharedPath('data', 'gsm8k', 'train.jsonl')) : [];
+  const { test, train } = readGsm8kData(o.shots);
   if (!(Number.isInteger(o.shots) && o.shots >= 0 && o.shots <= train.length))
     fail(`--shots must be a whole number in 0..${train.length || 'the GSM8K train size'}, got ${o.shots}`);
   const bosId = model.config.bosId;
@@ -244,14 +217,8 @@ function gsm8kItems(side: Side, model: Model, o: DataOptions): AmpItem[] {
     .slice(0, o.perLabel)
     .map((index) => {
       const item = test[index]!;
-      // As `wina eval`: a seeded draw of exemplars per test item.
-      const random = seededRandom((o.seed * 1000003 + index) >>> 0);
-      const chosen = new Set<number>();
-      while (chosen.size < o.shots) chosen.add(Math.floor(random() * train.length));
-      const text = gsm8kPrompt(
-        item,
-        [...chosen].map((i) => train[i]!),
-      );
+      // The prompt `wina eval` gives this item with the same seed and shots.
+      const text = gsm8kFewShotPrompt(item, index, train, o.shots, o.seed);
       const enc = encodeChoices(
         model.tokenizer,
         text,

@@ -37,7 +37,6 @@ import { type AmpItem, type ItemSet, loadItems } from './data.js';
 import {
   labelledMetrics,
   type Metrics,
-  type PairedDelta,
   pairedAccuracyDelta,
   pairedNllDelta,
   type Pass,
@@ -47,11 +46,13 @@ import {
   fitStandardisation,
   groupCalibration,
   profileKeys,
+  type ProfiledSamples,
   profileSamples,
   profileVector,
   standardiseRow,
 } from './profiles.js';
-import { answerQuestions, type Answers } from './report.js';
+import { answerQuestions } from './report.js';
+import type { AmpReport, CurvePoint, EvaluationRecord, RouterCandidate } from './report-types.js';
 import {
   accuracy,
   crossValidatedAccuracy,
@@ -106,143 +107,8 @@ type Resolved = Required<
 > &
   Pick<AmpOptions, 'test' | 'trainPerLabel' | 'testPerLabel' | 'command' | 'onProgress'>;
 
-export interface EvaluationRecord {
-  /** dense, uniform, amp-routed, amp-oracle. */
-  name: string;
-  data: 'train' | 'test';
-  /** Evaluated on the data its profiles were calibrated on (and, for amp-oracle on train, clustered on). */
-  leakageProne: boolean;
-  /** Shift added to every projection's allocated sparsity (the knob that matches achieved sparsity). */
-  shift: number;
-  targetSparsity: number;
-  achievedSparsity: number;
-  gflopsPerToken: number;
-  secondsPerItem: number;
-  /** Routing (features + classifier) per item; 0 when not routed. */
-  routerSecondsPerItem: number;
-  overall: Metrics;
-  byLabel: Record<string, Metrics>;
-}
-
-export interface CurvePoint {
-  target: number;
-  shift: number;
-  sparsity: number;
-  value: number;
-  nllPerToken: number;
-  gflopsPerToken: number;
-}
-
-export interface RouterCandidate {
-  source: FeatureSource;
-  kind: RouterKind;
-  cvAccuracy: number;
-  trainAccuracy: number;
-  testAccuracy: number;
-  flopsPerPrompt: number;
-  secondsPerPrompt: number;
-}
-
-export interface AmpReport {
-  format: 'wina-amp';
-  version: 1;
-  command?: string;
-  model: string;
-  fingerprint: string;
-  architecture: string;
-  method: Method;
-  sparsity: number;
-  metric: 'perplexity' | 'accuracy';
-  options: Record<string, unknown>;
-  data: Record<
-    'train' | 'test',
-    { spec: string; n: number; promptTokens: number; labels: Record<string, number> }
-  >;
-  clustering: {
-    features: string;
-    dimensions: number;
-    k: number;
-    chosenBy: 'silhouette' | 'option';
-    silhouette: number;
-    /** Best silhouette of the same search on the profiles with each column shuffled on its own. */
-    nullSilhouette: number;
-    nullK: number;
-    purity: number;
-    ari: number;
-    /** Purity of a single cluster: the largest label's share. */
-    majorityPurity: number;
-    labels: string[];
-    sizes: number[];
-    contingency: Record<string, Record<string, number>>;
-    candidates: { k: number; silhouette: number; inertia: number; purity: number; ari: number }[];
-    test: { sizes: number[]; purity: number; ari: number };
-  };
-  projection: {
-    explainedVariance: number[];
-    train: { id: string; label: string; cluster: number; x: number; y: number }[];
-    test: { id: string; label: string; cluster: number; routed: number; x: number; y: number }[];
-  };
-  allocations: {
-    projections: string[];
-    uniform: number[][];
-    clusters: number[][][];
-  };
-  /** Measured sparsity per cluster, [cluster][layer][projection]: of the uniform profile on each cluster's
-   * training items, and of the routed cluster profiles on the test items routed to each cluster. */
-  achieved: { uniformOnTrain: (number | null)[][][]; routedOnTest: (number | null)[][][] };
-  router: {
-    source: FeatureSource;
-    kind: RouterKind;
-    chosenBy: 'cross-validation' | 'option';
-    candidates: RouterCandidate[];
-    testAccuracy: number;
-    /** Share of the most common true test cluster: what always predicting it scores. */
-    majorityBaseline: number;
-    /** [true cluster][routed cluster] counts on test. */
-    confusion: number[][];
-    predictions: number[];
-    truth: number[];
-    flopsPerPrompt: number;
-    secondsPerPrompt: number;
-    /** Router FLOPs over the dense FLOPs of the prompts' prefill. */
-    flopsShareOfPrefill: number;
-  };
-  evaluations: EvaluationRecord[];
-  matching: {
-    uniformAchieved: number;
-    tolerance: number;
-    iterations: { shift: number; achieved: number }[];
-    matched: boolean;
-    shift: number;
-  };
-  curves: { uniform: CurvePoint[]; ampRouted: CurvePoint[] };
-  comparison: {
-    metric: 'perplexity' | 'accuracy';
-    uniform: number;
-    ampRouted: number;
-    ampOracle: number;
-    dense: number;
-    achieved: { uniform: number; ampRouted: number; ampOracle: number };
-    /** amp-routed minus uniform, per item paired: NLL per token (log perplexity ratio), and accuracy. */
-    nll: PairedDelta;
-    accuracy?: PairedDelta;
-    /**
-     * The routed AMP curve read (linearly) at exactly the uniform profile's achieved sparsity, beside the measured
-     * matched pass; null when its points do not bracket it.
-     */
-    interpolated: {
-      sparsity: number;
-      nllPerToken: number;
-      value: number;
-      nllDelta: number;
-      valueDelta: number;
-    } | null;
-    latency: { uniform: number; ampRouted: number };
-  };
-  answers: Answers;
-  timings: Record<string, number>;
-  seconds: number;
-}
+// The report's types live in report-types.ts; re-exported where callers have always found them.
+export type { AmpReport, CurvePoint, EvaluationRecord, RouterCandidate } from './report-types.js';
 
 export interface AmpRun {
   report: AmpReport;
@@ -338,36 +204,78 @@ export function shiftedConfig(
   };
 }
 
-/** [layer][projection] of a per-layer map. */
-function grid(layers: number, value: (l: number, p: string) => number | null): (number | null)[][] {
-  return Array.from({ length: layers }, (_, l) => PROJECTIONS.map((p) => value(l, p)));
-}
-
-function sparsityGrid(layers: number, counts: Pass['groupCounts'][number]): (number | null)[][] {
-  return grid(layers, (l, p) => {
-    const total = counts.total[`${l}.${p}`];
-    return total ? 1 - (counts.kept[`${l}.${p}`] ?? 0) / total : null;
-  });
-}
-
+/**
+ * `wina amp run`: the data, then the stages of src/amp/README.md's Pipeline in its order, one function each
+ * (below, in the same order). The timer's laps are the entries of `report.timings`.
+ */
 export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun> {
   const started = performance.now();
   const o = resolve(options, model);
+  const timer = stageTimer();
+  const ctx: RunContext = {
+    model,
+    o,
+    layers: model.config.numLayers,
+    progress: (stage) => (done, total) => o.onProgress?.(stage, done, total),
+  };
+
+  const data = loadData(ctx);
+  timer.lap('data');
+  const profiles = await profileItems(ctx, data);
+  timer.lap('profiles');
+  const clusters = clusterItems(ctx, data, profiles);
+  timer.lap('cluster');
+  const calibrated = calibrateClusterProfiles(ctx, data, profiles, clusters);
+  timer.lap('profiles per cluster');
+  await breathe();
+  const routing = await chooseRouter(ctx, data, clusters);
+  timer.lap('router');
+  const evaluation = await evaluateProfiles(ctx, data, clusters, calibrated, routing, timer);
+  const stages = { data, clusters, calibrated, routing, evaluation };
+  return {
+    report: buildReport(ctx, stages, timer.timings, started),
+    amp: buildAmpProfile(ctx, stages),
+    uniform: calibrated.uniform,
+  };
+}
+
+/** What every stage reads. */
+interface RunContext {
+  model: Model;
+  o: Resolved;
+  layers: number;
+  /** The progress callback of one named pass. */
+  progress: (stage: string) => (done: number, total: number) => void;
+}
+
+/** Seconds per stage: each lap closes the stage since the previous lap. */
+function stageTimer() {
   const timings: Record<string, number> = {};
   let stageStart = performance.now();
-  const lap = (name: string) => {
-    const now = performance.now();
-    timings[name] = (timings[name] ?? 0) + (now - stageStart) / 1000;
-    stageStart = now;
+  return {
+    timings,
+    lap(name: string) {
+      const now = performance.now();
+      timings[name] = (timings[name] ?? 0) + (now - stageStart) / 1000;
+      stageStart = now;
+    },
   };
-  const progress = (stage: string) => (done: number, total: number) => o.onProgress?.(stage, done, total);
-  // Let the event loop run between long stages (signals, progress output).
-  const breathe = () => new Promise((resolve) => setImmediate(resolve));
-  const layers = model.config.numLayers;
-  const method = o.method;
-  const s = o.sparsity;
+}
+type StageTimer = ReturnType<typeof stageTimer>;
 
-  // Data.
+/** Let the event loop run between long passes (signals, progress output). */
+const breathe = () => new Promise((resolve) => setImmediate(resolve));
+
+interface LoadedData {
+  train: ItemSet;
+  test: ItemSet;
+  testSpec: string;
+  metric: AmpReport['metric'];
+  trainLabels: string[];
+}
+
+/** The labelled train and test items (data.ts); tasks test on their own test split unless --test says otherwise. */
+function loadData({ model, o }: RunContext): LoadedData {
   const dataOptions = {
     seqLen: o.seqLen,
     split: o.split,
@@ -375,27 +283,61 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
     shots: o.shots,
     maxTokens: o.maxTokens,
   };
-  const train: ItemSet = loadItems(o.train, 'train', model, { ...dataOptions, perLabel: o.trainPerLabel });
+  const train = loadItems(o.train, 'train', model, { ...dataOptions, perLabel: o.trainPerLabel });
   const testSpec =
     o.test ?? (train.kind === 'tasks' ? o.train : fail('--test is required unless --train is tasks:...'));
-  const test: ItemSet = loadItems(testSpec, 'test', model, { ...dataOptions, perLabel: o.testPerLabel });
-  const metric: AmpReport['metric'] = test.kind === 'tasks' ? 'accuracy' : 'perplexity';
+  const test = loadItems(testSpec, 'test', model, { ...dataOptions, perLabel: o.testPerLabel });
+  const metric = test.kind === 'tasks' ? 'accuracy' : 'perplexity';
   const trainLabels = train.items.map((i) => i.label);
   if (train.items.length < 4) fail(`WINA-AMP needs at least 4 training items, got ${train.items.length}`);
-  lap('data');
+  return { train, test, testSpec, metric, trainLabels };
+}
 
-  // 1. Per-sample profiles (dense).
-  const trainProfiled = profileSamples(model, asSamples(train.items), method, progress('profile train'));
+interface ItemProfiles {
+  train: ProfiledSamples;
+  test: ProfiledSamples;
+}
+
+/** 1. Profiles: every item's own dense calibration (profile and compact histograms). */
+async function profileItems({ model, o, progress }: RunContext, data: LoadedData): Promise<ItemProfiles> {
+  const train = profileSamples(model, asSamples(data.train.items), o.method, progress('profile train'));
   await breathe();
-  const testProfiled = profileSamples(model, asSamples(test.items), method, progress('profile test'));
-  lap('profiles');
+  const test = profileSamples(model, asSamples(data.test.items), o.method, progress('profile test'));
+  return { train, test };
+}
 
-  // 3. Clusters of the standardised profile vectors.
-  const keys = profileKeys(model, method);
-  const trainRows = trainProfiled.calibration.samples.map((p) => profileVector(p, keys));
+interface Clusters {
+  /** The profiled layer.projection keys; each gives a mean and a standard deviation. */
+  keys: string[];
+  /** Length of a profile vector. */
+  dimensions: number;
+  /** k-means on the training profiles for every k searched, and the same search on column-shuffled profiles. */
+  searched: ReturnType<typeof chooseK>;
+  nullSearch: ReturnType<typeof chooseK>;
+  k: number;
+  /** Cluster of each training item. */
+  assignments: number[];
+  candidates: AmpReport['clustering']['candidates'];
+  /** Each test item's nearest centroid to its own profile: its true cluster, which the router should find. */
+  truth: number[];
+  /** Indices of each cluster's training items. */
+  members: number[][];
+  /** Test items per true cluster. */
+  testSizes: number[];
+  /** 2-D PCA of the standardised profiles, [item][x, y]. */
+  projection: { explainedVariance: number[]; train: number[][]; test: number[][] };
+}
+
+/** 2. Clusters of the training profiles (standardised over the training items), k by silhouette or fixed. */
+function clusterItems({ model, o }: RunContext, data: LoadedData, profiles: ItemProfiles): Clusters {
+  const { trainLabels } = data;
+  const keys = profileKeys(model, o.method);
+  const trainRows = profiles.train.calibration.samples.map((p) => profileVector(p, keys));
   const standard = fitStandardisation(trainRows);
   const z = trainRows.map((r) => standardiseRow(r, standard));
-  const zTest = testProfiled.calibration.samples.map((p) => standardiseRow(profileVector(p, keys), standard));
+  const zTest = profiles.test.calibration.samples.map((p) =>
+    standardiseRow(profileVector(p, keys), standard),
+  );
   const ks = Array.from({ length: Math.min(o.maxClusters, z.length - 1) - 1 }, (_, i) => i + 2);
   if (o.clusters !== 'auto' && o.clusters > z.length - 1)
     fail(`cannot make ${o.clusters} clusters of ${z.length} training items`);
@@ -418,58 +360,126 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
   const members = Array.from({ length: k }, (_, c) => assignments.flatMap((a, i) => (a === c ? [i] : [])));
   const pca = new PCA(z, { center: true, scale: false });
   const project = (rows: number[][]) => pca.predict(rows, { nComponents: 2 }).to2DArray();
-  const trainXY = project(z);
-  const testXY = zTest.length ? project(zTest) : [];
-  lap('cluster');
+  const train = project(z);
+  const test = zTest.length ? project(zTest) : [];
+  return {
+    keys,
+    dimensions: z[0]!.length,
+    searched,
+    nullSearch,
+    k,
+    assignments,
+    candidates,
+    truth,
+    members,
+    testSizes: Array.from({ length: k }, (_, c) => truth.filter((t) => t === c).length),
+    projection: { explainedVariance: pca.getExplainedVariance().slice(0, 2), train, test },
+  };
+}
 
-  // 4. Profiles: the uniform one on all training items, one per cluster on its items (same algorithms).
+interface CalibratedProfiles {
+  /** The uniform profile (all training items) and one per cluster (its items), by `wina calibrate`'s code. */
+  uniform: Profile;
+  clusters: Profile[];
+  /** Their sparsity configs with every allocated sparsity shifted by `shift` (thresholds re-derived). */
+  uniformAt: (shift: number) => SparsityConfig;
+  clustersAt: (shift: number) => SparsityConfig[];
+}
+
+/**
+ * 3. Profiles per cluster: the uniform profile from every training item's histograms, one profile per cluster from
+ * its items' histograms, by the allocation and profile code `wina calibrate` runs.
+ */
+function calibrateClusterProfiles(
+  { model, o, layers, progress }: RunContext,
+  data: LoadedData,
+  profiles: ItemProfiles,
+  clusters: Clusters,
+): CalibratedProfiles {
+  const { method, sparsity } = o;
+  const train = data.train.items;
   const allocate = (calibration: Calibration, indices: readonly number[], stage: string) => {
     if (o.allocation === 'uniform')
-      return { allocation: uniformAllocation({ method, globalSparsity: s }, layers) };
+      return { allocation: uniformAllocation({ method, globalSparsity: sparsity }, layers) };
+    // Greedy scores block outputs of a few of the group's items, spread over it.
     const n = Math.min(o.greedySamples, indices.length);
     const picked = Array.from({ length: n }, (_, i) => indices[Math.floor((i * indices.length) / n)]!);
     const samples = picked.map((i) => ({
-      id: train.items[i]!.id,
-      ids: train.items[i]!.prompt.slice(0, o.greedyTokens),
+      id: train[i]!.id,
+      ids: train[i]!.prompt.slice(0, o.greedyTokens),
     }));
     return greedyAllocation(model, samples, calibration.histograms, {
       method,
-      target: s,
+      target: sparsity,
       step: o.greedyStep,
       onProgress: progress(stage),
     });
   };
   const profileOf = (calibration: Calibration, allocation: PerLayer, trace?: GreedyStep[][]) =>
     buildProfile(model, calibration, {
-      sparsity: s,
+      sparsity,
       allocation,
       data: o.train,
       seqLen: o.seqLen,
       transform: false,
       greedy: trace,
     });
-  const everyone = train.items.map((_, i) => i);
-  const uniformAlloc = allocate(trainProfiled.calibration, everyone, 'greedy uniform');
+  const everyone = train.map((_, i) => i);
+  const uniformAlloc = allocate(profiles.train.calibration, everyone, 'greedy uniform');
   const uniform = profileOf(
-    trainProfiled.calibration,
+    profiles.train.calibration,
     uniformAlloc.allocation,
     'trace' in uniformAlloc ? uniformAlloc.trace : undefined,
   );
-  const clusterCalibrations = members.map((m) => groupCalibration(trainProfiled, m));
+  const clusterCalibrations = clusters.members.map((m) => groupCalibration(profiles.train, m));
   const clusterProfiles = clusterCalibrations.map((cal, c) => {
-    const a = allocate(cal, members[c]!, `greedy cluster ${c}`);
+    const a = allocate(cal, clusters.members[c]!, `greedy cluster ${c}`);
     const p = profileOf(cal, a.allocation, 'trace' in a ? a.trace : undefined);
+    // amp.json carries the router and the allocations, not every training item's profile.
     delete p.samples;
     return p;
   });
-  lap('profiles per cluster');
-  await breathe();
+  const clusterHistograms = clusterCalibrations.map((c) => c.histograms);
+  return {
+    uniform,
+    clusters: clusterProfiles,
+    uniformAt: (shift) =>
+      shiftedConfig(
+        method,
+        sparsity,
+        profiles.train.calibration.histograms,
+        uniform.allocation,
+        shift,
+        layers,
+      ),
+    clustersAt: (shift) =>
+      clusterProfiles.map((p, c) =>
+        shiftedConfig(method, sparsity, clusterHistograms[c]!, p.allocation, shift, layers),
+      ),
+  };
+}
 
-  // 6. Routers: features before decoding -> cluster; chosen by cross-validation on train unless fixed.
+type TrainedRouter = RouterCandidate & { router: Router; predictions: number[] };
+
+interface Routing {
+  candidates: TrainedRouter[];
+  chosen: TrainedRouter;
+  /** The chosen router's cluster for each test item. */
+  routed: number[];
+}
+
+/** 4. Router: every input x classifier asked for, the best by cross-validated accuracy on train (ties: fewer FLOPs). */
+async function chooseRouter(
+  { model, o, layers }: RunContext,
+  data: LoadedData,
+  clusters: Clusters,
+): Promise<Routing> {
+  const { train, test } = data;
+  const { assignments, k, truth } = clusters;
   const sources: FeatureSource[] =
     o.routerInput === 'auto' ? (layers > 1 ? ['embed', 'layer:1'] : ['embed']) : [o.routerInput];
   const kinds: RouterKind[] = o.router === 'auto' ? [...ROUTER_KINDS] : [o.router];
-  const routerCandidates: (RouterCandidate & { router: Router; predictions: number[] })[] = [];
+  const candidates: TrainedRouter[] = [];
   for (const source of sources) {
     const trainFeatures = train.items.map((it) => promptFeatures(model, it.prompt, source));
     const t0 = performance.now();
@@ -481,7 +491,7 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
       const predictions = testFeatures.map((f) => route(router, f));
       const routeSeconds = (performance.now() - t1) / 1000;
       const meanTokens = test.items.reduce((n, it) => n + it.prompt.length, 0) / test.items.length;
-      routerCandidates.push({
+      candidates.push({
         source,
         kind,
         cvAccuracy: crossValidatedAccuracy(kind, trainFeatures, assignments, k, source),
@@ -498,103 +508,261 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
       await breathe();
     }
   }
-  const chosen = routerCandidates.reduce((a, b) =>
+  const chosen = candidates.reduce((a, b) =>
     b.cvAccuracy > a.cvAccuracy + 1e-12 ||
     (Math.abs(b.cvAccuracy - a.cvAccuracy) <= 1e-12 && b.flopsPerPrompt < a.flopsPerPrompt)
       ? b
       : a,
   );
-  const routed = chosen.predictions;
-  lap('router');
+  return { candidates, chosen, routed: chosen.predictions };
+}
 
-  // Evaluation passes.
-  const clusterHistograms = clusterCalibrations.map((c) => c.histograms);
-  const uniformConfig = (shift: number) =>
-    shiftedConfig(method, s, trainProfiled.calibration.histograms, uniform.allocation, shift, layers);
-  const clusterConfigs = (shift: number) =>
-    clusterProfiles.map((p, c) =>
-      shiftedConfig(method, s, clusterHistograms[c]!, p.allocation, shift, layers),
-    );
-  const evaluations: EvaluationRecord[] = [];
-  const record = (
-    name: string,
-    data: 'train' | 'test',
-    items: readonly AmpItem[],
-    pass: Pass,
-    shift: number,
-    routerSeconds = 0,
-  ): EvaluationRecord => {
-    const r: EvaluationRecord = {
-      name,
-      data,
-      leakageProne: data === 'train' && name !== 'dense',
-      shift,
-      targetSparsity: name === 'dense' ? 0 : clamp(s + shift),
-      achievedSparsity: pass.achievedSparsity,
-      gflopsPerToken: pass.gflopsPerToken,
-      secondsPerItem: pass.secondsPerItem,
-      routerSecondsPerItem: routerSeconds,
-      ...labelledMetrics(items, pass.scores),
-    };
-    evaluations.push(r);
-    return r;
-  };
-  const passOf = (
-    stage: string,
-    items: readonly AmpItem[],
-    configs: (SparsityConfig | undefined)[],
-    use: readonly number[],
-    groups?: readonly number[],
-  ) => {
-    const pass = runPass(model, items, {
-      configs,
-      use,
-      groups,
-      maxTokens: o.maxTokens,
-      onProgress: progress(stage),
-    });
-    return pass;
-  };
-  const zeros = (items: readonly AmpItem[]) => items.map(() => 0);
+interface Evaluation {
+  /** In report order: uniform and amp-oracle on train, then dense, uniform, amp-routed, amp-oracle on test. */
+  records: EvaluationRecord[];
+  onTest: TestEvaluation;
+  uniformOnTrain: Pass;
+  matching: AmpReport['matching'];
+  curves: AmpReport['curves'];
+}
 
-  // 2 and 5: on train (leakage-prone: the profiles were calibrated, and clustered, on these items).
-  const uniformTrain = passOf(
+/**
+ * 5. Evaluation: on train (leakage-prone) and on test, the routed profiles matched to the uniform profile's
+ * achieved sparsity on test, and both profiles' curves at further target sparsities.
+ */
+async function evaluateProfiles(
+  ctx: RunContext,
+  data: LoadedData,
+  clusters: Clusters,
+  calibrated: CalibratedProfiles,
+  routing: Routing,
+  timer: StageTimer,
+): Promise<Evaluation> {
+  const onTrain = await evaluateOnTrain(ctx, data.train.items, clusters.assignments, calibrated);
+  timer.lap('evaluate train');
+  await breathe();
+  const onTest = await evaluateOnTest(ctx, data.test.items, clusters.truth, calibrated, routing);
+  timer.lap('evaluate test');
+  const curves = await measureCurves(ctx, data, clusters.truth, calibrated, routing.routed, onTest);
+  timer.lap('curves');
+  const { target, iterations, best } = onTest.matching;
+  return {
+    records: [
+      onTrain.uniform,
+      onTrain.ampOracle,
+      onTest.dense,
+      onTest.uniform,
+      onTest.ampRouted,
+      onTest.ampOracle,
+    ],
+    onTest,
+    uniformOnTrain: onTrain.uniformPass,
+    matching: {
+      uniformAchieved: target,
+      tolerance: ctx.o.tolerance,
+      iterations: iterations.map(({ shift, achieved }) => ({ shift, achieved })),
+      matched: Math.abs(best.achieved - target) <= ctx.o.tolerance,
+      shift: best.shift,
+    },
+    curves,
+  };
+}
+
+/** One scoring pass over `items`, item i under `configs[use[i]]` (undefined: dense), counted per `groups`. */
+function scorePass(
+  { model, o, progress }: RunContext,
+  stage: string,
+  items: readonly AmpItem[],
+  configs: (SparsityConfig | undefined)[],
+  use: readonly number[],
+  groups?: readonly number[],
+): Pass {
+  return runPass(model, items, { configs, use, groups, maxTokens: o.maxTokens, onProgress: progress(stage) });
+}
+
+const everyItemUses = (config: number, items: readonly AmpItem[]) => items.map(() => config);
+
+/** On train, leakage-prone: the profiles were calibrated, and clustered, on these items. */
+async function evaluateOnTrain(
+  ctx: RunContext,
+  items: readonly AmpItem[],
+  assignments: readonly number[],
+  calibrated: CalibratedProfiles,
+) {
+  const { sparsity } = ctx.o;
+  const uniformPass = scorePass(
+    ctx,
     'uniform on train',
-    train.items,
-    [uniformConfig(0)],
-    zeros(train.items),
+    items,
+    [calibrated.uniformAt(0)],
+    everyItemUses(0, items),
     assignments,
   );
-  record('uniform', 'train', train.items, uniformTrain, 0);
+  const uniform = evaluationRecord('uniform', 'train', items, uniformPass, 0, sparsity);
   await breathe();
-  const oracleTrain = passOf('amp-oracle on train', train.items, clusterConfigs(0), assignments, assignments);
-  record('amp-oracle', 'train', train.items, oracleTrain, 0);
-  lap('evaluate train');
-  await breathe();
+  const oraclePass = scorePass(
+    ctx,
+    'amp-oracle on train',
+    items,
+    calibrated.clustersAt(0),
+    assignments,
+    assignments,
+  );
+  const ampOracle = evaluationRecord('amp-oracle', 'train', items, oraclePass, 0, sparsity);
+  return { uniformPass, uniform, ampOracle };
+}
 
-  // 2 and 7: on test.
-  const denseTest = passOf('dense on test', test.items, [undefined], zeros(test.items));
-  const denseRecord = record('dense', 'test', test.items, denseTest, 0);
+interface TestEvaluation {
+  dense: EvaluationRecord;
+  uniform: EvaluationRecord;
+  ampRouted: EvaluationRecord;
+  ampOracle: EvaluationRecord;
+  densePass: Pass;
+  uniformPass: Pass;
+  matching: Matching;
+}
+
+/** On test: dense, uniform, routed AMP at the matched shift, and the oracle (true clusters) at the same shift. */
+async function evaluateOnTest(
+  ctx: RunContext,
+  items: readonly AmpItem[],
+  truth: readonly number[],
+  calibrated: CalibratedProfiles,
+  routing: Routing,
+): Promise<TestEvaluation> {
+  const { sparsity } = ctx.o;
+  const { routed } = routing;
+  const densePass = scorePass(ctx, 'dense on test', items, [undefined], everyItemUses(0, items));
+  const dense = evaluationRecord('dense', 'test', items, densePass, 0, sparsity);
   await breathe();
-  const uniformTest = passOf('uniform on test', test.items, [uniformConfig(0)], zeros(test.items), truth);
-  const uniformRecord = record('uniform', 'test', test.items, uniformTest, 0);
+  const uniformPass = scorePass(
+    ctx,
+    'uniform on test',
+    items,
+    [calibrated.uniformAt(0)],
+    everyItemUses(0, items),
+    truth,
+  );
+  const uniform = evaluationRecord('uniform', 'test', items, uniformPass, 0, sparsity);
   await breathe();
-  // Matching: shift every cluster's allocation until the routed achieved sparsity equals the uniform one's.
-  const target = uniformTest.achievedSparsity;
-  const iterations: { shift: number; achieved: number; pass: Pass }[] = [];
-  const routedAt = (shift: number) => {
-    const pass = passOf(
+  const routedAt = (shift: number) =>
+    scorePass(
+      ctx,
       `amp-routed on test (shift ${shift.toFixed(4)})`,
-      test.items,
-      clusterConfigs(shift),
+      items,
+      calibrated.clustersAt(shift),
       routed,
       routed,
     );
+  const matching = await matchAchievedSparsity(routedAt, uniformPass.achievedSparsity, ctx.o);
+  const { best } = matching;
+  const ampRouted = evaluationRecord(
+    'amp-routed',
+    'test',
+    items,
+    best.pass,
+    best.shift,
+    sparsity,
+    routing.chosen.secondsPerPrompt,
+  );
+  await breathe();
+  // The oracle at the matched shift differs from routed AMP in the routing only.
+  const oraclePass = scorePass(
+    ctx,
+    'amp-oracle on test',
+    items,
+    calibrated.clustersAt(best.shift),
+    truth,
+    truth,
+  );
+  const ampOracle = evaluationRecord('amp-oracle', 'test', items, oraclePass, best.shift, sparsity);
+  return { dense, uniform, ampRouted, ampOracle, densePass, uniformPass, matching };
+}
+
+/**
+ * Curves on test, each sorted by achieved sparsity: the uniform profile at its own allocation, routed AMP at every
+ * matching pass, and both at every --curve target (the same shift of their allocations).
+ */
+async function measureCurves(
+  ctx: RunContext,
+  data: LoadedData,
+  truth: readonly number[],
+  calibrated: CalibratedProfiles,
+  routed: readonly number[],
+  onTest: TestEvaluation,
+): Promise<AmpReport['curves']> {
+  const { o } = ctx;
+  const items = data.test.items;
+  const point = (p: Pass, shift: number): CurvePoint => {
+    const overall = labelledMetrics(items, p.scores).overall;
+    return {
+      target: clamp(o.sparsity + shift),
+      shift,
+      sparsity: p.achievedSparsity,
+      value: metricValue(data.metric, overall),
+      nllPerToken: overall.nllPerToken,
+      gflopsPerToken: p.gflopsPerToken,
+    };
+  };
+  const uniform: CurvePoint[] = [point(onTest.uniformPass, 0)];
+  const ampRouted: CurvePoint[] = onTest.matching.iterations.map((it) => point(it.pass, it.shift));
+  for (const t of o.curve) {
+    await breathe();
+    const shift = t - o.sparsity;
+    const u = scorePass(
+      ctx,
+      `uniform on test at ${t}`,
+      items,
+      [calibrated.uniformAt(shift)],
+      everyItemUses(0, items),
+      truth,
+    );
+    uniform.push(point(u, shift));
+    const a = scorePass(
+      ctx,
+      `amp-routed on test at ${t}`,
+      items,
+      calibrated.clustersAt(shift),
+      routed,
+      routed,
+    );
+    ampRouted.push(point(a, shift));
+  }
+  uniform.sort((a, b) => a.sparsity - b.sparsity);
+  ampRouted.sort((a, b) => a.sparsity - b.sparsity);
+  return { uniform, ampRouted };
+}
+
+interface MatchingPass {
+  shift: number;
+  achieved: number;
+  pass: Pass;
+}
+
+interface Matching {
+  /** The uniform profile's achieved sparsity on test. */
+  target: number;
+  iterations: MatchingPass[];
+  /** The pass closest to the target. */
+  best: MatchingPass;
+}
+
+/**
+ * Matching: one shift of every cluster's allocation, by secant steps, until the routed achieved sparsity is within
+ * the tolerance of `target` or the passes run out. Only compute counts steer it, never the metric.
+ */
+async function matchAchievedSparsity(
+  routedAt: (shift: number) => Pass,
+  target: number,
+  o: Pick<Resolved, 'sparsity' | 'tolerance' | 'matchIterations'>,
+): Promise<Matching> {
+  const iterations: MatchingPass[] = [];
+  const measure = (shift: number) => {
+    const pass = routedAt(shift);
     iterations.push({ shift, achieved: pass.achievedSparsity, pass });
     return pass;
   };
-  let shift = 0;
-  let pass = routedAt(shift);
+  let pass = measure(0);
   while (Math.abs(pass.achievedSparsity - target) > o.tolerance && iterations.length < o.matchIterations) {
     await breathe();
     const [a, b] = iterations.slice(-2);
@@ -602,62 +770,65 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
     const slope =
       b && Math.abs(b.shift - a!.shift) > 1e-9 ? (b.achieved - a!.achieved) / (b.shift - a!.shift) : 1;
     const last = iterations.at(-1)!;
-    shift = last.shift + (target - last.achieved) / (slope > 0.05 ? slope : 1);
-    pass = routedAt(Math.max(-s, Math.min(0.99 - s, shift)));
+    const shift = last.shift + (target - last.achieved) / (slope > 0.05 ? slope : 1);
+    // Keep the target sparsity (sparsity + shift) in [0, 0.99].
+    pass = measure(Math.max(-o.sparsity, Math.min(0.99 - o.sparsity, shift)));
   }
   const best = iterations.reduce((x, y) =>
     Math.abs(y.achieved - target) < Math.abs(x.achieved - target) ? y : x,
   );
-  shift = best.shift;
-  const routedRecord = record('amp-routed', 'test', test.items, best.pass, shift, chosen.secondsPerPrompt);
-  await breathe();
-  const oracleTest = passOf('amp-oracle on test', test.items, clusterConfigs(shift), truth, truth);
-  const oracleRecord = record('amp-oracle', 'test', test.items, oracleTest, shift);
-  lap('evaluate test');
+  return { target, iterations, best };
+}
 
-  // Curves: both profiles at further target sparsities (the same shift of their allocations).
-  const valueOf = (m: Metrics) => (metric === 'perplexity' ? m.perplexity : m.accuracy!);
-  const point = (p: Pass, shiftOf: number): CurvePoint => {
-    const overall = labelledMetrics(test.items, p.scores).overall;
-    return {
-      target: clamp(s + shiftOf),
-      shift: shiftOf,
-      sparsity: p.achievedSparsity,
-      value: valueOf(overall),
-      nllPerToken: overall.nllPerToken,
-      gflopsPerToken: p.gflopsPerToken,
-    };
+function evaluationRecord(
+  name: string,
+  data: 'train' | 'test',
+  items: readonly AmpItem[],
+  pass: Pass,
+  shift: number,
+  sparsity: number,
+  routerSeconds = 0,
+): EvaluationRecord {
+  return {
+    name,
+    data,
+    leakageProne: data === 'train' && name !== 'dense',
+    shift,
+    targetSparsity: name === 'dense' ? 0 : clamp(sparsity + shift),
+    achievedSparsity: pass.achievedSparsity,
+    gflopsPerToken: pass.gflopsPerToken,
+    secondsPerItem: pass.secondsPerItem,
+    routerSecondsPerItem: routerSeconds,
+    ...labelledMetrics(items, pass.scores),
   };
-  const uniformCurve: CurvePoint[] = [point(uniformTest, 0)];
-  const routedCurve: CurvePoint[] = iterations.map((it) => point(it.pass, it.shift));
-  for (const t of o.curve) {
-    await breathe();
-    const d = t - s;
-    const u = passOf(`uniform on test at ${t}`, test.items, [uniformConfig(d)], zeros(test.items), truth);
-    uniformCurve.push(point(u, d));
-    const a = passOf(`amp-routed on test at ${t}`, test.items, clusterConfigs(d), routed, routed);
-    routedCurve.push(point(a, d));
-  }
-  uniformCurve.sort((a, b) => a.sparsity - b.sparsity);
-  routedCurve.sort((a, b) => a.sparsity - b.sparsity);
-  lap('curves');
+}
 
-  const routerRecord = (c: (typeof routerCandidates)[number]): RouterCandidate => ({
-    source: c.source,
-    kind: c.kind,
-    cvAccuracy: c.cvAccuracy,
-    trainAccuracy: c.trainAccuracy,
-    testAccuracy: c.testAccuracy,
-    flopsPerPrompt: c.flopsPerPrompt,
-    secondsPerPrompt: c.secondsPerPrompt,
-  });
-  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
-  truth.forEach((t, i) => confusion[t]![routed[i]!]!++);
-  const testSizes = Array.from({ length: k }, (_, c) => truth.filter((t) => t === c).length);
-  const meanPromptTokens = test.items.reduce((n, it) => n + it.prompt.length, 0) / test.items.length;
-  const labels = [...new Set(trainLabels)];
-  const table = contingency(assignments, trainLabels);
+/** The number a report compares: perplexity for passages, accuracy for tasks. */
+function metricValue(metric: AmpReport['metric'], m: Metrics): number {
+  return metric === 'perplexity' ? m.perplexity : m.accuracy!;
+}
 
+interface StageResults {
+  data: LoadedData;
+  clusters: Clusters;
+  calibrated: CalibratedProfiles;
+  routing: Routing;
+  evaluation: Evaluation;
+}
+
+/** 6. Report: the report document (report.json) and its four answers (report.ts). */
+function buildReport(
+  ctx: RunContext,
+  stages: StageResults,
+  timings: Record<string, number>,
+  started: number,
+): AmpReport {
+  const { model, o, layers } = ctx;
+  const { data, clusters, calibrated, routing, evaluation } = stages;
+  const { train, test, testSpec, metric } = data;
+  const { assignments, truth, projection, k } = clusters;
+  const { routed } = routing;
+  const matched = evaluation.onTest.matching.best.pass;
   const base: Omit<AmpReport, 'answers'> = {
     format: 'wina-amp',
     version: 1,
@@ -665,8 +836,8 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
     model: model.info.source,
     fingerprint: fingerprint(model),
     architecture: model.info.architecture,
-    method,
-    sparsity: s,
+    method: o.method,
+    sparsity: o.sparsity,
     metric,
     options: {
       train: o.train,
@@ -704,140 +875,191 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
         labels: countLabels(test.items),
       },
     },
-    clustering: {
-      features: `mean and standard deviation of log2 ${method} score per layer and projection (${keys.length} x 2), standardised over the training items`,
-      dimensions: z[0]!.length,
-      k,
-      chosenBy: o.clusters === 'auto' ? 'silhouette' : 'option',
-      silhouette: searched.candidates.find((c) => c.k === k)!.silhouette,
-      nullSilhouette: nullSearch.candidates.find((c) => c.k === nullSearch.best.k)!.silhouette,
-      nullK: nullSearch.best.k,
-      purity: purity(assignments, trainLabels),
-      ari: adjustedRandIndex(assignments, trainLabels),
-      majorityPurity: Math.max(...Object.values(countLabels(train.items))) / train.items.length,
-      labels,
-      sizes: members.map((m) => m.length),
-      contingency: Object.fromEntries(
-        Array.from({ length: k }, (_, c) => [
-          String(c),
-          Object.fromEntries(labels.map((l) => [l, table.get(c)?.get(l) ?? 0])),
-        ]),
-      ),
-      candidates,
-      test: {
-        sizes: testSizes,
-        purity: purity(
-          truth,
-          test.items.map((i) => i.label),
-        ),
-        ari: adjustedRandIndex(
-          truth,
-          test.items.map((i) => i.label),
-        ),
-      },
-    },
+    clustering: clusteringSection(o, data, clusters),
     projection: {
-      explainedVariance: pca.getExplainedVariance().slice(0, 2),
+      explainedVariance: projection.explainedVariance,
       train: train.items.map((it, i) => ({
         id: it.id,
         label: it.label,
         cluster: assignments[i]!,
-        x: trainXY[i]![0]!,
-        y: trainXY[i]![1] ?? 0,
+        x: projection.train[i]![0]!,
+        y: projection.train[i]![1] ?? 0,
       })),
       test: test.items.map((it, i) => ({
         id: it.id,
         label: it.label,
         cluster: truth[i]!,
         routed: routed[i]!,
-        x: testXY[i]![0]!,
-        y: testXY[i]![1] ?? 0,
+        x: projection.test[i]![0]!,
+        y: projection.test[i]![1] ?? 0,
       })),
     },
     allocations: {
       projections: [...PROJECTIONS],
       uniform: grid(
         layers,
-        (l, p) => uniform.allocation[l]?.[p as keyof PerLayer[number]] ?? 0,
+        (l, p) => calibrated.uniform.allocation[l]?.[p as keyof PerLayer[number]] ?? 0,
       ) as number[][],
-      clusters: clusterProfiles.map(
+      clusters: calibrated.clusters.map(
         (cp) => grid(layers, (l, p) => cp.allocation[l]?.[p as keyof PerLayer[number]] ?? 0) as number[][],
       ),
     },
     achieved: {
-      uniformOnTrain: uniformTrain.groupCounts.map((c) => sparsityGrid(layers, c)),
+      uniformOnTrain: evaluation.uniformOnTrain.groupCounts.map((c) => sparsityGrid(layers, c)),
       routedOnTest: Array.from({ length: k }, (_, c) =>
-        sparsityGrid(layers, best.pass.groupCounts[c] ?? { kept: {}, total: {} }),
+        sparsityGrid(layers, matched.groupCounts[c] ?? { kept: {}, total: {} }),
       ),
     },
-    router: {
-      source: chosen.source,
-      kind: chosen.kind,
-      chosenBy: routerCandidates.length > 1 ? 'cross-validation' : 'option',
-      candidates: routerCandidates.map(routerRecord),
-      testAccuracy: chosen.testAccuracy,
-      majorityBaseline: Math.max(...testSizes) / Math.max(1, test.items.length),
-      confusion,
-      predictions: routed,
-      truth,
-      flopsPerPrompt: chosen.flopsPerPrompt,
-      secondsPerPrompt: chosen.secondsPerPrompt,
-      flopsShareOfPrefill: chosen.flopsPerPrompt / (denseTest.gflopsPerToken * 1e9 * meanPromptTokens),
-    },
-    evaluations,
-    matching: {
-      uniformAchieved: target,
-      tolerance: o.tolerance,
-      iterations: iterations.map(({ shift, achieved }) => ({ shift, achieved })),
-      matched: Math.abs(best.achieved - target) <= o.tolerance,
-      shift,
-    },
-    curves: { uniform: uniformCurve, ampRouted: routedCurve },
-    comparison: {
-      metric,
-      uniform: valueOf(uniformRecord.overall),
-      ampRouted: valueOf(routedRecord.overall),
-      ampOracle: valueOf(oracleRecord.overall),
-      dense: valueOf(denseRecord.overall),
-      achieved: {
-        uniform: uniformRecord.achievedSparsity,
-        ampRouted: routedRecord.achievedSparsity,
-        ampOracle: oracleRecord.achievedSparsity,
-      },
-      nll: pairedNllDelta(uniformTest.scores, best.pass.scores),
-      ...(metric === 'accuracy'
-        ? { accuracy: pairedAccuracyDelta(uniformTest.scores, best.pass.scores) }
-        : {}),
-      interpolated: interpolate(
-        routedCurve,
-        uniformCurve.find((p) => p.shift === 0)!,
-      ),
-      latency: {
-        uniform: uniformRecord.secondsPerItem,
-        ampRouted: routedRecord.secondsPerItem + routedRecord.routerSecondsPerItem,
-      },
-    },
+    router: routerSection(data, clusters, routing, evaluation.onTest.densePass),
+    evaluations: evaluation.records,
+    matching: evaluation.matching,
+    curves: evaluation.curves,
+    comparison: comparisonSection(metric, evaluation),
     timings,
     seconds: (performance.now() - started) / 1000,
   };
-  const report: AmpReport = { ...base, answers: answerQuestions(base) };
+  return { ...base, answers: answerQuestions(base) };
+}
 
-  const amp: AmpProfile = {
+function clusteringSection(o: Resolved, data: LoadedData, clusters: Clusters): AmpReport['clustering'] {
+  const { train, test, trainLabels } = data;
+  const { k, assignments, truth, members, searched, nullSearch, testSizes } = clusters;
+  const labels = [...new Set(trainLabels)];
+  const table = contingency(assignments, trainLabels);
+  return {
+    features: `mean and standard deviation of log2 ${o.method} score per layer and projection (${clusters.keys.length} x 2), standardised over the training items`,
+    dimensions: clusters.dimensions,
+    k,
+    chosenBy: o.clusters === 'auto' ? 'silhouette' : 'option',
+    silhouette: searched.candidates.find((c) => c.k === k)!.silhouette,
+    nullSilhouette: nullSearch.candidates.find((c) => c.k === nullSearch.best.k)!.silhouette,
+    nullK: nullSearch.best.k,
+    purity: purity(assignments, trainLabels),
+    ari: adjustedRandIndex(assignments, trainLabels),
+    majorityPurity: Math.max(...Object.values(countLabels(train.items))) / train.items.length,
+    labels,
+    sizes: members.map((m) => m.length),
+    contingency: Object.fromEntries(
+      Array.from({ length: k }, (_, c) => [
+        String(c),
+        Object.fromEntries(labels.map((l) => [l, table.get(c)?.get(l) ?? 0])),
+      ]),
+    ),
+    candidates: clusters.candidates,
+    test: {
+      sizes: testSizes,
+      purity: purity(
+        truth,
+        test.items.map((i) => i.label),
+      ),
+      ari: adjustedRandIndex(
+        truth,
+        test.items.map((i) => i.label),
+      ),
+    },
+  };
+}
+
+function routerSection(
+  data: LoadedData,
+  clusters: Clusters,
+  routing: Routing,
+  denseOnTest: Pass,
+): AmpReport['router'] {
+  const { test } = data;
+  const { k, truth, testSizes } = clusters;
+  const { chosen, routed } = routing;
+  const routerRecord = (c: TrainedRouter): RouterCandidate => ({
+    source: c.source,
+    kind: c.kind,
+    cvAccuracy: c.cvAccuracy,
+    trainAccuracy: c.trainAccuracy,
+    testAccuracy: c.testAccuracy,
+    flopsPerPrompt: c.flopsPerPrompt,
+    secondsPerPrompt: c.secondsPerPrompt,
+  });
+  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  truth.forEach((t, i) => confusion[t]![routed[i]!]!++);
+  const meanPromptTokens = test.items.reduce((n, it) => n + it.prompt.length, 0) / test.items.length;
+  return {
+    source: chosen.source,
+    kind: chosen.kind,
+    chosenBy: routing.candidates.length > 1 ? 'cross-validation' : 'option',
+    candidates: routing.candidates.map(routerRecord),
+    testAccuracy: chosen.testAccuracy,
+    majorityBaseline: Math.max(...testSizes) / Math.max(1, test.items.length),
+    confusion,
+    predictions: routed,
+    truth,
+    flopsPerPrompt: chosen.flopsPerPrompt,
+    secondsPerPrompt: chosen.secondsPerPrompt,
+    flopsShareOfPrefill: chosen.flopsPerPrompt / (denseOnTest.gflopsPerToken * 1e9 * meanPromptTokens),
+  };
+}
+
+/** Routed AMP against the uniform profile on test, at the matched shift. */
+function comparisonSection(metric: AmpReport['metric'], evaluation: Evaluation): AmpReport['comparison'] {
+  const { onTest, curves } = evaluation;
+  const matched = onTest.matching.best.pass;
+  const valueOf = (m: Metrics) => metricValue(metric, m);
+  return {
+    metric,
+    uniform: valueOf(onTest.uniform.overall),
+    ampRouted: valueOf(onTest.ampRouted.overall),
+    ampOracle: valueOf(onTest.ampOracle.overall),
+    dense: valueOf(onTest.dense.overall),
+    achieved: {
+      uniform: onTest.uniform.achievedSparsity,
+      ampRouted: onTest.ampRouted.achievedSparsity,
+      ampOracle: onTest.ampOracle.achievedSparsity,
+    },
+    nll: pairedNllDelta(onTest.uniformPass.scores, matched.scores),
+    ...(metric === 'accuracy'
+      ? { accuracy: pairedAccuracyDelta(onTest.uniformPass.scores, matched.scores) }
+      : {}),
+    interpolated: interpolate(
+      curves.ampRouted,
+      curves.uniform.find((p) => p.shift === 0)!,
+    ),
+    latency: {
+      uniform: onTest.uniform.secondsPerItem,
+      ampRouted: onTest.ampRouted.secondsPerItem + onTest.ampRouted.routerSecondsPerItem,
+    },
+  };
+}
+
+/** 6. amp.json: the chosen router and one profile per cluster, for --profile in generate / eval / serve. */
+function buildAmpProfile(
+  { o }: RunContext,
+  { data, clusters, calibrated, routing }: StageResults,
+): AmpProfile {
+  return {
     format: AMP_PROFILE_FORMAT,
     version: 1,
-    model: uniform.model,
-    method,
-    sparsity: s,
-    router: chosen.router,
-    clusters: clusterProfiles.map((profile, c) => ({
+    model: calibrated.uniform.model,
+    method: o.method,
+    sparsity: o.sparsity,
+    router: routing.chosen.router,
+    clusters: calibrated.clusters.map((profile, c) => ({
       id: c,
-      size: members[c]!.length,
-      labels: countLabels(members[c]!.map((i) => train.items[i]!)),
+      size: clusters.members[c]!.length,
+      labels: countLabels(clusters.members[c]!.map((i) => data.train.items[i]!)),
       profile,
     })),
-    calibration: { data: o.train, samples: train.items.length, seqLen: o.seqLen },
+    calibration: { data: o.train, samples: data.train.items.length, seqLen: o.seqLen },
   };
-  return { report, amp, uniform };
+}
+
+/** [layer][projection] of a per-layer map. */
+function grid(layers: number, value: (l: number, p: string) => number | null): (number | null)[][] {
+  return Array.from({ length: layers }, (_, l) => PROJECTIONS.map((p) => value(l, p)));
+}
+
+function sparsityGrid(layers: number, counts: Pass['groupCounts'][number]): (number | null)[][] {
+  return grid(layers, (l, p) => {
+    const total = counts.total[`${l}.${p}`];
+    return total ? 1 - (counts.kept[`${l}.${p}`] ?? 0) / total : null;
+  });
 }
 
 /** `curve` (sorted by achieved sparsity) read linearly at `at`'s achieved sparsity, and its difference to `at`. */

@@ -2,21 +2,7 @@
  * The answers of the WINA-AMP report to its four research questions, derived from the measured numbers by fixed
  * rules (stated in each answer), and the Markdown report.
  */
-import type { AmpReport, EvaluationRecord } from './experiment.js';
-
-export interface Answer {
-  question: string;
-  /** yes / weakly / partly / no, as the rule in `summary` gives it. */
-  verdict: string;
-  summary: string;
-}
-
-export interface Answers {
-  clusters: Answer;
-  labels: Answer;
-  routing: Answer;
-  profiles: Answer;
-}
+import type { AmpReport, Answers, EvaluationRecord } from './report-types.js';
 
 type Base = Omit<AmpReport, 'answers'>;
 

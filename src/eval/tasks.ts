@@ -10,6 +10,7 @@ import { sharedPath } from '../io/paths.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import {
   type ChoiceItem,
+  type Gsm8kItem,
   gsm8kPrompt,
   mmluPrompt,
   mmluSubjects,
@@ -199,6 +200,22 @@ export function encodeChoices(
   return { context: ctxIds, continuations: conts };
 }
 
+/** A multiple-choice item as lm-eval scores it: each choice after the context, with the target delimiter " ". */
+export function encodeChoiceItem(
+  tokenizer: TextTokenizer,
+  item: ChoiceItem,
+  prefix: number | undefined,
+  fallbackPrefix: number | undefined,
+): { context: number[]; continuations: number[][] } {
+  return encodeChoices(
+    tokenizer,
+    item.context,
+    item.choices.map((c) => ` ${c}`),
+    prefix,
+    fallbackPrefix,
+  );
+}
+
 function choiceUnit(
   name: string,
   all: ChoiceItem[],
@@ -225,13 +242,7 @@ function choiceUnit(
       const acc: number[] = [];
       const accNorm: number[] = [];
       encoded ??= picked.map(({ item }) =>
-        encodeChoices(
-          ctx.tokenizer,
-          item.context,
-          item.choices.map((c) => ` ${c}`),
-          o.bos ? ctx.bosId : undefined,
-          ctx.bosId ?? ctx.eosIds[0],
-        ),
+        encodeChoiceItem(ctx.tokenizer, item, o.bos ? ctx.bosId : undefined, ctx.bosId ?? ctx.eosIds[0]),
       );
       for (const [i, { item }] of picked.entries()) {
         const enc = encoded[i]!;
@@ -330,27 +341,45 @@ function perplexityUnit(
   };
 }
 
-function gsm8kUnit(o: TaskOptions, maxLength: number): Unit {
+/** GSM8K's test questions, and its train split when exemplars are drawn from it (shots > 0). */
+export function readGsm8kData(shots: number): { test: Gsm8kItem[]; train: Gsm8kItem[] } {
   const test = readGsm8k(sharedPath('data', 'gsm8k', 'test.jsonl'));
-  const shots = o.shots ?? 5;
   const train = shots > 0 ? readGsm8k(sharedPath('data', 'gsm8k', 'train.jsonl')) : [];
+  return { test, train };
+}
+
+/**
+ * The prompt of GSM8K test item `index` with `shots` exemplars from train. lm-eval draws the exemplars at random
+ * (fewshot seed); here each test item has its own seeded draw, so its prompt does not depend on which other
+ * items a limit or a split keeps.
+ */
+export function gsm8kFewShotPrompt(
+  item: Gsm8kItem,
+  index: number,
+  train: readonly Gsm8kItem[],
+  shots: number,
+  seed: number,
+): string {
+  const rnd = seededRandom((seed * 1000003 + index) >>> 0);
+  const chosen = new Set<number>();
+  while (chosen.size < shots) chosen.add(Math.floor(rnd() * train.length));
+  return gsm8kPrompt(
+    item,
+    [...chosen].map((i) => train[i]!),
+  );
+}
+
+function gsm8kUnit(o: TaskOptions, maxLength: number): Unit {
+  const shots = o.shots ?? 5;
+  const { test, train } = readGsm8kData(shots);
   if (shots > train.length && shots > 0)
     fail(`--shots ${shots} exceeds the ${train.length} GSM8K train examples`);
   if (!(Number.isInteger(o.maxTokens) && o.maxTokens >= 1 && o.maxTokens < maxLength))
     fail(`--max-tokens must be a whole number in 1..${maxLength - 1}, got ${o.maxTokens}`);
-  const picked = select(test, o).map(({ item, index }) => {
-    // lm-eval draws the exemplars at random from train (fewshot seed); here one seeded draw per test item.
-    const rnd = seededRandom((o.seed * 1000003 + index) >>> 0);
-    const chosen = new Set<number>();
-    while (chosen.size < shots) chosen.add(Math.floor(rnd() * train.length));
-    return {
-      item,
-      prompt: gsm8kPrompt(
-        item,
-        [...chosen].map((i) => train[i]!),
-      ),
-    };
-  });
+  const picked = select(test, o).map(({ item, index }) => ({
+    item,
+    prompt: gsm8kFewShotPrompt(item, index, train, shots, o.seed),
+  }));
   const stops = ['Question:', '\n\n'];
   return {
     name: 'gsm8k',
@@ -410,9 +439,38 @@ export function greedyUntil(
   return text;
 }
 
-function mmluUnits(subjects: string[], o: TaskOptions): Unit[] {
+/** The items of one multiple-choice unit: a whole task's (piqa) or one MMLU subject's (mmlu_anatomy). */
+export interface ChoiceUnitItems {
+  /** The unit's name in results. */
+  name: string;
+  /** MMLU: the subject; absent for single-unit tasks. */
+  subject?: string;
+  items: ChoiceItem[];
+}
+
+/**
+ * Where a multiple-choice task name (piqa, hellaswag, mmlu, mmlu_<subject>, ...) becomes its data files and
+ * prompts, for `wina eval` and WINA-AMP alike; undefined for names that are not multiple-choice tasks. MMLU
+ * prompts start with `mmluShots` dev examples.
+ */
+export function choiceTaskItems(name: string, mmluShots: number): ChoiceUnitItems[] | undefined {
+  const mc = MC_TASKS[name];
+  if (mc) return [{ name, items: readChoiceJsonl(sharedPath('data', 'mc', mc.file), mc.suffix) }];
+  if (name === 'hellaswag')
+    return [{ name, items: readHellaswag(sharedPath('data', 'hellaswag', 'hellaswag_val.txt')) }];
+  if (name === 'mmlu') return mmluItems(mmluSubjects(sharedPath('data', 'mmlu')), mmluShots);
+  if (name.startsWith('mmlu_')) {
+    const subject = name.slice('mmlu_'.length);
+    const subjects = mmluSubjects(sharedPath('data', 'mmlu'));
+    if (!subjects.includes(subject))
+      fail(`unknown MMLU subject "${subject}" (known: ${subjects.join(', ')})`);
+    return mmluItems([subject], mmluShots);
+  }
+  return undefined;
+}
+
+function mmluItems(subjects: string[], shots: number): ChoiceUnitItems[] {
   const root = sharedPath('data', 'mmlu');
-  const shots = o.shots ?? 0;
   return subjects.map((subject) => {
     const test = readMmluCsv(path.join(root, 'test', `${subject}_test.csv`));
     const dev = shots > 0 ? readMmluCsv(path.join(root, 'dev', `${subject}_dev.csv`)) : [];
@@ -423,7 +481,7 @@ function mmluUnits(subjects: string[], o: TaskOptions): Unit[] {
       choices: ['A', 'B', 'C', 'D'],
       gold: q.answer,
     }));
-    return choiceUnit(`mmlu_${subject}`, items, o, { shots }, false);
+    return { name: `mmlu_${subject}`, subject, items };
   });
 }
 
@@ -435,27 +493,17 @@ export function resolveTask(
   maxLength: number,
   prefix: number | undefined,
 ): Task {
-  const mc = MC_TASKS[name];
-  if (mc)
-    return {
-      name,
-      kind: 'choice',
-      units: [choiceUnit(name, readChoiceJsonl(sharedPath('data', 'mc', mc.file), mc.suffix), o)],
-    };
+  const mmluShots = o.shots ?? 0;
+  const choices = choiceTaskItems(name, mmluShots);
+  if (choices) {
+    const units = choices.map((c) =>
+      c.subject === undefined
+        ? choiceUnit(c.name, c.items, o)
+        : choiceUnit(c.name, c.items, o, { shots: mmluShots }, false),
+    );
+    return name === 'mmlu' ? { name, kind: 'choice', group: true, units } : { name, kind: 'choice', units };
+  }
   switch (name) {
-    case 'hellaswag':
-      return {
-        name,
-        kind: 'choice',
-        units: [choiceUnit(name, readHellaswag(sharedPath('data', 'hellaswag', 'hellaswag_val.txt')), o)],
-      };
-    case 'mmlu':
-      return {
-        name,
-        kind: 'choice',
-        group: true,
-        units: mmluUnits(mmluSubjects(sharedPath('data', 'mmlu')), o),
-      };
     case 'gsm8k':
       return { name, kind: 'generate', units: [gsm8kUnit(o, maxLength)] };
     case 'wikitext':
@@ -480,13 +528,6 @@ export function resolveTask(
         units: [perplexityUnit(name, docs, o, tokenizer, maxLength, prefix)],
       };
     }
-  }
-  if (name.startsWith('mmlu_')) {
-    const subject = name.slice('mmlu_'.length);
-    const subjects = mmluSubjects(sharedPath('data', 'mmlu'));
-    if (!subjects.includes(subject))
-      fail(`unknown MMLU subject "${subject}" (known: ${subjects.join(', ')})`);
-    return { name, kind: 'choice', units: mmluUnits([subject], o) };
   }
   if (/[/\\.]/.test(name) && fs.existsSync(name)) {
     return {
