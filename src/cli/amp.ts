@@ -10,7 +10,7 @@ import { loadModel } from '../model/model.js';
 import type { Method } from '../sparsity/config.js';
 import { writeProfile } from '../sparsity/profile.js';
 import { writeReport } from '../report/index.js';
-import { integer, number, parse, requireString, say } from './args.js';
+import { type Command, integer, number, parse, requireString, say } from './args.js';
 import { Progress } from './progress.js';
 
 const USAGE = `usage: wina amp run --model M --train DATA [--test DATA] [--out DIR] [--clusters auto|K] [--max-clusters 8]
@@ -28,15 +28,18 @@ DATA: PATH (a .jsonl, text file or folder: one passage per row / file, labelled 
 Writes DIR (default amp-out): report.json, report.md, report.html, amp.json (cluster profiles + router, for
 --profile in generate / eval) and uniform.json (the uniform profile it is compared with).`;
 
-export async function ampCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    say(USAGE);
-    return sub ? 0 : 2;
-  }
-  if (sub !== 'run') fail(`unknown amp command "${sub}" (known: run)`);
-  return ampRun(rest);
-}
+export const ampCommand: Command = {
+  summary: 'WINA-AMP: cluster inputs by activation profile, a profile per cluster, routing',
+  run: async (argv) => {
+    const [sub, ...rest] = argv;
+    if (sub === undefined || sub === '--help' || sub === '-h') {
+      say(USAGE);
+      return sub ? 0 : 2;
+    }
+    if (sub !== 'run') fail(`unknown amp command "${sub}" (known: run)`);
+    return ampRun(rest);
+  },
+};
 
 async function ampRun(argv: string[]): Promise<number> {
   const o = parse(

@@ -3,6 +3,39 @@ import { fail } from '../io/errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** A command's parsed options: strings, flags, or absent. */
+export type Values<T extends Options> = Record<keyof T | 'help', string | boolean | undefined>;
+
+/** One subcommand of `wina`: every handler is declared so, and `command` gives it --help and strict parsing. */
+export interface CommandSpec<T extends Options> {
+  /** One line for `wina --help`. */
+  summary: string;
+  /** `wina <name> --help`; its first line names the command in option errors. */
+  usage: string;
+  options: T;
+  /** The command itself, given its parsed options and its arguments as typed; returns the exit code. */
+  run(o: Values<T>, argv: string[]): Promise<number>;
+}
+
+export interface Command {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export function command<T extends Options>(spec: CommandSpec<T>): Command {
+  return {
+    summary: spec.summary,
+    run: async (argv) => {
+      const o = parse(argv, spec.options, spec.usage);
+      if (o.help) {
+        say(spec.usage);
+        return 0;
+      }
+      return spec.run(o, argv);
+    },
+  };
+}
+
 /** Parses a command's options strictly: an unknown option or a missing value is one clear error line. */
 export function parse<T extends Options>(argv: string[], options: T, usage: string) {
   try {
@@ -10,7 +43,7 @@ export function parse<T extends Options>(argv: string[], options: T, usage: stri
       args: negativeValuesInline(argv, options),
       options: { ...options, help: { type: 'boolean', short: 'h' } },
       strict: true,
-    }).values as unknown as Record<keyof T | 'help', string | boolean | undefined>;
+    }).values as unknown as Values<T>;
   } catch (e) {
     const command = /^usage: (wina \S+)/.exec(usage)?.[1] ?? 'wina <command>';
     fail(`${(e as Error).message.split('\n')[0]} (${command} --help for the options)`);

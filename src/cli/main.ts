@@ -1,38 +1,29 @@
 import { WinaError } from '../io/errors.js';
-import { say } from './args.js';
-import { benchCommand } from './bench.js';
+import { type Command, say } from './args.js';
 import { ampCommand } from './amp.js';
+import { benchCommand } from './bench.js';
 import { calibrateCommand } from './calibrate.js';
 import { evalCommand } from './eval.js';
-import { generate } from './generate.js';
-import { info } from './info.js';
-import { serve } from './serve.js';
-import { synth } from './synth.js';
-import { transformCommand } from './transform.js';
+import { generateCommand } from './generate.js';
+import { infoCommand } from './info.js';
 import { quantizeCommand } from './quantize.js';
 import { reportCommand } from './report.js';
+import { serveCommand } from './serve.js';
+import { synthCommand } from './synth.js';
+import { transformCommand } from './transform.js';
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
-  generate: { run: generate, summary: 'generate text from a prompt, streamed as it is produced' },
-  info: { run: info, summary: 'architecture, parameters, dtype and memory of a model' },
-  calibrate: {
-    run: calibrateCommand,
-    summary: 'score histograms, thresholds and greedy allocation -> a profile file',
-  },
-  bench: { run: benchCommand, summary: 'prefill and decode tokens/s, dense vs sparse (median of repeats)' },
-  transform: { run: transformCommand, summary: 'save the orthogonally transformed model as a checkpoint' },
-  quantize: { run: quantizeCommand, summary: 'save the model with q8 or q4 weights (a scale per 32 inputs)' },
-  eval: { run: evalCommand, summary: 'lm-eval tasks (accuracy, perplexity) over a method x sparsity grid' },
-  synth: { run: synth, summary: 'write a random-weight model of a real shape (for speed benchmarks)' },
-  amp: {
-    run: ampCommand,
-    summary: 'WINA-AMP: cluster inputs by activation profile, a profile per cluster, routing',
-  },
-  serve: { run: serve, summary: 'OpenAI-compatible API server and web playground' },
-  report: {
-    run: reportCommand,
-    summary: 'self-contained HTML report (charts) of eval, bench and calibrate results',
-  },
+const COMMANDS: Record<string, Command> = {
+  generate: generateCommand,
+  info: infoCommand,
+  calibrate: calibrateCommand,
+  bench: benchCommand,
+  transform: transformCommand,
+  quantize: quantizeCommand,
+  eval: evalCommand,
+  synth: synthCommand,
+  amp: ampCommand,
+  serve: serveCommand,
+  report: reportCommand,
 };
 
 function usage(): string {

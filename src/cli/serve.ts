@@ -12,7 +12,7 @@ import {
   DEFAULT_SHUTDOWN_GRACE_MS,
   startServer,
 } from '../server/server.js';
-import { integer, parse, requireString, say } from './args.js';
+import { command, integer, requireString, say } from './args.js';
 import {
   applyAmpOptions,
   applySparsityOptions,
@@ -35,100 +35,96 @@ Deadlines: headers ${DEFAULT_HEADERS_TIMEOUT_MS / 1000} s, the whole request ${D
 --json prints {"url", "model"} on stdout once listening. SIGINT / SIGTERM: finish the running generation (cut
 after --shutdown-grace, default ${DEFAULT_SHUTDOWN_GRACE_MS / 1000} s), stop.`;
 
-export async function serve(argv: string[]): Promise<number> {
-  const o = parse(
-    argv,
-    {
-      model: { type: 'string', short: 'm' },
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8080' },
-      'chat-template': { type: 'string' },
-      name: { type: 'string' },
-      'max-body-bytes': { type: 'string' },
-      tokenizer: { type: 'string' },
-      layout: { type: 'string' },
-      quantize: { type: 'string' },
-      json: { type: 'boolean' },
-      cors: { type: 'string' },
-      'allowed-hosts': { type: 'string' },
-      'headers-timeout': { type: 'string' },
-      'request-timeout': { type: 'string' },
-      'shutdown-grace': { type: 'string' },
-      ...SPARSITY_OPTIONS,
-    },
-    USAGE,
-  );
-  if (o.help) {
-    say(USAGE);
-    return 0;
-  }
-  const modelSpec = requireString(o.model, '--model');
-  const port = integer(o.port, '--port')!;
-  if (port < 0 || port > 65535) fail(`--port must be in 0..65535, got ${port}`);
-  const maxBodyBytes = integer(o['max-body-bytes'], '--max-body-bytes') ?? DEFAULT_MAX_BODY_BYTES;
-  if (maxBodyBytes < 1) fail(`--max-body-bytes must be at least 1, got ${maxBodyBytes}`);
-  const chatTemplate = readChatTemplate(o['chat-template'] as string | undefined);
-  const list = (v: unknown) => (v === undefined ? [] : (v as string).split(','));
-  const allowedOrigins = validateOrigins(list(o.cors), '--cors');
-  const allowedHosts = validateHosts(list(o['allowed-hosts']), '--allowed-hosts');
-  const seconds = (name: 'headers-timeout' | 'request-timeout' | 'shutdown-grace') => {
-    const v = integer(o[name], `--${name}`);
-    if (v !== undefined && v < 1) fail(`--${name} must be at least 1 (seconds), got ${v}`);
-    return v === undefined ? undefined : v * 1000;
-  };
-  const headersTimeoutMs = seconds('headers-timeout');
-  const requestTimeoutMs = seconds('request-timeout');
-  const shutdownGraceMs = seconds('shutdown-grace');
-  if ((headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS) > (requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS))
-    fail('--headers-timeout must not exceed --request-timeout');
+export const serveCommand = command({
+  summary: 'OpenAI-compatible API server and web playground',
+  usage: USAGE,
+  options: {
+    model: { type: 'string', short: 'm' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '8080' },
+    'chat-template': { type: 'string' },
+    name: { type: 'string' },
+    'max-body-bytes': { type: 'string' },
+    tokenizer: { type: 'string' },
+    layout: { type: 'string' },
+    quantize: { type: 'string' },
+    json: { type: 'boolean' },
+    cors: { type: 'string' },
+    'allowed-hosts': { type: 'string' },
+    'headers-timeout': { type: 'string' },
+    'request-timeout': { type: 'string' },
+    'shutdown-grace': { type: 'string' },
+    ...SPARSITY_OPTIONS,
+  },
+  async run(o) {
+    const modelSpec = requireString(o.model, '--model');
+    const port = integer(o.port, '--port')!;
+    if (port < 0 || port > 65535) fail(`--port must be in 0..65535, got ${port}`);
+    const maxBodyBytes = integer(o['max-body-bytes'], '--max-body-bytes') ?? DEFAULT_MAX_BODY_BYTES;
+    if (maxBodyBytes < 1) fail(`--max-body-bytes must be at least 1, got ${maxBodyBytes}`);
+    const chatTemplate = readChatTemplate(o['chat-template'] as string | undefined);
+    const list = (v: unknown) => (v === undefined ? [] : (v as string).split(','));
+    const allowedOrigins = validateOrigins(list(o.cors), '--cors');
+    const allowedHosts = validateHosts(list(o['allowed-hosts']), '--allowed-hosts');
+    const seconds = (name: 'headers-timeout' | 'request-timeout' | 'shutdown-grace') => {
+      const v = integer(o[name], `--${name}`);
+      if (v !== undefined && v < 1) fail(`--${name} must be at least 1 (seconds), got ${v}`);
+      return v === undefined ? undefined : v * 1000;
+    };
+    const headersTimeoutMs = seconds('headers-timeout');
+    const requestTimeoutMs = seconds('request-timeout');
+    const shutdownGraceMs = seconds('shutdown-grace');
+    if ((headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS) > (requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS))
+      fail('--headers-timeout must not exceed --request-timeout');
 
-  const model = await loadModel(modelSpec, {
-    tokenizer: o.tokenizer as string | undefined,
-    layout: o.layout as 'row' | 'input-major' | undefined,
-    quantize: quantizeOnLoad(o),
-  });
-  try {
-    const { sparsity } = isAmpProfile(o) ? applyAmpOptions(o, model) : applySparsityOptions(o, model);
-    const modelName = (o.name as string | undefined) ?? servedName(modelSpec);
-    const server = await startServer(model, {
-      host: o.host as string,
-      port,
-      modelName,
-      sparsity,
-      chatTemplate,
-      maxBodyBytes,
-      allowedOrigins,
-      allowedHosts,
-      headersTimeoutMs,
-      requestTimeoutMs,
-      shutdownGraceMs,
+    const model = await loadModel(modelSpec, {
+      tokenizer: o.tokenizer as string | undefined,
+      layout: o.layout as 'row' | 'input-major' | undefined,
+      quantize: quantizeOnLoad(o),
     });
-    const setting = isAmpProfile(o)
-      ? `WINA-AMP ${sparsity?.sparsity.method}, each prompt routed to its cluster's profile`
-      : sparsity
-        ? `${sparsity.sparsity.method} ${sparsity.sparsity.globalSparsity}`
-        : 'dense';
-    say(`wina serve: ${modelName} (${setting}) listening on ${server.url}  (playground: ${server.url}/)`);
-    if (o.json) process.stdout.write(`${JSON.stringify({ url: server.url, model: modelName })}\n`);
+    try {
+      const { sparsity } = isAmpProfile(o) ? applyAmpOptions(o, model) : applySparsityOptions(o, model);
+      const modelName = (o.name as string | undefined) ?? servedName(modelSpec);
+      const server = await startServer(model, {
+        host: o.host as string,
+        port,
+        modelName,
+        sparsity,
+        chatTemplate,
+        maxBodyBytes,
+        allowedOrigins,
+        allowedHosts,
+        headersTimeoutMs,
+        requestTimeoutMs,
+        shutdownGraceMs,
+      });
+      const setting = isAmpProfile(o)
+        ? `WINA-AMP ${sparsity?.sparsity.method}, each prompt routed to its cluster's profile`
+        : sparsity
+          ? `${sparsity.sparsity.method} ${sparsity.sparsity.globalSparsity}`
+          : 'dense';
+      say(`wina serve: ${modelName} (${setting}) listening on ${server.url}  (playground: ${server.url}/)`);
+      if (o.json) process.stdout.write(`${JSON.stringify({ url: server.url, model: modelName })}\n`);
 
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        say(
-          `wina serve: ${signal}: finishing the running generation (cut after ` +
-            `${(shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS) / 1000} s), then stopping (again to stop at once)`,
-        );
-        process.once(signal, () => process.exit(130));
-        server.close().then(resolve, resolve);
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
-    });
-    say('wina serve: stopped');
-    return 0;
-  } finally {
-    model.close();
-  }
-}
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          say(
+            `wina serve: ${signal}: finishing the running generation (cut after ` +
+              `${(shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS) / 1000} s), then stopping (again to stop at once)`,
+          );
+          process.once(signal, () => process.exit(130));
+          server.close().then(resolve, resolve);
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      say('wina serve: stopped');
+      return 0;
+    } finally {
+      model.close();
+    }
+  },
+});
 
 /** The id clients see: a shared name or hub id as given, a path's last part otherwise. */
 function servedName(spec: string): string {

@@ -61,9 +61,6 @@ export interface Projections {
 
 export class Model {
   readonly config: ModelConfig;
-  /** Every projection goes through this: the dense matmul, or a view's sparse LinearFn (see withProjections). */
-  readonly linear: LinearFn;
-  private readonly onNewSequence: ((ids: readonly number[]) => void) | undefined;
   /** Shared by every view of the model. */
   private readonly memory: {
     kvPool: KVPool;
@@ -76,13 +73,16 @@ export class Model {
     readonly transformer: Transformer,
     readonly tokenizer: TextTokenizer,
     readonly info: ModelInfo,
-    view?: Projections & { of: Model },
+    private readonly view?: Projections & { of: Model },
   ) {
     this.config = transformer.cfg;
-    this.linear = view?.linear ?? transformer.dense;
-    this.onNewSequence = view?.onNewSequence;
     const kernels = transformer.kernels;
     this.memory = view?.of.memory ?? { kvPool: new KVPool((n) => kernels.f32(n)) };
+  }
+
+  /** Every projection goes through this: the dense matmul, or a view's sparse LinearFn (see withProjections). */
+  get linear(): LinearFn {
+    return this.view?.linear ?? this.transformer.dense;
   }
 
   /** This model with its projections through `projections` (sparsity as a value: this model is unchanged). */
@@ -114,7 +114,7 @@ export class Model {
   }
 
   private run(ids: readonly number[], cache: KVCache, opts: ForwardOptions): Float32Array {
-    if (cache.length === 0) this.onNewSequence?.(ids);
+    if (cache.length === 0) this.view?.onNewSequence?.(ids);
     return checkFiniteLogits(
       this.transformer.forward(ids, cache, opts, this.linear),
       this.transformer.weights,
