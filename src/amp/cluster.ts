@@ -1,5 +1,5 @@
 /**
- * Clustering of activation profiles and how good the clusters are: k-means (ml-kmeans, k-means++ seeding, best
+ * Clustering of activation signatures and how good the clusters are: k-means (ml-kmeans, k-means++ seeding, best
  * of several seeded restarts), the number of clusters by silhouette, and agreement with known labels (purity,
  * adjusted Rand index). Distances are Euclidean on the rows as given (standardise them first).
  */

@@ -35,7 +35,7 @@ export interface AmpItem {
   id: string;
   label: string;
   kind: ItemKind;
-  /** Token ids known before decoding (BOS first where the model has one): what is profiled and routed on. */
+  /** Token ids known before decoding (BOS first where the model has one): what is signed and routed on. */
   prompt: number[];
   /** choice: each choice's tokens after the prompt; generate: the reference answer's tokens. */
   continuations?: number[][];

@@ -1,6 +1,6 @@
 /**
- * The WINA-AMP experiment, end to end (`wina amp run`): per-sample activation profiles of the training items,
- * k-means clusters of those profiles, one WINA profile per cluster (same histogram / threshold / allocation code
+ * The WINA-AMP experiment, end to end (`wina amp run`): per-sample activation signatures of the training items,
+ * k-means clusters of those signatures, one WINA profile per cluster (same histogram / threshold / allocation code
  * as the uniform profile), a router from a pre-decoding prompt embedding to the cluster, and the comparison of
  * routed per-cluster profiles with the uniform profile on the test items at matched achieved sparsity.
  */
@@ -45,12 +45,12 @@ import {
 import {
   fitStandardisation,
   groupCalibration,
-  profileKeys,
-  type ProfiledSamples,
-  profileSamples,
-  profileVector,
+  signatureKeys,
+  type SampleSignatures,
+  sampleSignatures,
+  signatureVector,
   standardiseRow,
-} from './profiles.js';
+} from './signatures.js';
 import { answerQuestions } from './report.js';
 import type { AmpReport, CurvePoint, EvaluationRecord, RouterCandidate } from './report-types.js';
 import {
@@ -221,11 +221,11 @@ export async function runAmp(model: Model, options: AmpOptions): Promise<AmpRun>
 
   const data = loadData(ctx);
   timer.lap('data');
-  const profiles = await profileItems(ctx, data);
-  timer.lap('profiles');
-  const clusters = clusterItems(ctx, data, profiles);
+  const signatures = await measureSignatures(ctx, data);
+  timer.lap('signatures');
+  const clusters = clusterItems(ctx, data, signatures);
   timer.lap('cluster');
-  const calibrated = calibrateClusterProfiles(ctx, data, profiles, clusters);
+  const calibrated = calibrateClusterProfiles(ctx, data, signatures, clusters);
   timer.lap('profiles per cluster');
   await breathe();
   const routing = await chooseRouter(ctx, data, clusters);
@@ -293,50 +293,53 @@ function loadData({ model, o }: RunContext): LoadedData {
   return { train, test, testSpec, metric, trainLabels };
 }
 
-interface ItemProfiles {
-  train: ProfiledSamples;
-  test: ProfiledSamples;
+interface ItemSignatures {
+  train: SampleSignatures;
+  test: SampleSignatures;
 }
 
-/** 1. Profiles: every item's own dense calibration (profile and compact histograms). */
-async function profileItems({ model, o, progress }: RunContext, data: LoadedData): Promise<ItemProfiles> {
-  const train = profileSamples(model, asSamples(data.train.items), o.method, progress('profile train'));
+/** 1. Signatures: every item's own dense calibration (its signature and compact histograms). */
+async function measureSignatures(
+  { model, o, progress }: RunContext,
+  data: LoadedData,
+): Promise<ItemSignatures> {
+  const train = sampleSignatures(model, asSamples(data.train.items), o.method, progress('signatures train'));
   await breathe();
-  const test = profileSamples(model, asSamples(data.test.items), o.method, progress('profile test'));
+  const test = sampleSignatures(model, asSamples(data.test.items), o.method, progress('signatures test'));
   return { train, test };
 }
 
 interface Clusters {
-  /** The profiled layer.projection keys; each gives a mean and a standard deviation. */
+  /** The signed layer.projection keys; each gives a mean and a standard deviation. */
   keys: string[];
-  /** Length of a profile vector. */
+  /** Length of a signature vector. */
   dimensions: number;
-  /** k-means on the training profiles for every k searched, and the same search on column-shuffled profiles. */
+  /** k-means on the training signatures for every k searched, and the same search on column-shuffled ones. */
   searched: ReturnType<typeof chooseK>;
   nullSearch: ReturnType<typeof chooseK>;
   k: number;
   /** Cluster of each training item. */
   assignments: number[];
   candidates: AmpReport['clustering']['candidates'];
-  /** Each test item's nearest centroid to its own profile: its true cluster, which the router should find. */
+  /** Each test item's nearest centroid to its own signature: its true cluster, which the router should find. */
   truth: number[];
   /** Indices of each cluster's training items. */
   members: number[][];
   /** Test items per true cluster. */
   testSizes: number[];
-  /** 2-D PCA of the standardised profiles, [item][x, y]. */
+  /** 2-D PCA of the standardised signatures, [item][x, y]. */
   projection: { explainedVariance: number[]; train: number[][]; test: number[][] };
 }
 
-/** 2. Clusters of the training profiles (standardised over the training items), k by silhouette or fixed. */
-function clusterItems({ model, o }: RunContext, data: LoadedData, profiles: ItemProfiles): Clusters {
+/** 2. Clusters of the training signatures (standardised over the training items), k by silhouette or fixed. */
+function clusterItems({ model, o }: RunContext, data: LoadedData, signatures: ItemSignatures): Clusters {
   const { trainLabels } = data;
-  const keys = profileKeys(model, o.method);
-  const trainRows = profiles.train.calibration.samples.map((p) => profileVector(p, keys));
+  const keys = signatureKeys(model, o.method);
+  const trainRows = signatures.train.calibration.samples.map((p) => signatureVector(p, keys));
   const standard = fitStandardisation(trainRows);
   const z = trainRows.map((r) => standardiseRow(r, standard));
-  const zTest = profiles.test.calibration.samples.map((p) =>
-    standardiseRow(profileVector(p, keys), standard),
+  const zTest = signatures.test.calibration.samples.map((p) =>
+    standardiseRow(signatureVector(p, keys), standard),
   );
   const ks = Array.from({ length: Math.min(o.maxClusters, z.length - 1) - 1 }, (_, i) => i + 2);
   if (o.clusters !== 'auto' && o.clusters > z.length - 1)
@@ -393,7 +396,7 @@ interface CalibratedProfiles {
 function calibrateClusterProfiles(
   { model, o, layers, progress }: RunContext,
   data: LoadedData,
-  profiles: ItemProfiles,
+  signatures: ItemSignatures,
   clusters: Clusters,
 ): CalibratedProfiles {
   const { method, sparsity } = o;
@@ -425,17 +428,17 @@ function calibrateClusterProfiles(
       greedy: trace,
     });
   const everyone = train.map((_, i) => i);
-  const uniformAlloc = allocate(profiles.train.calibration, everyone, 'greedy uniform');
+  const uniformAlloc = allocate(signatures.train.calibration, everyone, 'greedy uniform');
   const uniform = profileOf(
-    profiles.train.calibration,
+    signatures.train.calibration,
     uniformAlloc.allocation,
     'trace' in uniformAlloc ? uniformAlloc.trace : undefined,
   );
-  const clusterCalibrations = clusters.members.map((m) => groupCalibration(profiles.train, m));
+  const clusterCalibrations = clusters.members.map((m) => groupCalibration(signatures.train, m));
   const clusterProfiles = clusterCalibrations.map((cal, c) => {
     const a = allocate(cal, clusters.members[c]!, `greedy cluster ${c}`);
     const p = profileOf(cal, a.allocation, 'trace' in a ? a.trace : undefined);
-    // amp.json carries the router and the allocations, not every training item's profile.
+    // amp.json carries the router and the allocations, not every training item's signature.
     delete p.samples;
     return p;
   });
@@ -447,7 +450,7 @@ function calibrateClusterProfiles(
       shiftedConfig(
         method,
         sparsity,
-        profiles.train.calibration.histograms,
+        signatures.train.calibration.histograms,
         uniform.allocation,
         shift,
         layers,

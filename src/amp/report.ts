@@ -58,11 +58,11 @@ export function answerQuestions(r: Base): Answers {
 
   return {
     clusters: {
-      question: 'Do inputs cluster by activation profile?',
+      question: 'Do inputs cluster by activation signature?',
       verdict: clustersVerdict,
       summary:
         `k = ${c.k} (${c.chosenBy === 'silhouette' ? `best silhouette among k = 2..${Math.max(...c.candidates.map((x) => x.k))}` : 'set by --clusters'}), ` +
-        `silhouette ${f(sil)}: ${structure(sil)} structure on Kaufman and Rousseeuw's scale; the same search on the profiles with ` +
+        `silhouette ${f(sil)}: ${structure(sil)} structure on Kaufman and Rousseeuw's scale; the same search on the signatures with ` +
         `each column shuffled (no joint structure) gives ${f(c.nullSilhouette)} (k = ${c.nullK}). Cluster sizes ${c.sizes.join(' / ')}. ` +
         `Rule: yes when the silhouette exceeds 0.5 and the null by 0.1, weakly when it exceeds 0.25 and the null by 0.05.`,
     },
@@ -81,7 +81,7 @@ export function answerQuestions(r: Base): Answers {
       verdict: routingVerdict,
       summary:
         `${router.kind} on ${router.source} (chosen by ${router.chosenBy}): test accuracy ${f(router.testAccuracy)} against the ` +
-        `clusters of the test items' own profiles (always the largest cluster: ${f(router.majorityBaseline)}; cross-validated on ` +
+        `clusters of the test items' own signatures (always the largest cluster: ${f(router.majorityBaseline)}; cross-validated on ` +
         `train ${f(router.candidates.find((x) => x.kind === router.kind && x.source === router.source)!.cvAccuracy)})` +
         (others ? `; others: ${others}` : '') +
         `. Cost per prompt ${router.flopsPerPrompt.toExponential(2)} FLOPs (${pct(router.flopsShareOfPrefill, 2)} of its dense ` +
@@ -211,7 +211,7 @@ export function markdownReport(r: AmpReport): string {
     '',
   );
   out.push(
-    `Test accuracy is against the cluster of each test item's own (dense) profile; always predicting the largest cluster scores ${f(r.router.majorityBaseline)}.`,
+    `Test accuracy is against the cluster of each test item's own (dense) signature; always predicting the largest cluster scores ${f(r.router.majorityBaseline)}.`,
     '',
   );
 

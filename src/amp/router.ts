@@ -8,7 +8,7 @@ import { fail } from '../io/errors.js';
 import { widen } from '../kernels/reference.js';
 import type { Model } from '../model/model.js';
 import { nearest } from './cluster.js';
-import { fitStandardisation } from './profiles.js';
+import { fitStandardisation } from './signatures.js';
 
 export type FeatureSource = 'embed' | `layer:${number}`;
 export const ROUTER_KINDS = ['centroid', 'softmax'] as const;

@@ -1,5 +1,5 @@
 /**
- * The report of a WINA-AMP run (`wina amp run`, its report.json): profiles projected to 2-D coloured by cluster
+ * The report of a WINA-AMP run (`wina amp run`, its report.json): activation signatures projected to 2-D coloured by cluster
  * and by label, per-cluster sparsity heatmaps (layer x projection), metric-vs-sparsity curves uniform vs routed
  * AMP, silhouette by k, the routers, and the four answers.
  */
@@ -106,22 +106,22 @@ export function ampSections(r: AmpReport, name: string): Section[] {
     tables: [],
   };
   const clusters: Section = {
-    title: 'Clusters of activation profiles',
+    title: 'Clusters of activation signatures',
     charts: [
       scatterBy(
-        'Training profiles (PCA), by cluster',
+        'Training signatures (PCA), by cluster',
         r.projection.train,
         (p) => clusterName(p.cluster),
         r.projection.explainedVariance,
       ),
       scatterBy(
-        'Training profiles (PCA), by label',
+        'Training signatures (PCA), by label',
         r.projection.train,
         (p) => p.label,
         r.projection.explainedVariance,
       ),
       scatterBy(
-        'Test profiles (PCA), by label',
+        'Test signatures (PCA), by label',
         r.projection.test,
         (p) => p.label,
         r.projection.explainedVariance,
@@ -227,7 +227,7 @@ export function ampSections(r: AmpReport, name: string): Section[] {
                 : valueOf(e.byLabel[l]!),
             ),
           })),
-        note: 'amp-routed at the matched shift; amp-oracle: each test item with the cluster of its own profile',
+        note: 'amp-routed at the matched shift; amp-oracle: each test item with the cluster of its own signature',
       }),
       barChart({
         title: 'Router accuracy on test',

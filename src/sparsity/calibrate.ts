@@ -9,11 +9,11 @@ import type { Method } from './config.js';
 import { Histogram } from './histogram.js';
 import { computeScores, scoreNorms } from './scores.js';
 
-export interface SampleProfile {
+export interface SampleSignature {
   id: string;
   label?: string;
   tokens: number;
-  /** Mean and standard deviation of log2(score) per "layer.proj" key: the sample's activation profile. */
+  /** Mean and standard deviation of log2(score) per "layer.proj" key: the sample's activation signature (WINA-AMP clusters them). */
   meanLog2: Record<string, number>;
   stdLog2: Record<string, number>;
 }
@@ -21,7 +21,7 @@ export interface SampleProfile {
 export interface Calibration {
   method: Method;
   histograms: Map<string, Histogram>;
-  samples: SampleProfile[];
+  samples: SampleSignature[];
   tokens: number;
 }
 
@@ -34,7 +34,7 @@ export function calibrate(
   const dense = model.linear;
   const norms = scoreNorms(model, method);
   const histograms = new Map<string, Histogram>();
-  const profiles: SampleProfile[] = [];
+  const signatures: SampleSignature[] = [];
   let sums = new Map<string, { n: number; s: number; ss: number }>();
   let scores = new Float64Array(0);
 
@@ -86,8 +86,8 @@ export function calibrate(
       meanLog2[key] = mean;
       stdLog2[key] = a.n ? Math.sqrt(Math.max(0, a.ss / a.n - mean * mean)) : 0;
     }
-    profiles.push({ id: sample.id, label: sample.label, tokens: sample.ids.length, meanLog2, stdLog2 });
+    signatures.push({ id: sample.id, label: sample.label, tokens: sample.ids.length, meanLog2, stdLog2 });
     onProgress?.(i + 1, samples.length);
   });
-  return { method, histograms, samples: profiles, tokens };
+  return { method, histograms, samples: signatures, tokens };
 }

@@ -7,7 +7,7 @@ import { fail } from '../io/errors.js';
 import type { WeightData } from '../kernels/formats.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
-import type { Calibration, SampleProfile } from './calibrate.js';
+import type { Calibration, SampleSignature } from './calibrate.js';
 import { METHODS, type Method, type SparsityConfig, sparsityOf } from './config.js';
 import { HISTOGRAM_BINS, Histogram, type HistogramJson } from './histogram.js';
 import type { MaskMode } from './masks.js';
@@ -37,7 +37,7 @@ export interface Profile {
   histograms: Record<string, HistogramJson>;
   calibration: { data: string; samples: number; seqLen: number; tokens: number };
   greedy?: GreedyStep[][];
-  samples?: SampleProfile[];
+  samples?: SampleSignature[];
 }
 
 /** Identifies a model's weights: shapes plus a sample of the raw bits of the first and last matrices. */

@@ -1,12 +1,12 @@
 /**
- * Per-sample activation profiles, from the calibration machinery run one sample at a time: each sample's
- * profile (mean and standard deviation of log2 score per layer and projection) and its own score histograms,
+ * Per-sample activation signatures, from the calibration machinery run one sample at a time: each sample's
+ * signature (mean and standard deviation of log2 score per layer and projection) and its own score histograms,
  * kept compact so that any group of samples (a cluster) gets its merged histograms without another pass.
  */
 import type { Sample } from '../sparsity/datasets.js';
 import { PROJECTIONS } from '../model/config.js';
 import type { Model } from '../model/model.js';
-import { type Calibration, calibrate, type SampleProfile } from '../sparsity/calibrate.js';
+import { type Calibration, calibrate, type SampleSignature } from '../sparsity/calibrate.js';
 import type { Method } from '../sparsity/config.js';
 import { Histogram } from '../sparsity/histogram.js';
 
@@ -17,26 +17,26 @@ interface CompactHistogram {
   counts: Uint32Array;
 }
 
-export interface ProfiledSamples {
-  /** Histograms merged over every sample, per-sample profiles, tokens. */
+export interface SampleSignatures {
+  /** Histograms merged over every sample, per-sample signatures, tokens. */
   calibration: Calibration;
   /** Each sample's own histograms, by "layer.proj". */
   histograms: Map<string, CompactHistogram>[];
 }
 
-export function profileSamples(
+export function sampleSignatures(
   model: Model,
   samples: readonly Sample[],
   method: Method,
   onProgress?: (done: number, total: number) => void,
-): ProfiledSamples {
+): SampleSignatures {
   const merged = new Map<string, Histogram>();
-  const profiles: SampleProfile[] = [];
+  const signatures: SampleSignature[] = [];
   const histograms: Map<string, CompactHistogram>[] = [];
   let tokens = 0;
   samples.forEach((sample, i) => {
     const one = calibrate(model, [sample], method);
-    profiles.push(one.samples[0]!);
+    signatures.push(one.samples[0]!);
     tokens += one.tokens;
     const own = new Map<string, CompactHistogram>();
     for (const [key, h] of one.histograms) {
@@ -49,17 +49,17 @@ export function profileSamples(
     histograms.push(own);
     onProgress?.(i + 1, samples.length);
   });
-  return { calibration: { method, histograms: merged, samples: profiles, tokens }, histograms };
+  return { calibration: { method, histograms: merged, samples: signatures, tokens }, histograms };
 }
 
-/** The histograms of a group of samples (indices into the profiled samples), merged. */
+/** The histograms of a group of samples (indices into the signed samples), merged. */
 export function groupHistograms(
-  profiled: ProfiledSamples,
+  signed: SampleSignatures,
   members: readonly number[],
 ): Map<string, Histogram> {
   const out = new Map<string, Histogram>();
   for (const i of members) {
-    for (const [key, c] of profiled.histograms[i]!) {
+    for (const [key, c] of signed.histograms[i]!) {
       let h = out.get(key);
       if (!h) out.set(key, (h = new Histogram()));
       for (let b = 0; b < c.counts.length; b++) h.counts[c.first + b]! += c.counts[b]!;
@@ -70,25 +70,25 @@ export function groupHistograms(
   return out;
 }
 
-/** The calibration of a group: its merged histograms, its samples' profiles and tokens. */
-export function groupCalibration(profiled: ProfiledSamples, members: readonly number[]): Calibration {
-  const samples = members.map((i) => profiled.calibration.samples[i]!);
+/** The calibration of a group: its merged histograms, its samples' signatures and tokens. */
+export function groupCalibration(signed: SampleSignatures, members: readonly number[]): Calibration {
+  const samples = members.map((i) => signed.calibration.samples[i]!);
   return {
-    method: profiled.calibration.method,
-    histograms: groupHistograms(profiled, members),
+    method: signed.calibration.method,
+    histograms: groupHistograms(signed, members),
     samples,
     tokens: samples.reduce((s, p) => s + p.tokens, 0),
   };
 }
 
-/** The "layer.proj" keys of a profile, in model order (layer, then q k v o gate up down). */
-export function profileKeys(model: Model, method: Method): string[] {
+/** The "layer.proj" keys of a signature, in model order (layer, then q k v o gate up down). */
+export function signatureKeys(model: Model, method: Method): string[] {
   const projections = method === 'cats' ? (['up'] as const) : PROJECTIONS;
   return Array.from({ length: model.config.numLayers }, (_, l) => projections.map((p) => `${l}.${p}`)).flat();
 }
 
-/** A sample's profile as a vector: mean log2 score per key, then standard deviation per key. */
-export function profileVector(p: SampleProfile, keys: readonly string[]): number[] {
+/** A sample's signature as a vector: mean log2 score per key, then standard deviation per key. */
+export function signatureVector(p: SampleSignature, keys: readonly string[]): number[] {
   return [...keys.map((k) => p.meanLog2[k] ?? 0), ...keys.map((k) => p.stdLog2[k] ?? 0)];
 }
 
