@@ -6,7 +6,7 @@
  *
  *   npm run bench [-- --write] [-- --quick]
  */
-import type { DType } from '../src/io/tensor.js';
+import type { DType } from '../src/kernels/tensor.js';
 import { WasmKernels } from '../src/kernels/wasm.js';
 import { measureQuietly } from './quiet.js';
 import { machineDescription, writeSection } from './report.js';

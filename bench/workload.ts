@@ -1,5 +1,5 @@
 /** The measurements behind bench/kernels.ts: read bandwidth, matvec over rotating copies, prefill. */
-import type { DType, Tensor } from '../src/io/tensor.js';
+import type { DType, Tensor } from '../src/kernels/tensor.js';
 import { FORMATS } from '../src/kernels/formats.js';
 import type { WasmKernels } from '../src/kernels/wasm.js';
 import { seededRandom } from '../src/io/random.js';

@@ -1,9 +1,9 @@
 /** The library API: what `import ... from 'wina'` gives. The CLI is a thin shell over these. */
-export { WinaError } from './io/errors.js';
+export { WinaError } from './errors.js';
 export { sharedPath } from './io/paths.js';
 export { type ModelLocation, resolveModel } from './io/resolve.js';
 export { openSafetensorsFolder, SafetensorsFile, type TensorSource } from './io/safetensors.js';
-export type { DType, Tensor } from './io/tensor.js';
+export type { DType, Tensor } from './kernels/tensor.js';
 export { type Kernels, referenceKernels } from './kernels/kernels.js';
 export type { ModelConfig, Projection, RopeConfig } from './model/config.js';
 export { KVCache } from './model/kv-cache.js';

@@ -41,7 +41,7 @@ import {
   trainSoftmaxRouter,
 } from '../src/amp/router.js';
 import { seededRandom } from '../src/io/random.js';
-import { WinaError } from '../src/io/errors.js';
+import { WinaError } from '../src/errors.js';
 import { type Model, loadModel } from '../src/model/model.js';
 import { profileConfig } from '../src/sparsity/profile.js';
 import { sharedPath } from './helpers.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WinaError } from '../src/io/errors.js';
+import { WinaError } from '../src/errors.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { loadModel } from '../src/model/model.js';
 import { validateSampling } from '../src/model/sampling.js';

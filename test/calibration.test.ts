@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type Sample, loadSamples } from '../src/sparsity/datasets.js';
-import { WinaError } from '../src/io/errors.js';
+import { WinaError } from '../src/errors.js';
 import { type Model, loadModel } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';
 import { calibrate } from '../src/sparsity/calibrate.js';

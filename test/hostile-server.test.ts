@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WinaError } from '../src/io/errors.js';
+import { WinaError } from '../src/errors.js';
 import { loadModel, type Model } from '../src/model/model.js';
 import { applyWina } from '../src/sparsity/apply.js';
 import { type RunningServer, startServer } from '../src/server/server.js';

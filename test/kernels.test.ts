@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { WinaError } from '../src/io/errors.js';
+import { WinaError } from '../src/errors.js';
 import { seededRandom } from '../src/io/random.js';
-import type { DType, Tensor } from '../src/io/tensor.js';
+import type { DType, Tensor } from '../src/kernels/tensor.js';
 import { quantizeQ4 } from '../src/kernels/q4.js';
 import { quantizeQ8 } from '../src/kernels/q8.js';
 import * as ref from '../src/kernels/reference.js';

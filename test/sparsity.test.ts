@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { WinaError } from '../src/io/errors.js';
+import { WinaError } from '../src/errors.js';
 import { referenceKernels64 } from '../src/kernels/kernels.js';
 import { applyWina } from '../src/sparsity/apply.js';
 import type { Projection } from '../src/model/config.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { WinaError } from '../src/io/errors.js';
+import { WinaError } from '../src/errors.js';
 import { sharedPath } from '../src/io/paths.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import {

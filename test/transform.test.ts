@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import type { Tensor } from '../src/io/tensor.js';
+import type { Tensor } from '../src/kernels/tensor.js';
 import { widen } from '../src/kernels/reference.js';
 import { WasmKernels } from '../src/kernels/wasm.js';
 import { type LoadOptions, type Model } from '../src/model/model.js';

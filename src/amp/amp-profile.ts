@@ -4,7 +4,7 @@
  * --profile, routing each prompt to its cluster's profile at run time.
  */
 import fs from 'node:fs';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { applyWina, SparseModel, SparsityStats } from '../sparsity/apply.js';
 import type { SparsityConfig } from '../sparsity/config.js';

@@ -4,7 +4,7 @@
  * adjusted Rand index). Distances are Euclidean on the rows as given (standardise them first).
  */
 import { kmeans } from 'ml-kmeans';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 
 export interface Clustering {
   k: number;

@@ -25,7 +25,7 @@ import {
 } from '../eval/tasks.js';
 import { seededRandom } from '../io/random.js';
 import { loadSamples } from '../sparsity/datasets.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { listInputFiles, statInput } from '../io/files.js';
 

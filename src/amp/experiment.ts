@@ -7,7 +7,7 @@
 import { PCA } from 'ml-pca';
 import { seededRandom } from '../io/random.js';
 import type { Sample } from '../sparsity/datasets.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { PROJECTIONS } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import type { Calibration } from '../sparsity/calibrate.js';

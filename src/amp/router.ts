@@ -4,7 +4,7 @@
  * (`layer:N`, dense). Two classifiers: nearest centroid, and a softmax gate on the standardised embedding
  * (multinomial logistic regression with L2, as an MoE gate), trained full-batch with Adam from zero.
  */
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { widen } from '../kernels/reference.js';
 import type { Model } from '../model/model.js';
 import { nearest } from './cluster.js';

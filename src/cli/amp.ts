@@ -4,7 +4,7 @@ import { writeAmpProfile } from '../amp/amp-profile.js';
 import { type AmpOptions, runAmp } from '../amp/experiment.js';
 import { markdownReport } from '../amp/report.js';
 import { parseFeatureSource, type RouterKind } from '../amp/router.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { checkOutputFile, writeOutputFile } from '../io/files.js';
 import { loadModel } from '../model/model.js';
 import type { Method } from '../sparsity/config.js';

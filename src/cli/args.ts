@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

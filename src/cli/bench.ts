@@ -1,6 +1,6 @@
 import { quantizeOnLoad, transformOption } from './sparsity-options.js';
 import os from 'node:os';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { bench } from '../eval/bench.js';
 import { loadModel } from '../model/model.js';
 import { command, integer, requireString, say } from './args.js';

@@ -1,5 +1,5 @@
 import { quantizeOnLoad } from './sparsity-options.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { loadSamples } from '../sparsity/datasets.js';
 import { loadModel } from '../model/model.js';
 import { calibrate } from '../sparsity/calibrate.js';

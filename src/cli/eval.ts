@@ -5,7 +5,7 @@ import { readAmpProfile } from '../amp/amp-profile.js';
 import { evaluate } from '../eval/harness.js';
 import { jsonResults, markdownReport, textTable } from '../eval/report.js';
 import { PROTOCOLS, type Protocol, type Subset, SUBSETS } from '../eval/tasks.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { loadModel } from '../model/model.js';
 import { command, integer, number, requireString, say } from './args.js';
 import { Progress } from './progress.js';

@@ -1,4 +1,4 @@
-import { WinaError } from '../io/errors.js';
+import { WinaError } from '../errors.js';
 import { type Command, say } from './args.js';
 import { ampCommand } from './amp.js';
 import { benchCommand } from './bench.js';

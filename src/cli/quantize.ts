@@ -1,5 +1,5 @@
 import { isQuantization, QUANTIZATIONS } from '../kernels/formats.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { loadModel } from '../model/model.js';
 import { checkCheckpointFolder, saveCheckpoint } from '../sparsity/transform.js';
 import { command, requireString, say } from './args.js';

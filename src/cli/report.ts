@@ -1,4 +1,4 @@
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { kindOf, readReportSource, writeReport } from '../report/index.js';
 import { command, requireString, say } from './args.js';
 import { checkOutputFile } from '../io/files.js';

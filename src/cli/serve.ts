@@ -1,7 +1,7 @@
 import { quantizeOnLoad } from './sparsity-options.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { readInputText, SIZE_LIMITS } from '../io/files.js';
 import { loadModel } from '../model/model.js';
 import { validateHosts, validateOrigins } from '../server/access.js';

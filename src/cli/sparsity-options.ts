@@ -12,7 +12,7 @@ import {
   routePrompt,
 } from '../amp/amp-profile.js';
 import type { Setting } from '../eval/harness.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { readInputBytes, SIZE_LIMITS } from '../io/files.js';
 import type { Model } from '../model/model.js';
 import { applyWina, type SparseModel } from '../sparsity/apply.js';

@@ -1,4 +1,4 @@
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { checkSyntheticFolder, SHAPES, writeSyntheticModel } from '../model/synthetic.js';
 import { command, integer, requireString, say } from './args.js';
 import { Progress } from './progress.js';

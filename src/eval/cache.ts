@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { readInputText, SIZE_LIMITS, writeOutputFile } from '../io/files.js';
 
 /** JSON with object keys sorted, so that equal keys hash equally whatever their construction order. */

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { listInputFiles, readInputText, statInput } from '../io/files.js';
 
 export interface ChoiceItem {

@@ -5,7 +5,7 @@
  */
 import type { Quantization } from '../kernels/formats.js';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { applyWina, type SparseModel } from '../sparsity/apply.js';
 import { METHODS, type Method, type SparsityConfig, validateSparsityConfig } from '../sparsity/config.js';

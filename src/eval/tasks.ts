@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { sharedPath } from '../io/paths.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import {

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail, WinaError } from './errors.js';
+import { fail, WinaError } from '../errors.js';
 
 const MiB = 2 ** 20;
 

@@ -1,4 +1,4 @@
-import { fail } from './errors.js';
+import { fail } from '../errors.js';
 import { readInputJson, SIZE_LIMITS } from './files.js';
 
 /** Reads a JSON object from a file; `what` names the file in the one-line errors ("config", "tokenizer file"). */

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { getHFHubCachePath, getRepoFolderName } from '@huggingface/hub';
-import { fail, WinaError } from './errors.js';
+import { fail, WinaError } from '../errors.js';
 import { openInputFile, statInput } from './files.js';
 import { sharedPath } from './paths.js';
 

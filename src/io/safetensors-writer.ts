@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { writeOutputWith } from './files.js';
 import { FORMATS } from '../kernels/formats.js';
-import { type DType, numel } from './tensor.js';
+import { type DType, numel } from '../kernels/tensor.js';
 
 /** I8 / U8: the values of a q8 / q4 weight (its scales are an F32 tensor beside it). */
 export type StoredDType = DType | 'I8' | 'U8';

@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from './errors.js';
+import { fail } from '../errors.js';
 import { openInputFile, readExactly, SIZE_LIMITS } from './files.js';
 import { readJsonObject } from './json.js';
 import { DTYPES, FORMATS, isDType } from '../kernels/formats.js';
-import { numel, type Tensor } from './tensor.js';
+import { type Allocate, numel, type Tensor } from '../kernels/tensor.js';
 
 /** Where tensor bytes are placed; the WASM runtime passes one that carves from its shared memory. */
-export type Allocate = (byteLength: number) => Uint8Array;
 const allocateHeap: Allocate = (n) => new Uint8Array(n);
 
 export interface TensorInfo {

@@ -1,10 +1,10 @@
 /**
- * The weight formats: one entry each, and the only place that knows what a dtype is. A new format is an entry
- * here, its AssemblyScript kernels (named family + `kernels`, e.g. matvecBF16; see wasm-exports.ts) and the
- * reference `widen` below, which the tests hold the kernels to.
+ * The weight formats: one entry each, and the only place that knows what a dtype is. A new format is its name in
+ * DType (tensor.ts), an entry here, its AssemblyScript kernels (named family + `kernels`, e.g. matvecBF16; see
+ * wasm-exports.ts) and the reference `widen` below, which the tests hold the kernels to.
  */
 
-import type { Tensor } from '../io/tensor.js';
+import type { DType, Tensor, WeightData } from './tensor.js';
 import {
   Q4_BYTES,
   q4HasNonFinite,
@@ -29,11 +29,7 @@ import {
   widenQ8T,
 } from './q8.js';
 
-/**
- * The stored elements of a weight: values (F32), raw bits (16-bit floats), int8 with their scales (q8), or bytes
- * of two 4-bit values with their scales (q4).
- */
-export type WeightData = Float32Array | Uint16Array | Int8Array | Uint8Array;
+export type { DType, WeightData } from './tensor.js';
 
 /** Kernel families (see wasm-exports.ts); a format that lists some has only those kernels. */
 export type Family = 'matvec' | 'matmul' | 'sparse' | 'gather' | 'inputMajorMatmul';
@@ -201,7 +197,7 @@ export const FORMATS = {
     quantizesX: { sparse: q4tSparseQuantizedX },
     families: ['sparse', 'inputMajorMatmul'],
   },
-} as const satisfies Record<string, WeightFormat>;
+} as const satisfies Record<DType, WeightFormat>;
 
 /**
  * The quantizations (`--quantize`, `wina quantize --to`): each makes a row-major format (whose table entry says
@@ -273,8 +269,6 @@ export const fromSaved = (
   alloc: (bytes: number) => Uint8Array,
 ) => groupedFromSaved(q.dtype, values, scales, shape, q.valueBytes(shape[1]), alloc);
 
-/** Weight dtypes kept as stored: 16-bit ones stay 16-bit in memory and are widened inside the kernels. */
-export type DType = keyof typeof FORMATS;
 export type KernelSuffix = (typeof FORMATS)[DType]['kernels'];
 
 export const DTYPES = Object.keys(FORMATS) as DType[];

@@ -1,5 +1,4 @@
-import type { Allocate } from '../io/safetensors.js';
-import type { Tensor } from '../io/tensor.js';
+import type { Allocate, Tensor } from './tensor.js';
 import * as ref from './reference.js';
 
 /**

@@ -8,7 +8,7 @@
  *   (padded to a multiple of 32; per block of 32 outputs, byte k holds output k low and k + 16 high), then the
  *   group's out f32 scales.
  */
-import type { Tensor } from '../io/tensor.js';
+import type { Tensor } from './tensor.js';
 import { type QuantizedX, roundToF16, scalesOf, storedShape } from './q8.js';
 
 export const Q4_GROUP = 32;

@@ -6,8 +6,8 @@
  * - `Q8T` (input-major [in, out], column-sparse decode): per group of 32 input rows, the 32 rows of out int8
  *   values, then the group's out f32 scales; a dropped input skips its bytes, a wholly dropped group its scales.
  */
-import { fail } from '../io/errors.js';
-import type { Tensor } from '../io/tensor.js';
+import { fail } from '../errors.js';
+import type { Tensor } from './tensor.js';
 
 export const Q8_GROUP = 32;
 /** Stored bytes per weight: one int8 plus a share of its group's f32 scale. */

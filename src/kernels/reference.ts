@@ -2,7 +2,7 @@
  * Plain TypeScript kernels: the reference every faster kernel is tested against, and the fallback where
  * WebAssembly is unavailable. Activations are F32; weights stay in their stored dtype and are widened row by row.
  */
-import type { Tensor } from '../io/tensor.js';
+import type { Tensor } from './tensor.js';
 import { FORMATS, formatOf } from './formats.js';
 import { quantizeXReference } from './q8.js';
 

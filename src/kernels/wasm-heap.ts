@@ -5,7 +5,7 @@
  * the small operands that lie elsewhere (activations, biases) are copied in and out around the call (SpaceCall).
  * Nothing is freed (a model's buffers live as long as the model).
  */
-import { WinaError } from '../io/errors.js';
+import { WinaError } from '../errors.js';
 import { type WasmMemory, WebAssemblyApi } from '../runtime/wasm-api.js';
 
 const PAGE = 65536;

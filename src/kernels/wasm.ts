@@ -5,7 +5,7 @@
  * Every buffer a kernel touches (weights, activations, kept lists, norms) must be a view into this instance's
  * memory, from alloc(), f32() or i32() (a model loaded with `alloc` as its Allocate has its weights there).
  */
-import type { Tensor } from '../io/tensor.js';
+import type { Tensor } from './tensor.js';
 import { compileFastest } from '../runtime/compile.js';
 import { availableThreads, totalMemory, warn } from '../runtime/platform.js';
 import { SLOT_BYTES, WorkerPool } from '../runtime/pool.js';

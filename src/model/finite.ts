@@ -2,8 +2,8 @@
  * NaN or Inf logits: a checkpoint with NaN / Inf weights, or a config that makes the arithmetic overflow. Sampling
  * would turn them into token 0 repeated, so generation and scoring stop with one line naming the likely cause.
  */
-import { WinaError } from '../io/errors.js';
-import type { Tensor } from '../io/tensor.js';
+import { WinaError } from '../errors.js';
+import type { Tensor } from '../kernels/tensor.js';
 import { FORMATS } from '../kernels/formats.js';
 import { PROJECTIONS } from './config.js';
 import type { ModelWeights } from './weights.js';

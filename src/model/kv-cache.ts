@@ -1,4 +1,4 @@
-import { WinaError } from '../io/errors.js';
+import { WinaError } from '../errors.js';
 import type { ModelConfig } from './config.js';
 
 /** The memory for a KV cache of the capacity asked for could not be allocated; the cache is as it was. */

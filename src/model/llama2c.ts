@@ -6,10 +6,11 @@
  */
 import fs from 'node:fs';
 import type { ModelConfig } from './config.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { openInputFile, readExactly } from '../io/files.js';
-import type { Allocate, TensorInfo, TensorSource } from '../io/safetensors.js';
-import type { Tensor } from '../io/tensor.js';
+import type { TensorInfo, TensorSource } from '../io/safetensors.js';
+import type { Allocate } from '../kernels/tensor.js';
+import type { Tensor } from '../kernels/tensor.js';
 
 interface Entry {
   shape: number[];

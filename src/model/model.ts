@@ -1,7 +1,7 @@
 import { isQuantization, type Quantization, QUANTIZATIONS } from '../kernels/formats.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { SIZE_LIMITS } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
 import { Llama2cCheckpoint } from './llama2c.js';

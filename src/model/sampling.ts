@@ -1,4 +1,4 @@
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). */

@@ -4,10 +4,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { checkOutputFolder, writeOutputFolder } from '../io/files.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
-import type { DType } from '../io/tensor.js';
+import type { DType } from '../kernels/tensor.js';
 
 export interface SyntheticShape {
   hiddenSize: number;

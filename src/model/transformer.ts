@@ -2,13 +2,13 @@
  * The forward pass of a Llama-family decoder (Llama 2/3, Mistral, Qwen2, Phi-3), for T new tokens at once:
  * prefill passes the whole prompt, decode passes one token. Read top to bottom, as llama2.c's run.c.
  */
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { type Kernels, matmulAny, referenceKernels } from '../kernels/kernels.js';
 import { widen } from '../kernels/reference.js';
 import type { ModelConfig, Projection } from './config.js';
 import type { KVCache } from './kv-cache.js';
 import { RopeTable } from './rope.js';
-import type { Tensor } from '../io/tensor.js';
+import type { Tensor } from '../kernels/tensor.js';
 import type { Linear, ModelWeights } from './weights.js';
 
 /**

@@ -1,6 +1,7 @@
-import { fail } from '../io/errors.js';
-import type { Allocate, TensorSource } from '../io/safetensors.js';
-import { numel, type Tensor } from '../io/tensor.js';
+import { fail } from '../errors.js';
+import type { TensorSource } from '../io/safetensors.js';
+import type { Allocate } from '../kernels/tensor.js';
+import { numel, type Tensor } from '../kernels/tensor.js';
 import {
   FORMATS,
   formatOf,

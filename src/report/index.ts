@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { readJsonObject } from '../io/json.js';
 import { ampKind } from './amp.js';
 import { benchKind } from './bench.js';

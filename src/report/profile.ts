@@ -1,5 +1,5 @@
 /** The report of a calibration profile: score histograms, the allocation heatmap, the greedy trace. */
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { PROJECTIONS } from '../model/config.js';
 import { BINS_PER_OCTAVE, Histogram, MIN_LOG2 } from '../sparsity/histogram.js';
 import type { GreedyStep, Profile } from '../sparsity/profile.js';

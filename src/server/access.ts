@@ -5,7 +5,7 @@
  * bodies must say they are JSON (a form or `text/plain` POST is what a page can send without a preflight).
  */
 import net from 'node:net';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { ApiError } from './api-error.js';
 
 /** Names every machine reaches itself by; the server answers to them whatever it is bound to. */

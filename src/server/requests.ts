@@ -2,7 +2,7 @@
  * The body of /v1/completions and /v1/chat/completions -> a GenerationRequest, or a 400 naming the field.
  * Fields set to null count as absent (some clients send every field).
  */
-import { WinaError } from '../io/errors.js';
+import { WinaError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { METHODS, type Method } from '../sparsity/config.js';
 import { ApiError, badField } from './api-error.js';

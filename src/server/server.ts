@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { fail, WinaError } from '../io/errors.js';
+import { fail, WinaError } from '../errors.js';
 import { NonFiniteLogitsError } from '../model/finite.js';
 import type { Model } from '../model/model.js';
 import type { SparseModel } from '../sparsity/apply.js';

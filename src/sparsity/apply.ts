@@ -4,7 +4,7 @@
  * stays dense. CATS has its own LinearFn (it masks up and down by SiLU(gate)); WINA, TEAL and the paper's WINA
  * share the general one.
  */
-import type { Tensor } from '../io/tensor.js';
+import type { Tensor } from '../kernels/tensor.js';
 import { inputMajorView, type Kernels, matmulAny } from '../kernels/kernels.js';
 import type { Projection } from '../model/config.js';
 import { Model, type Projections } from '../model/model.js';

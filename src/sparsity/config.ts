@@ -1,4 +1,4 @@
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { AdaptiveOptions, MaskMode } from './masks.js';
 

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { listInputFiles, readInputText, statInput } from '../io/files.js';
 
 export interface Sample {

@@ -5,7 +5,7 @@
  * (parameter-weighted) reaches the target.
  */
 import type { Sample } from './datasets.js';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import { applyWina } from './apply.js';

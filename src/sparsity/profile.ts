@@ -3,7 +3,7 @@
  * generate / eval / bench / serve load with --profile. Tied to one model by a fingerprint of its weights.
  */
 import { createHash } from 'node:crypto';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import type { WeightData } from '../kernels/formats.js';
 import { PROJECTIONS, type Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';

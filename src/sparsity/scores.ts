@@ -1,5 +1,5 @@
 import { widen } from '../kernels/reference.js';
-import type { Tensor } from '../io/tensor.js';
+import type { Tensor } from '../kernels/tensor.js';
 import type { Projection } from '../model/config.js';
 import type { Model } from '../model/model.js';
 import { type Method, WEIGHTED } from './config.js';

@@ -22,7 +22,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../io/errors.js';
+import { fail } from '../errors.js';
 import {
   checkOutputFolder,
   isRegularFile,
@@ -34,7 +34,7 @@ import { readJsonObject } from '../io/json.js';
 import { FORMATS, type Quantization, QUANTIZERS, quantizerOf, savedValues } from '../kernels/formats.js';
 import { Q8_GROUP } from '../kernels/q8.js';
 import { type TensorToWrite, writeSafetensors } from '../io/safetensors-writer.js';
-import type { Tensor } from '../io/tensor.js';
+import type { Tensor } from '../kernels/tensor.js';
 import type { Kernels } from '../kernels/kernels.js';
 import { widen } from '../kernels/reference.js';
 import { WasmKernels } from '../kernels/wasm.js';

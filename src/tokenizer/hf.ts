@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { WinaError } from '../io/errors.js';
+import { WinaError } from '../errors.js';
 import { SIZE_LIMITS } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
 import type { SpecialIds, TextTokenizer } from './tokenizer.js';

@@ -1,6 +1,6 @@
 import { existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
-import { WinaError } from '../io/errors.js';
+import { WinaError } from '../errors.js';
 import { statInput } from '../io/files.js';
 import { HfTokenizer } from './hf.js';
 import { Llama2cTokenizer } from './llama2c.js';

@@ -1,4 +1,4 @@
-import { WinaError } from '../io/errors.js';
+import { WinaError } from '../errors.js';
 import { readInputBytes, SIZE_LIMITS } from '../io/files.js';
 import type { TextTokenizer } from './tokenizer.js';
 

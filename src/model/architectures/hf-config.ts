@@ -1,4 +1,4 @@
-import { fail } from '../../io/errors.js';
+import { fail } from '../../errors.js';
 import type { ModelConfig, RopeConfig } from '../config.js';
 
 export type RawConfig = Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { fail } from '../../io/errors.js';
+import { fail } from '../../errors.js';
 import type { ModelConfig, Projection } from '../config.js';
 import type { ModelWeights, WeightReader } from '../weights.js';
 import type { RawConfig } from './hf-config.js';

@@ -1,4 +1,4 @@
-import type { Tensor } from '../../io/tensor.js';
+import type { Tensor } from '../../kernels/tensor.js';
 import type { ModelConfig } from '../config.js';
 import { type LayerWeights, type ModelWeights, readOuterWeights, type WeightReader } from '../weights.js';
 import { parseHfConfig, type RawConfig } from './hf-config.js';
