@@ -12,7 +12,9 @@ import { openInputFile, statInput } from './files.js';
 import { sharedPath } from './paths.js';
 
 export type ModelLocation =
-  { format: 'hf'; dir: string } | { format: 'llama2c'; checkpoint: string; tokenizer: string | undefined };
+  | { format: 'hf'; dir: string }
+  | { format: 'llama2c'; checkpoint: string; tokenizer: string | undefined }
+  | { format: 'gguf'; file: string };
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
@@ -30,7 +32,8 @@ function locate(p: string): ModelLocation {
   if (st.isFile()) {
     if (p.endsWith('.safetensors')) return locate(path.dirname(p));
     if (p.endsWith('.bin')) return { format: 'llama2c', checkpoint: p, tokenizer: llama2cTokenizerBeside(p) };
-    fail(`${p} is neither a model folder, a .safetensors file nor a llama2.c .bin checkpoint`);
+    if (p.endsWith('.gguf')) return { format: 'gguf', file: p };
+    fail(`${p} is neither a model folder, a .safetensors file, a .gguf file nor a llama2.c .bin checkpoint`);
   }
   if (fs.existsSync(path.join(p, 'config.json'))) return { format: 'hf', dir: p };
   const bins = fs.readdirSync(p).filter((f) => f.endsWith('.bin') && !isTokenizerName(f));

@@ -1,10 +1,11 @@
 import { isQuantization, type Quantization, QUANTIZATIONS } from '../kernels/formats.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fail } from '../errors.js';
+import { fail, WinaError } from '../errors.js';
 import { SIZE_LIMITS } from '../io/files.js';
 import { readJsonObject } from '../io/json.js';
 import { Llama2cCheckpoint } from './llama2c.js';
+import { GgufCheckpoint, ggufConfig, ggufTokenizer } from './gguf.js';
 import { type ModelLocation, resolveModel } from '../io/resolve.js';
 import { openSafetensorsFolder, type TensorSource } from '../io/safetensors.js';
 import type { WeightData } from '../kernels/formats.js';
@@ -25,7 +26,7 @@ import { type ModelWeights, parameterCount, WeightReader } from './weights.js';
 
 export interface ModelInfo {
   source: string;
-  format: 'hf' | 'llama2c';
+  format: 'hf' | 'llama2c' | 'gguf';
   architecture: string;
   parameters: number;
   /** Stored dtypes of the weights and how many elements each holds. */
@@ -220,6 +221,7 @@ export async function loadModel(spec: string, opts: LoadOptions = {}): Promise<M
         : choice;
   try {
     const resolved = { ...opts, kernels };
+    if (location.format === 'gguf') return await loadGguf(location.file, resolved);
     return location.format === 'hf' ? loadHf(location.dir, resolved) : loadLlama2c(location, resolved);
   } catch (e) {
     if (kernels !== opts.kernels) kernels.close();
@@ -262,6 +264,34 @@ function loadHf(dir: string, opts: LoadOptions & { kernels: Kernels }): Model {
     tokenizer,
     describe(dir, 'hf', name, config, weights, dtypes, arch.fused ?? []),
   );
+}
+
+async function loadGguf(file: string, opts: LoadOptions & { kernels: Kernels }): Promise<Model> {
+  const checkpoint = await GgufCheckpoint.open(file);
+  try {
+    const { architecture, raw } = ggufConfig(checkpoint);
+    const { arch } = architectureOf(raw);
+    let config: ModelConfig;
+    try {
+      config = arch.parseConfig(raw);
+    } catch (e) {
+      // The checks name config.json's keys; here they came from the GGUF metadata.
+      if (e instanceof WinaError) fail(`${file}: GGUF metadata, as ${e.message}`);
+      throw e;
+    }
+    const tokenizer = opts.tokenizer
+      ? loadTokenizer(opts.tokenizer, {
+          bosId: config.bosId,
+          eosIds: config.eosIds,
+          vocabSize: config.vocabSize,
+        })
+      : ggufTokenizer(checkpoint, config);
+    const { weights, dtypes } = readWeights(checkpoint, opts, (r) => arch.loadWeights(r, config));
+    const info = describe(file, 'gguf', `${architecture} (GGUF)`, config, weights, dtypes, arch.fused ?? []);
+    return new Model(new Transformer(config, weights, opts.kernels), tokenizer, info);
+  } finally {
+    checkpoint.close();
+  }
 }
 
 function loadLlama2c(

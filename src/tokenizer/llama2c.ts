@@ -16,11 +16,23 @@ const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
  * llama2.c's `tokenizer.bin`: int32 max_token_length, then per token float32 score, int32 length and the
  * piece's bytes. Encodes and decodes exactly as run.c's encode() / decode().
  */
+/** What a vocabulary other than llama2.c's (a GGUF file's SentencePiece one) says of itself. */
+export interface SpmOptions {
+  bosId: number | undefined;
+  eosIds: number[];
+  unkId: number | undefined;
+  /** SentencePiece's dummy prefix: a space before the text (llama.cpp's add_space_prefix, default true). */
+  addSpacePrefix: boolean;
+  chatTemplate?: string;
+  /** Where the message of a text that cannot be encoded points. */
+  source: string;
+}
+
 export class Llama2cTokenizer implements TextTokenizer {
   readonly vocabSize: number;
-  readonly bosId = BOS_ID;
+  readonly bosId: number | undefined = BOS_ID;
   readonly eosIds = [EOS_ID];
-  readonly chatTemplate = undefined;
+  readonly chatTemplate: string | undefined = undefined;
   readonly maxTokenLength: number;
   readonly maxTokenChars: number;
   readonly #pieces: Uint8Array[];
@@ -30,8 +42,13 @@ export class Llama2cTokenizer implements TextTokenizer {
   readonly #idByKey = new Map<string, number>();
   /** The byte a `<0xXX>` piece stands for, else -1. */
   readonly #rawByte: Int16Array;
+  /** The `<0xXX>` token of each byte (llama2.c: byte + 3), -1 where the vocabulary has none. */
+  readonly #byteId = new Int32Array(256).map((_, b) => b + BYTE_TOKEN_OFFSET);
+  readonly #unkId: number | undefined = UNK_ID;
+  readonly #addSpacePrefix: boolean = true;
+  readonly #source: string | undefined;
 
-  constructor(pieces: Uint8Array[], scores: Float32Array, maxTokenLength: number) {
+  constructor(pieces: Uint8Array[], scores: Float32Array, maxTokenLength: number, spm?: SpmOptions) {
     this.vocabSize = pieces.length;
     this.maxTokenLength = maxTokenLength;
     // Byte counts bound UTF-16 lengths; +1 for the dummy-prefix space SentencePiece adds.
@@ -45,6 +62,29 @@ export class Llama2cTokenizer implements TextTokenizer {
       const byte = BYTE_PIECE.exec(key);
       if (byte) this.#rawByte[id] = Number.parseInt(byte[1]!, 16);
     });
+    if (spm) {
+      this.bosId = spm.bosId;
+      this.eosIds = spm.eosIds;
+      this.#unkId = spm.unkId;
+      this.#addSpacePrefix = spm.addSpacePrefix;
+      this.chatTemplate = spm.chatTemplate;
+      this.#source = spm.source;
+      this.#byteId.fill(-1);
+      this.#rawByte.forEach((byte, id) => {
+        if (byte >= 0 && this.#byteId[byte] === -1) this.#byteId[byte] = id;
+      });
+    }
+  }
+
+  /**
+   * A GGUF file's SentencePiece vocabulary (`tokenizer.ggml.model` "llama"): pieces with '▁' for spaces, their
+   * scores and `<0xXX>` byte tokens, encoded as llama.cpp's SPM tokenizer does (run.c's algorithm).
+   */
+  static fromPieces(tokens: string[], scores: ArrayLike<number>, spm: SpmOptions): Llama2cTokenizer {
+    const utf8 = new TextEncoder();
+    const pieces = tokens.map((t) => utf8.encode(t.replaceAll('\u2581', ' ')));
+    const longest = pieces.reduce((m, p) => Math.max(m, p.length), 1);
+    return new Llama2cTokenizer(pieces, Float32Array.from(scores), longest, spm);
   }
 
   /** vocabSize: the model's vocabulary size, checked against the file (llama2.c files do not store it). */
@@ -85,9 +125,9 @@ export class Llama2cTokenizer implements TextTokenizer {
 
   encode(text: string, opts: { addSpecial?: boolean } = {}): number[] {
     const tokens: number[] = [];
-    if (opts.addSpecial ?? true) tokens.push(BOS_ID);
+    if ((opts.addSpecial ?? true) && this.bosId !== undefined) tokens.push(this.bosId);
     const bytes = new TextEncoder().encode(text);
-    if (bytes.length > 0) this.#pushPiece(tokens, SPACE); // SentencePiece's dummy prefix
+    if (bytes.length > 0 && this.#addSpacePrefix) this.#pushPiece(tokens, SPACE); // SentencePiece's dummy prefix
     for (const [start, end] of utf8Characters(bytes)) this.#pushPiece(tokens, bytes.subarray(start, end));
     return this.#mergePairs(tokens);
   }
@@ -95,12 +135,12 @@ export class Llama2cTokenizer implements TextTokenizer {
   decode(ids: number[], opts: { skipSpecial?: boolean } = {}): string {
     const out: number[] = [];
     ids.forEach((id, i) => {
-      if (opts.skipSpecial && (id === UNK_ID || id === BOS_ID || id === EOS_ID)) return;
+      if (opts.skipSpecial && (id === this.#unkId || id === this.bosId || this.eosIds.includes(id))) return;
       let piece = this.#pieces[id];
       if (piece === undefined)
         throw new RangeError(`token id ${id} is outside the vocabulary (${this.vocabSize})`);
       // SentencePiece drops the dummy-prefix space of the first piece after BOS.
-      if (ids[i - 1] === BOS_ID && piece[0] === 0x20) piece = piece.subarray(1);
+      if (this.#addSpacePrefix && ids[i - 1] === this.bosId && piece[0] === 0x20) piece = piece.subarray(1);
       const raw = this.#rawByte[id]!;
       if (raw >= 0) out.push(raw);
       else for (const byte of piece) out.push(byte);
@@ -110,8 +150,19 @@ export class Llama2cTokenizer implements TextTokenizer {
 
   #pushPiece(tokens: number[], piece: Uint8Array): void {
     const id = this.#idByKey.get(latin1(piece));
-    if (id !== undefined) tokens.push(id);
-    else for (const byte of piece) tokens.push(byte + BYTE_TOKEN_OFFSET);
+    if (id !== undefined) {
+      tokens.push(id);
+      return;
+    }
+    for (const byte of piece) {
+      const byteId = this.#byteId[byte]!;
+      if (byteId < 0)
+        throw new WinaError(
+          `the text holds ${JSON.stringify(new TextDecoder().decode(piece))}, which is neither a token nor ` +
+            `encodable as <0xNN> byte tokens in the vocabulary of ${this.#source}`,
+        );
+      tokens.push(byteId);
+    }
   }
 
   /**
