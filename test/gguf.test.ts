@@ -14,18 +14,24 @@ import { assertUserError } from './cli-helpers.js';
 import { loadModelFor, relativeL2, sharedPath } from './helpers.js';
 
 const fixture = (...parts: string[]) => sharedPath('fixtures', 'gguf', ...parts);
-const FILES: { name: string; tokenizer?: string }[] = [
-  { name: 'stories260K-f32' },
-  { name: 'tinystories-656k-f32' },
-  { name: 'tinystories-656k-q8_0' },
-  // Its byte-level BPE vocabulary (tokenizer.ggml.model gpt2) is not read from GGUF yet: the HF one is the same.
-  { name: 'llama-28m-mixed-q8_0', tokenizer: sharedPath('models', 'llama-28m-mixed') },
+const SUMMARY = JSON.parse(fs.readFileSync(fixture('summary.json'), 'utf8')) as Record<
+  string,
+  { tensor_types: Record<string, number> }
+>;
+// Q4_0 and Q4_K_M also hold Q6_K, Q4_K and Q5_0 tensors (widened to F32 as ggml dequantizes them).
+const FILES = [
+  'stories260K-f32',
+  'tinystories-656k-f32',
+  'tinystories-656k-q8_0',
+  'llama-28m-mixed-q8_0',
+  'llama-28m-mixed-q4_0',
+  'llama-28m-mixed-q4_k_m',
 ];
 
 describe('GGUF checkpoints against llama.cpp', () => {
-  for (const { name, tokenizer } of FILES) {
+  for (const name of FILES) {
     test(`${name}: logits of the file's own weights, llama.cpp's logits and its greedy tokens`, async (t) => {
-      const model = await loadModelFor(t, fixture(`${name}.gguf`), { tokenizer });
+      const model = await loadModelFor(t, fixture(`${name}.gguf`));
       const reference = SafetensorsFile.open(fixture(`${name}.reference.safetensors`));
       const exact = SafetensorsFile.open(fixture(`${name}.logits64.safetensors`));
       const ids = reference.readInts('ids');
@@ -43,19 +49,26 @@ describe('GGUF checkpoints against llama.cpp', () => {
         if (token.id >= 0) greedy.push(token.id);
       assert.deepEqual(greedy, reference.readInts('greedy'));
       assert.equal(model.info.format, 'gguf');
+      // Every tensor read, by type, as llama.cpp's load log counts them.
+      const lower = (r: Record<string, number>) =>
+        Object.fromEntries(Object.entries(r).map(([k, v]) => [k.toLowerCase(), v]));
+      assert.deepEqual(lower(model.info.fileTypes!), lower(SUMMARY[name].tensor_types));
     });
   }
 
-  test('the dtypes are converted as stored: Q8_0 blocks become q8 groups, F32 stays F32', async (t) => {
+  test('the dtypes: Q8_0 / Q4_0 blocks become q8 / q4 groups, F32 stays F32, K-quants widen to F32', async (t) => {
     const q8 = await loadModelFor(t, fixture('tinystories-656k-q8_0.gguf'));
     assert.equal(q8.transformer.weights.layers[0]!.proj.q.weight.dtype, 'Q8');
     assert.equal(q8.transformer.weights.embed.dtype, 'Q8');
     const f32 = await loadModelFor(t, fixture('stories260K-f32.gguf'));
     assert.equal(f32.transformer.weights.layers[0]!.proj.q.weight.dtype, 'F32');
+    const q4 = await loadModelFor(t, fixture('llama-28m-mixed-q4_0.gguf'));
+    assert.equal(q4.transformer.weights.layers[0]!.proj.q.weight.dtype, 'Q4');
+    assert.equal(q4.transformer.weights.embed.dtype, 'F32'); // Q6_K, widened
   });
 });
 
-describe('GGUF SentencePiece tokenizer (tokenizer.ggml.model llama) against llama.cpp', () => {
+describe('GGUF tokenizers (SentencePiece and byte-level BPE) against llama.cpp', () => {
   const tokens = JSON.parse(fs.readFileSync(fixture('tokens.json'), 'utf8')) as Record<
     string,
     { text: string; ids: number[] | null }[]
@@ -63,6 +76,7 @@ describe('GGUF SentencePiece tokenizer (tokenizer.ggml.model llama) against llam
   for (const [model, file] of [
     ['stories260K', 'stories260K-f32.gguf'],
     ['tinystories-656k', 'tinystories-656k-f32.gguf'],
+    ['llama-28m-mixed', 'llama-28m-mixed-q8_0.gguf'],
   ] as const) {
     test(`${model}: llama.cpp's ids for every string it encodes, a clear error where it cannot`, async (t) => {
       const { tokenizer } = await loadModelFor(t, fixture(file), { kernels: 'reference' });
@@ -93,13 +107,23 @@ describe('bad GGUF files: one line, exit code 2', () => {
       assertUserError(['info', '--model', write(name, bytes)], message);
     });
   }
-  test('a tensor type this wina does not read yet is named', () => {
-    assertUserError(
-      ['info', '--model', fixture('llama-28m-mixed-q4_k_m.gguf')],
-      /is Q[456]_K; this wina reads/,
-    );
+  /** The file with tensor `name`'s GGML type set to `type` (its info: name, n_dims, dims, type, offset). */
+  const withType = (name: string, type: number) => {
+    const bytes = Buffer.from(good);
+    const at = bytes.indexOf(Buffer.from(name)) + name.length;
+    const dims = bytes.readUInt32LE(at);
+    bytes.writeUInt32LE(type, at + 4 + 8 * dims);
+    return bytes;
+  };
+  test('a tensor type this wina does not read is named', () => {
+    const file = write('q2k.gguf', withType('blk.0.attn_q.weight', 10));
+    assertUserError(['info', '--model', file], /tensor blk\.0\.attn_q\.weight is Q2_K; this wina reads/);
   });
-  test('a tokenizer it does not read yet says to pass --tokenizer', () => {
-    assertUserError(['info', '--model', fixture('llama-28m-mixed-q8_0.gguf')], /"gpt2" is not supported yet/);
+  test('a shape that is not whole blocks of its type', () => {
+    const file = write('blocks.gguf', withType('output_norm.weight', 12));
+    assertUserError(
+      ['info', '--model', file],
+      /output_norm\.weight has rows of 64 values, not whole Q4_K blocks/,
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { quantizeOnLoad } from './sparsity-options.js';
 import { loadModel } from '../model/model.js';
 import { command, requireString } from './args.js';
+import { WIDENED_NAMES } from '../model/gguf-dequantize.js';
 
 const USAGE = 'usage: wina info --model M [--quantize q8|q4] [--tokenizer PATH] [--json]';
 
@@ -30,6 +31,7 @@ export const infoCommand = command({
       architecture: i.architecture,
       parameters: i.parameters,
       dtypes: i.dtypes,
+      ...(i.fileTypes ? { fileTypes: i.fileTypes } : {}),
       weightBytes: i.weightBytes,
       kvCacheBytesPerToken: kvBytesPerToken,
       kvCacheBytesFullContext: kvBytesPerToken * c.maxPositions,
@@ -50,6 +52,16 @@ export const infoCommand = command({
           .map(([d, n]) => `${d} ${((100 * n) / i.parameters).toFixed(1)}%`)
           .join(', '),
       ],
+      ...(i.fileTypes
+        ? [
+            [
+              'file types',
+              Object.entries(i.fileTypes)
+                .map(([t, n]) => `${t} ${n}${WIDENED_NAMES.has(t) ? ' (widened to F32)' : ''}`)
+                .join(', '),
+            ],
+          ]
+        : []),
       ['weights in memory', mib(i.weightBytes)],
       [
         'KV cache',

@@ -12,31 +12,28 @@ import { openInputFile, readExactly } from '../io/files.js';
 import type { TensorInfo, TensorSource } from '../io/safetensors.js';
 import { FORMATS } from '../kernels/formats.js';
 import { type Allocate, numel, type Tensor } from '../kernels/tensor.js';
+import { HfTokenizer } from '../tokenizer/hf.js';
 import { Llama2cTokenizer } from '../tokenizer/llama2c.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { RawConfig } from './architectures/hf-config.js';
+import { WIDENED, widenBlocks } from './gguf-dequantize.js';
 import type { ModelConfig } from './config.js';
 
-/** GGML tensor types read here, with their block sizes (elements, bytes); others are named in the error. */
+/**
+ * GGML tensor types read here, with their block sizes (elements, bytes): stored as they are (F32, F16, BF16),
+ * as q8 / q4 groups (Q8_0, Q4_0: the same blocks), or widened to F32 (the formats wina has no kernels for yet).
+ */
 const TYPES: Record<number, { name: string; block: number; bytes: number } | undefined> = {
   0: { name: 'F32', block: 1, bytes: 4 },
   1: { name: 'F16', block: 1, bytes: 2 },
   2: { name: 'Q4_0', block: 32, bytes: 18 },
   8: { name: 'Q8_0', block: 32, bytes: 34 },
   30: { name: 'BF16', block: 1, bytes: 2 },
+  ...WIDENED,
 };
-const KNOWN_NAMES: Record<number, string> = {
-  3: 'Q4_1',
-  6: 'Q5_0',
-  7: 'Q5_1',
-  10: 'Q2_K',
-  11: 'Q3_K',
-  12: 'Q4_K',
-  13: 'Q5_K',
-  14: 'Q6_K',
-  15: 'Q8_K',
-};
+const KNOWN_NAMES: Record<number, string> = { 10: 'Q2_K', 11: 'Q3_K', 15: 'Q8_K' };
 const READABLE = Object.values(TYPES).map((t) => t!.name);
+const isGrouped = (type: number) => type === 2 || type === 8;
 
 /** GGUF tensor names (without `.weight` / `.bias`) to Hugging Face's. */
 const GLOBAL_NAMES: Record<string, string> = {
@@ -79,6 +76,8 @@ interface Entry {
 
 export class GgufCheckpoint implements TensorSource {
   private readonly entries = new Map<string, Entry>();
+  /** Tensors read so far per GGML type (what `wina info` lists as the file's types). */
+  readonly typesRead: Record<string, number> = {};
   private fd: number;
 
   private constructor(
@@ -157,18 +156,21 @@ export class GgufCheckpoint implements TensorSource {
       return { dtype: 'F32', shape: [of.shape[0]!, of.shape[1]! / 32] };
     }
     const type = TYPES[e.type]!.name;
+    if (e.type in WIDENED) return { dtype: 'F32', shape: e.shape };
     if (type === 'Q8_0') return { dtype: 'I8', shape: e.shape };
     if (type === 'Q4_0') return { dtype: 'U8', shape: [e.shape[0]!, e.shape[1]! / 2] };
     return { dtype: type, shape: e.shape };
   }
 
-  /** F32, F16 and BF16 tensors as stored (q / k rows of a Llama permuted). */
+  /** F32, F16 and BF16 tensors as stored, the others widened to F32 (q / k rows of a Llama permuted). */
   read(name: string, allocate: Allocate = (n) => new Uint8Array(n)): Tensor {
     const e = this.entryOf(name);
-    const dtype = TYPES[e.type]!.name as 'F32' | 'F16' | 'BF16';
-    if (!(dtype in FORMATS) || TYPES[e.type]!.block > 1)
-      fail(`${this.file}: tensor ${e.gguf} is ${dtype}, stored as values and scales`);
-    const raw = this.raw(e);
+    const widened = WIDENED[e.type];
+    const dtype = widened ? 'F32' : (TYPES[e.type]!.name as 'F32' | 'F16' | 'BF16');
+    if (isGrouped(e.type))
+      fail(`${this.file}: tensor ${e.gguf} is ${TYPES[e.type]!.name}, read as values and scales`);
+    const stored = this.raw(e);
+    const raw = widened ? new Uint8Array(widenBlocks(widened, stored, numel(e.shape)).buffer) : stored;
     const bytes = allocate(raw.length);
     permuteRows(raw, bytes, e, raw.length / e.shape[0]!);
     return { dtype, shape: e.shape, data: FORMATS[dtype].view(bytes) };
@@ -179,7 +181,7 @@ export class GgufCheckpoint implements TensorSource {
     const isScale = !this.entries.has(name) && name.endsWith('_scale');
     const e = this.entryOf(isScale ? name.slice(0, -'_scale'.length) : name);
     const type = TYPES[e.type]!;
-    const raw = this.raw(e);
+    const raw = this.raw(e, !isScale);
     const blocks = raw.length / type.bytes;
     const valueBytes = type.bytes - 2;
     const out = new Uint8Array(isScale ? blocks * 4 : blocks * valueBytes);
@@ -202,14 +204,17 @@ export class GgufCheckpoint implements TensorSource {
 
   private blocked(name: string): boolean {
     const e = this.entries.get(name);
-    return e !== undefined && TYPES[e.type]!.block > 1;
+    return e !== undefined && isGrouped(e.type);
   }
 
   private entryOf(name: string): Entry {
     return this.entries.get(name) ?? fail(`tensor ${name} is not in ${this.file}`);
   }
 
-  private raw(e: Entry): Uint8Array {
+  /** The tensor's stored bytes; `count` it among the types read (its scales are the same tensor). */
+  private raw(e: Entry, count = true): Uint8Array {
+    const type = TYPES[e.type]!.name;
+    if (count) this.typesRead[type] = (this.typesRead[type] ?? 0) + 1;
     const raw = new Uint8Array(e.bytes);
     readExactly(this.fd, raw, e.offset, this.file);
     return raw;
@@ -314,7 +319,94 @@ export function ggufTokenizer(g: GgufCheckpoint, config: ModelConfig): TextToken
       source: g.file,
     });
   }
+  if (model === 'gpt2') return byteLevelBpe(g, tokens as string[], config);
   fail(
-    `${g.file}: GGUF tokenizer model "${String(model)}" is not supported yet (llama is); pass --tokenizer`,
+    `${g.file}: GGUF tokenizer model "${String(model)}" is not supported (llama, gpt2 are); pass --tokenizer`,
   );
+}
+
+/**
+ * Pre-tokenizer regexes by `tokenizer.ggml.pre` (the names llama.cpp's llama-vocab.cpp gives them): the text is
+ * split by the regex, then mapped to GPT-2's byte alphabet, as the Hugging Face tokenizers do. null: GPT-2's own
+ * regex, which ByteLevel applies itself.
+ */
+const PRE_TOKENIZERS: Record<string, string | null> = {
+  'gpt-2': null,
+  'llama-bpe':
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  qwen2:
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+const CONTROL = 3;
+const USER_DEFINED = 4;
+
+/**
+ * A byte-level BPE vocabulary (`tokenizer.ggml.model` gpt2: GPT-2, Llama 3, Qwen2) as the tokenizer.json that
+ * @huggingface/tokenizers runs: tokens and merges as stored, control tokens special, BOS added when
+ * `add_bos_token` says so.
+ */
+function byteLevelBpe(g: GgufCheckpoint, tokens: string[], config: ModelConfig): TextTokenizer {
+  const m = g.metadata;
+  const merges = m['tokenizer.ggml.merges'];
+  if (!Array.isArray(merges) || merges.some((x) => typeof x !== 'string'))
+    fail(`${g.file}: a gpt2 tokenizer needs tokenizer.ggml.merges`);
+  const pre = String(m['tokenizer.ggml.pre'] ?? 'gpt-2');
+  if (!(pre in PRE_TOKENIZERS))
+    fail(
+      `${g.file}: GGUF pre-tokenizer "${pre}" is not supported (${Object.keys(PRE_TOKENIZERS).join(', ')}); pass --tokenizer`,
+    );
+  const regex = PRE_TOKENIZERS[pre];
+  const types = m['tokenizer.ggml.token_type'];
+  const special = tokens.flatMap((content, id) =>
+    Array.isArray(types) && (types[id] === CONTROL || types[id] === USER_DEFINED)
+      ? [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }]
+      : [],
+  );
+  const bos = config.bosId;
+  const bosToken = bos === undefined ? undefined : tokens[bos];
+  const addBos = m['tokenizer.ggml.add_bos_token'] !== false && bosToken !== undefined;
+  const byteLevel = {
+    type: 'ByteLevel',
+    add_prefix_space: false,
+    trim_offsets: true,
+    use_regex: regex === null,
+  };
+  const split = { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false };
+  const bosStep = { SpecialToken: { id: bosToken, type_id: 0 } };
+  const json = {
+    version: '1.0',
+    added_tokens: special,
+    normalizer: null,
+    pre_tokenizer: regex === null ? byteLevel : { type: 'Sequence', pretokenizers: [split, byteLevel] },
+    post_processor: addBos
+      ? {
+          type: 'TemplateProcessing',
+          single: [bosStep, { Sequence: { id: 'A', type_id: 0 } }],
+          pair: [bosStep, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+          special_tokens: { [bosToken]: { id: bosToken, ids: [bos], tokens: [bosToken] } },
+        }
+      : null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: Object.fromEntries(tokens.map((t, id) => [t, id])),
+      merges,
+    },
+  };
+  const template = m['tokenizer.chat_template'];
+  try {
+    return new HfTokenizer(json, typeof template === 'string' ? { chat_template: template } : {}, {
+      bosId: bos,
+      eosIds: config.eosIds,
+    });
+  } catch (e) {
+    fail(`${g.file}: its gpt2 tokenizer could not be built: ${(e as Error).message}`);
+  }
 }

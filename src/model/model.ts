@@ -32,6 +32,8 @@ export interface ModelInfo {
   /** Stored dtypes of the weights and how many elements each holds. */
   dtypes: Record<string, number>;
   weightBytes: number;
+  /** GGUF: tensors of each GGML type read from the file (Q4_0, Q6_K, ...). */
+  fileTypes?: Record<string, number>;
   /** Projections the checkpoint stores as one matrix (Phi-3: q+k+v, gate+up); they share one sparsity mask. */
   fused: Projection[][];
   config: ModelConfig;
@@ -287,7 +289,8 @@ async function loadGguf(file: string, opts: LoadOptions & { kernels: Kernels }):
         })
       : ggufTokenizer(checkpoint, config);
     const { weights, dtypes } = readWeights(checkpoint, opts, (r) => arch.loadWeights(r, config));
-    const info = describe(file, 'gguf', `${architecture} (GGUF)`, config, weights, dtypes, arch.fused ?? []);
+    const info = describe(file, 'gguf', architecture, config, weights, dtypes, arch.fused ?? []);
+    info.fileTypes = checkpoint.typesRead;
     return new Model(new Transformer(config, weights, opts.kernels), tokenizer, info);
   } finally {
     checkpoint.close();
