@@ -32,6 +32,10 @@ done
 for q in q8 q4; do
   ./bin/wina.js eval --model llama-28m-mixed --quantize "$q" "${ppl[@]}" --methods dense,teal,wina --sparsity 0.5,0.65 --md "$out/llama-28m-ppl-$q.md" --out "$out/llama-28m-ppl-$q.json"
 done
+# The same on llama.cpp's own GGUF files of the model (Q8_0, Q4_0, Q4_K_M; ../shared/fixtures/gguf).
+for g in q8_0 q4_0 q4_k_m; do
+  ./bin/wina.js eval --model "../shared/fixtures/gguf/llama-28m-mixed-$g.gguf" "${ppl[@]}" --methods dense,wina --sparsity 0.5,0.65 --md "$out/llama-28m-ppl-gguf-$g.md" --out "$out/llama-28m-ppl-gguf-$g.json"
+done
 # llama-28m-mixed multiple choice with the transform, then with each method's greedy profile (made above).
 ./bin/wina.js eval --model llama-28m-mixed --tasks hellaswag,piqa,arc_easy,copa --methods dense,teal,wina,wina-paper --sparsity 0.25,0.4,0.5,0.65 --limit 200 --transform --md "$out/llama-28m-mc-transform.md" --out "$out/llama-28m-mc-transform.json"
 for method in teal wina wina-paper; do

@@ -147,6 +147,9 @@ const pplReports = readVariants([
   ['llama-28m-ppl-transform', 'top-k + transform'],
   ['llama-28m-ppl-q8', 'q8 (--quantize q8)'],
   ['llama-28m-ppl-q4', 'q4 (--quantize q4)'],
+  ['llama-28m-ppl-gguf-q8_0', 'GGUF Q8_0 (llama.cpp)'],
+  ['llama-28m-ppl-gguf-q4_0', 'GGUF Q4_0 (llama.cpp)'],
+  ['llama-28m-ppl-gguf-q4_k_m', 'GGUF Q4_K_M (llama.cpp)'],
 ]);
 if (pplReports.length > 0) {
   const label = (task) => (task.includes('/') ? `${path.basename(task)} (held-out)` : task);
@@ -156,7 +159,8 @@ if (pplReports.length > 0) {
   out += `per-layer allocation from one greedy search per method up to 0.65 on the corpus training sample (threshold masks `;
   out += `from the same calibration); "transform": the orthogonal transform, dense outputs unchanged; "q8": the weights `;
   out += `quantized on load to llama.cpp's Q8_0 blocks (int8, a scale per 32 inputs); "q4": to its Q4_0 blocks (4-bit, `;
-  out += `a scale per 32 inputs). Commands:\n\n`;
+  out += `a scale per 32 inputs); "GGUF": llama.cpp's own files of the model (llama-quantize from its F16 GGUF; Q4_K_M's `;
+  out += `K-quant tensors widened to F32 as ggml dequantizes them). Commands:\n\n`;
   for (const { report } of pplReports) out += `- \`${report.command}\`\n`;
   out += `\n| variant | method | sparsity | achieved | GFLOPs/token | ${tasks.map(label).join(' | ')} |\n`;
   out += `|---|---|---:|---:|---:|${tasks.map(() => '---:').join('|')}|\n`;
