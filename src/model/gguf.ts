@@ -1,9 +1,10 @@
 /**
- * GGUF checkpoints (llama.cpp, ollama, LM Studio): the header and metadata through @huggingface/gguf, tensor data
- * read on demand. Tensors are presented under Hugging Face names, so the architecture files load them unchanged:
- * F32 / F16 / BF16 as stored, Q8_0 and Q4_0 as the values and `_scale` tensors of a `wina quantize` checkpoint
- * (their blocks are q8's and q4's groups: the conversion is exact, the F16 scales widened to F32). llama.cpp
- * rotates adjacent pairs of a Llama head where Hugging Face rotates halves, so q / k rows are permuted back.
+ * GGUF checkpoints (llama.cpp, ollama, LM Studio) of Llama-family and Qwen2 models: the header and metadata
+ * through @huggingface/gguf, tensor data read on demand. Tensors are presented under Hugging Face names, so the
+ * architecture files load them unchanged: F32 / F16 / BF16 as stored, Q8_0 and Q4_0 as the values and `_scale`
+ * tensors of a `wina quantize` checkpoint (their blocks are q8's and q4's groups: the conversion is exact, the
+ * F16 scales widened to F32), the other block formats widened to F32 (gguf-dequantize.ts). llama.cpp rotates
+ * adjacent pairs of a Llama head where Hugging Face rotates halves, so q / k rows are permuted back.
  */
 import fs from 'node:fs';
 import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
@@ -95,6 +96,9 @@ export class GgufCheckpoint implements TensorSource {
     for (const t of tensors) {
       const type = TYPES[t.dtype];
       const shape = t.shape.map(Number).reverse();
+      // Llama 3.1's long-context RoPE is stored as per-frequency factors: ignoring them would be silently wrong.
+      if (/^rope_(freqs|factors)/.test(t.name))
+        fail(`${file}: RoPE frequency factors (${t.name}) are not supported yet`);
       const name = hfName(t.name);
       if (!name) continue;
       if (!type)
@@ -256,8 +260,8 @@ export function ggufConfig(g: GgufCheckpoint): { architecture: string; raw: RawC
   const ARCHITECTURES: Record<string, string> = {
     llama: 'LlamaForCausalLM',
     qwen2: 'Qwen2ForCausalLM',
-    phi3: 'Phi3ForCausalLM',
   };
+  // Phi-3's GGUF fuses q / k / v and gate / up under other names, with long-RoPE factors as tensors: not read yet.
   const architecture =
     ARCHITECTURES[arch] ??
     fail(
