@@ -84,6 +84,9 @@ const f16Table = (() => {
   return table;
 })();
 
+/** An F16 bit pattern's value (GGUF block scales, the reference widening). */
+export const f16ToF32 = (bits: number): number => f16Table[bits & 0xffff]!;
+
 const f32View = (b: Uint8Array) => new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
 const u16View = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
 

@@ -4,6 +4,7 @@
  * llama.cpp's own weights. K-quants hold 256 values per block; Q4_1 / Q5_0 / Q5_1 32.
  */
 import { fail } from '../errors.js';
+import { f16ToF32 } from '../kernels/formats.js';
 
 const f32 = Math.fround;
 
@@ -15,15 +16,7 @@ export interface BlockFormat {
   widen(src: DataView, out: Float32Array): void;
 }
 
-function f16(v: DataView, at: number): number {
-  const h = v.getUint16(at, true);
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  const sign = h & 0x8000 ? -1 : 1;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
-}
+const f16 = (v: DataView, at: number): number => f16ToF32(v.getUint16(at, true));
 
 /** ggml's get_scale_min_k4: the 6-bit scale and minimum of sub-block j from a K-quant block's 12 scale bytes. */
 function scaleMin(v: DataView, at: number, j: number): [number, number] {

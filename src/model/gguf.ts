@@ -11,13 +11,14 @@ import { gguf, type GGUFParseOutput } from '@huggingface/gguf';
 import { fail, WinaError } from '../errors.js';
 import { openInputFile, readExactly } from '../io/files.js';
 import type { TensorInfo, TensorSource } from '../io/safetensors.js';
-import { FORMATS } from '../kernels/formats.js';
+import { f16ToF32, FORMATS } from '../kernels/formats.js';
 import { type Allocate, numel, type Tensor } from '../kernels/tensor.js';
 import { HfTokenizer } from '../tokenizer/hf.js';
 import { Llama2cTokenizer } from '../tokenizer/llama2c.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { RawConfig } from './architectures/hf-config.js';
 import { WIDENED, widenBlocks } from './gguf-dequantize.js';
+import { pairsToHalves } from './rope.js';
 import type { ModelConfig } from './config.js';
 
 /**
@@ -77,6 +78,8 @@ interface Entry {
 
 export class GgufCheckpoint implements TensorSource {
   private readonly entries = new Map<string, Entry>();
+  /** The last Q8_0 / Q4_0 tensor split into values and scales, until its scales are taken. */
+  private split: { entry: Entry; values: Uint8Array; scales: Uint8Array } | undefined;
   /** Tensors read so far per GGML type (what `wina info` lists as the file's types). */
   readonly typesRead: Record<string, number> = {};
   private fd: number;
@@ -176,29 +179,43 @@ export class GgufCheckpoint implements TensorSource {
     const stored = this.raw(e);
     const raw = widened ? new Uint8Array(widenBlocks(widened, stored, numel(e.shape)).buffer) : stored;
     const bytes = allocate(raw.length);
-    permuteRows(raw, bytes, e, raw.length / e.shape[0]!);
+    inHfRowOrder(raw, bytes, e);
     return { dtype, shape: e.shape, data: FORMATS[dtype].view(bytes) };
   }
 
-  /** A Q8_0 / Q4_0 tensor's values ([out, in] int8, or [out, in / 2] nibbles), or its `_scale` (F32 [out, in / 32]). */
+  /**
+   * A Q8_0 / Q4_0 tensor's values ([out, in] int8, or [out, in / 2] nibbles), or its `_scale` (F32 [out, in /
+   * 32]). The weight reader asks for both in a row: the blocks are read from the file and split once.
+   */
   readBytes(name: string): Uint8Array {
     const isScale = !this.entries.has(name) && name.endsWith('_scale');
     const e = this.entryOf(isScale ? name.slice(0, -'_scale'.length) : name);
+    if (this.split?.entry !== e) this.split = { entry: e, ...this.splitBlocks(e) };
+    const part = isScale ? this.split.scales : this.split.values;
+    if (isScale) this.split = undefined;
+    return part;
+  }
+
+  /** The values and the F32 scales of a Q8_0 / Q4_0 tensor's blocks (each an F16 scale, then its values). */
+  private splitBlocks(e: Entry): { values: Uint8Array; scales: Uint8Array } {
     const type = TYPES[e.type]!;
-    const raw = this.raw(e, !isScale);
+    const raw = this.raw(e);
     const blocks = raw.length / type.bytes;
     const valueBytes = type.bytes - 2;
-    const out = new Uint8Array(isScale ? blocks * 4 : blocks * valueBytes);
-    const scales = new Float32Array(out.buffer);
-    const half = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const values = new Uint8Array(blocks * valueBytes);
+    const scales = new Float32Array(blocks);
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     for (let b = 0; b < blocks; b++) {
       const at = b * type.bytes;
-      if (isScale) scales[b] = f16ToF32(half.getUint16(at, true));
-      else out.set(raw.subarray(at + 2, at + type.bytes), b * valueBytes);
+      scales[b] = f16ToF32(view.getUint16(at, true));
+      values.set(raw.subarray(at + 2, at + type.bytes), b * valueBytes);
     }
-    const permuted = new Uint8Array(out.length);
-    permuteRows(out, permuted, e, out.length / e.shape[0]!);
-    return permuted;
+    const scaleBytes = new Uint8Array(scales.buffer);
+    if (e.ropeHeads === undefined) return { values, scales: scaleBytes };
+    const ordered = { values: new Uint8Array(values.length), scales: new Uint8Array(scaleBytes.length) };
+    inHfRowOrder(values, ordered.values, e);
+    inHfRowOrder(scaleBytes, ordered.scales, e);
+    return ordered;
   }
 
   close(): void {
@@ -215,42 +232,20 @@ export class GgufCheckpoint implements TensorSource {
     return this.entries.get(name) ?? fail(`tensor ${name} is not in ${this.file}`);
   }
 
-  /** The tensor's stored bytes; `count` it among the types read (its scales are the same tensor). */
-  private raw(e: Entry, count = true): Uint8Array {
+  /** The tensor's stored bytes, counted among the types read. */
+  private raw(e: Entry): Uint8Array {
     const type = TYPES[e.type]!.name;
-    if (count) this.typesRead[type] = (this.typesRead[type] ?? 0) + 1;
+    this.typesRead[type] = (this.typesRead[type] ?? 0) + 1;
     const raw = new Uint8Array(e.bytes);
     readExactly(this.fd, raw, e.offset, this.file);
     return raw;
   }
 }
 
-/** Copies rows of `rowBytes` bytes; a Llama q / k weight's row h*hd + 2i + j goes to h*hd + j*hd/2 + i. */
-function permuteRows(src: Uint8Array, dst: Uint8Array, e: Entry, rowBytes: number): void {
-  if (e.ropeHeads === undefined) {
-    dst.set(src);
-    return;
-  }
-  const headDim = e.shape[0]! / e.ropeHeads;
-  const half = headDim / 2;
-  for (let h = 0; h < e.ropeHeads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const from = (h * headDim + 2 * i + j) * rowBytes;
-        const to = (h * headDim + j * half + i) * rowBytes;
-        dst.set(src.subarray(from, from + rowBytes), to);
-      }
-    }
-  }
-}
-
-function f16ToF32(h: number): number {
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  const sign = h & 0x8000 ? -1 : 1;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+/** Copies `src` into `dst`, a Llama q / k weight's rows from llama.cpp's order to Hugging Face's. */
+function inHfRowOrder(src: Uint8Array, dst: Uint8Array, e: Entry): void {
+  if (e.ropeHeads === undefined) dst.set(src);
+  else pairsToHalves(src, dst, e.ropeHeads, src.length / e.shape[0]!);
 }
 
 /** The GGUF metadata as the config.json keys parseHfConfig reads (its checks then apply alike). */

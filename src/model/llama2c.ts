@@ -9,8 +9,8 @@ import type { ModelConfig } from './config.js';
 import { fail } from '../errors.js';
 import { openInputFile, readExactly } from '../io/files.js';
 import type { TensorInfo, TensorSource } from '../io/safetensors.js';
-import type { Allocate } from '../kernels/tensor.js';
-import type { Tensor } from '../kernels/tensor.js';
+import type { Allocate, Tensor } from '../kernels/tensor.js';
+import { pairsToHalves } from './rope.js';
 
 interface Entry {
   shape: number[];
@@ -129,31 +129,15 @@ export class Llama2cCheckpoint implements TensorSource {
     const n = e.shape.reduce((a, b) => a * b, 1);
     const raw = new Uint8Array(n * 4);
     readExactly(this.fd, raw, e.offset, this.file);
-    const stored = new Float32Array(raw.buffer);
     const bytes = allocate(n * 4);
+    if (e.ropeHeads === undefined) bytes.set(raw);
+    else pairsToHalves(raw, bytes, e.ropeHeads, e.shape[1]! * 4);
     const data = new Float32Array(bytes.buffer, bytes.byteOffset, n);
-    if (e.ropeHeads === undefined) data.set(stored);
-    else permuteRopeRows(stored, data, e.ropeHeads, e.shape[1]!);
     return { dtype: 'F32', shape: e.shape, data };
   }
 
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
-  }
-}
-
-/** Row h*hd + 2i + j (interleaved pairs) moves to h*hd + j*hd/2 + i (halves), as HF's conversion script does. */
-function permuteRopeRows(src: Float32Array, dst: Float32Array, heads: number, cols: number): void {
-  const headDim = src.length / cols / heads;
-  const half = headDim / 2;
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const from = (h * headDim + 2 * i + j) * cols;
-        const to = (h * headDim + j * half + i) * cols;
-        dst.set(src.subarray(from, from + cols), to);
-      }
-    }
   }
 }

@@ -70,3 +70,21 @@ export class RopeTable {
     this.longContext = long;
   }
 }
+
+/**
+ * A q / k weight from rotate-adjacent-pairs order (llama.cpp, llama2.c) to Hugging Face's rotate-halves: row
+ * h*hd + 2i + j moves to h*hd + j*hd/2 + i, as HF's conversion script permutes them. Rows are `rowBytes` long.
+ */
+export function pairsToHalves(src: Uint8Array, dst: Uint8Array, heads: number, rowBytes: number): void {
+  const headDim = src.length / rowBytes / heads;
+  const half = headDim / 2;
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const from = (h * headDim + 2 * i + j) * rowBytes;
+        const to = (h * headDim + j * half + i) * rowBytes;
+        dst.set(src.subarray(from, from + rowBytes), to);
+      }
+    }
+  }
+}
