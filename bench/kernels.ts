@@ -4,7 +4,7 @@
  * totalling over 1 GiB so the caches cannot flatter the numbers. Each measurement waits for the machine to be
  * quiet and is retried if other processes took CPU during it. `--write` puts the tables into BENCHMARKS.md.
  *
- *   npm run bench [-- --write] [-- --quick]
+ *   npm run bench [-- --write] [-- --quick] [-- --dtypes Q8,Q4]
  */
 import type { DType } from '../src/kernels/tensor.js';
 import { WasmKernels } from '../src/kernels/wasm.js';
@@ -29,7 +29,12 @@ const SHAPES: [number, number][] = [
   [2048, 8192],
   [4096, 11008],
 ];
-const DTYPES: DType[] = ['F32', 'BF16', 'F16', 'Q8', 'Q4'];
+const ALL_DTYPES: DType[] = ['F32', 'BF16', 'F16', 'Q8', 'Q4'];
+// `--dtypes A,B` measures only those (a quick A/B of one format's kernels; not for --write).
+const only = process.argv[process.argv.indexOf('--dtypes') + 1];
+const DTYPES = process.argv.includes('--dtypes')
+  ? ALL_DTYPES.filter((d) => only?.split(',').includes(d))
+  : ALL_DTYPES;
 const ATTEMPTS = 3;
 
 const quick = process.argv.includes('--quick');
@@ -119,7 +124,7 @@ async function main(): Promise<void> {
       : []),
   ].join('\n');
   console.log(report);
-  if (process.argv.includes('--write')) {
+  if (process.argv.includes('--write') && DTYPES.length === ALL_DTYPES.length) {
     const command = `npm run bench -- --write${quick ? ' --quick' : ''}`;
     writeSection('BENCHMARKS.md', 'kernels', `## Kernels\n\nCommand: \`${command}\`\n\n${report}\n`);
     console.log('\nwrote BENCHMARKS.md');

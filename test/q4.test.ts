@@ -9,6 +9,7 @@ import { gguf } from '@huggingface/gguf';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { Q4_GROUP, quantizeQ4, widenQ4 } from '../src/kernels/q4.js';
 import { roundToF16 } from '../src/kernels/q8.js';
+import { QUANTIZERS, savedValues } from '../src/kernels/formats.js';
 import { widen } from '../src/kernels/reference.js';
 import { assertUserError } from './cli-helpers.js';
 import { sharedPath } from './helpers.js';
@@ -110,16 +111,19 @@ describe('the q4 quantizer', () => {
           (o, dst) => widen(source, hfRow(o) * inDim, dst),
           (n) => new Uint8Array(n),
         );
-        const ours = w.data as Uint8Array;
-        const scales = new Float32Array(ours.buffer, ours.byteOffset, ours.byteLength / 4);
-        const rowBytes = inDim / 2 + groups * 4;
+        // Compared as saved (row-major values, then scales), whatever the layout in memory.
+        const saved = savedValues([w], QUANTIZERS.q4);
+        const values = new Uint8Array((rows * inDim) / 2);
+        const scales = new Float32Array(rows * groups);
+        saved.values(0, values);
+        saved.scales(0, scales);
         for (let r = 0; r < rows; r++) {
           for (let g = 0; g < groups; g++) {
             const at = (r * groups + g) * 18;
             const where = `${info.name} row ${r} group ${g}`;
-            assert.equal(scales[(r * rowBytes + inDim / 2) / 4 + g], f16ToF32(bytes.readUInt16LE(at)), where);
+            assert.equal(scales[r * groups + g], f16ToF32(bytes.readUInt16LE(at)), where);
             assert.deepEqual(
-              ours.subarray(r * rowBytes + g * 16, r * rowBytes + g * 16 + 16),
+              values.subarray((r * groups + g) * 16, (r * groups + g + 1) * 16),
               new Uint8Array(bytes.subarray(at + 2, at + 18)),
               where,
             );

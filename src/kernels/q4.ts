@@ -2,20 +2,31 @@
  * q4 weights: 4-bit values q in [0, 15] with one scale d per group of 32 inputs per output, a weight being
  * (q - 8) * d: GGUF Q4_0's blocks, quantized as llama.cpp quantizes them (quantize_row_q4_0_ref), so its Q4_0
  * files and ours hold the same numbers. Each layout keeps the scales beside the bytes its kernel reads with them:
- * - `Q4` (row-major [out, in], dense products): each row is its in / 2 bytes, then its in / 32 f32 scales. Byte
- *   j of a group holds value j in its low nibble and value j + 16 in its high nibble (Q4_0's order).
+ * - `Q4` (row-major [out, in], dense products): rows in tiles of four (see q8.ts's `tiledValue`), per group of
+ *   32 inputs the tile's rows' 16 bytes, then their f32 scales. Byte j of a group holds value j in its low nibble
+ *   and value j + 16 in its high nibble (Q4_0's order).
  * - `Q4T` (input-major [in, out], column-sparse decode): per group of 32 input rows, the 32 rows of out values
  *   (padded to a multiple of 32; per block of 32 outputs, byte k holds output k low and k + 16 high), then the
  *   group's out f32 scales.
  */
 import type { Tensor } from './tensor.js';
-import { type QuantizedX, roundToF16, scalesOf, storedShape } from './q8.js';
+import {
+  type QuantizedX,
+  roundToF16,
+  scalesOf,
+  storedShape,
+  tiledBytes,
+  tiledScale,
+  tiledValue,
+  zeroPadding,
+} from './q8.js';
 
 export const Q4_GROUP = 32;
 /** Stored bytes per weight: half a byte plus a share of its group's f32 scale. */
 export const Q4_BYTES = 0.5 + 4 / Q4_GROUP;
 
-const rowBytes = (inDim: number) => inDim * Q4_BYTES;
+/** Bytes of one group of a Q4 row: 32 values, two per byte. */
+const GROUP_BYTES = 16;
 /** Bytes of one Q4T input row: its outputs padded to whole blocks of 32. */
 const q4tRowBytes = (outDim: number) => Math.ceil(outDim / 32) * 16;
 /** Bytes of one Q4T group: 32 input rows and the group's scales. */
@@ -39,13 +50,13 @@ export function quantizeQ4(
   rowAt: (o: number, dst: Float32Array) => void,
   alloc: (bytes: number) => Uint8Array,
 ): Tensor {
-  const bytes = alloc(out * rowBytes(inDim));
-  const scales = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const bytes = alloc(tiledBytes(out, inDim, GROUP_BYTES));
+  zeroPadding(bytes, out, inDim, GROUP_BYTES);
+  const scales = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
   const row = new Float32Array(inDim);
   const f = Math.fround;
   for (let o = 0; o < out; o++) {
     rowAt(o, row);
-    const base = o * rowBytes(inDim);
     for (let g = 0; g < inDim / Q4_GROUP; g++) {
       let amax = 0;
       let max = 0;
@@ -58,12 +69,13 @@ export function quantizeQ4(
       }
       const d = f(max / -8);
       const id = d ? f(1 / d) : 0;
-      scales[(base + inDim / 2) / 4 + g] = roundToF16(d);
+      scales[tiledScale(inDim, GROUP_BYTES, o, g) / 4] = roundToF16(d);
       const q = (v: number) => Math.min(15, Math.trunc(f(f(v * id) + 8.5)));
+      const at = tiledValue(inDim, GROUP_BYTES, o, g);
       for (let j = 0; j < 16; j++) {
         const lo = q(row[g * Q4_GROUP + j]!);
         const hi = q(row[g * Q4_GROUP + 16 + j]!);
-        bytes[base + g * 16 + j] = lo | (hi << 4);
+        bytes[at + j] = lo | (hi << 4);
       }
     }
   }
@@ -73,8 +85,7 @@ export function quantizeQ4(
 /** q values of a Q4 row o, in input order. */
 function q4RowValues(t: Tensor, o: number, inDim: number, out: Uint8Array): void {
   const bytes = t.data as Uint8Array;
-  const base = o * rowBytes(inDim);
-  for (let i = 0; i < inDim; i++) out[i] = nibble(bytes, base + (i >> 5) * 16, i & 31);
+  for (let i = 0; i < inDim; i++) out[i] = nibble(bytes, tiledValue(inDim, GROUP_BYTES, o, i >> 5), i & 31);
 }
 
 /** The `Q4T` copy [in, out] of a `Q4` weight [out, in]: the same values, in column-sparse decode's layout. */
@@ -96,7 +107,7 @@ export function q4InputMajor(w: Tensor, alloc: (bytes: number) => Uint8Array): T
       bytes[g * groupB + (i & 31) * rowB + at] |= values[i]! << shift;
     }
     for (let g = 0; g < inDim / Q4_GROUP; g++)
-      scales[(g * groupB + Q4_GROUP * rowB) / 4 + o] = srcScales[(o * rowBytes(inDim) + inDim / 2) / 4 + g]!;
+      scales[(g * groupB + Q4_GROUP * rowB) / 4 + o] = srcScales[tiledScale(inDim, GROUP_BYTES, o, g) / 4]!;
   }
   return { dtype: 'Q4T', shape: [inDim, out], data: bytes };
 }
@@ -106,8 +117,11 @@ function q4Element(t: Tensor, r: number, c: number, cols: number): [number, numb
   const bytes = t.data as Uint8Array;
   const scales = scalesOf(t);
   if (t.dtype === 'Q4') {
-    const base = r * rowBytes(cols);
-    return [nibble(bytes, base + (c >> 5) * 16, c & 31), scales[(base + cols / 2) / 4 + (c >> 5)]!];
+    const g = c >> 5;
+    return [
+      nibble(bytes, tiledValue(cols, GROUP_BYTES, r, g), c & 31),
+      scales[tiledScale(cols, GROUP_BYTES, r, g) / 4]!,
+    ];
   }
   const rowB = q4tRowBytes(cols);
   const groupB = q4tGroupBytes(cols);
@@ -134,7 +148,7 @@ export function q4HasNonFinite(t: Tensor): boolean {
   if (t.dtype === 'Q4') {
     for (let r = 0; r < rows; r++)
       for (let g = 0; g < cols / Q4_GROUP; g++)
-        if (!Number.isFinite(scales[(r * rowBytes(cols) + cols / 2) / 4 + g]!)) return true;
+        if (!Number.isFinite(scales[tiledScale(cols, GROUP_BYTES, r, g) / 4]!)) return true;
     return false;
   }
   for (let g = 0; g < rows / Q4_GROUP; g++)
@@ -149,12 +163,12 @@ export function q4RowDotQuantizedX(w: Tensor, o: number, xq: QuantizedX): number
   const inDim = w.shape[1]!;
   const bytes = w.data as Uint8Array;
   const scales = scalesOf(w);
-  const base = o * rowBytes(inDim);
   let sum = 0;
   for (let g = 0; g < inDim / Q4_GROUP; g++) {
+    const at = tiledValue(inDim, GROUP_BYTES, o, g);
     let dot = 0;
-    for (let k = 0; k < Q4_GROUP; k++) dot += (nibble(bytes, base + g * 16, k) - 8) * xq.q[g * Q4_GROUP + k]!;
-    sum += dot * Math.fround(scales[(base + inDim / 2) / 4 + g]! * xq.d[g]!);
+    for (let k = 0; k < Q4_GROUP; k++) dot += (nibble(bytes, at, k) - 8) * xq.q[g * Q4_GROUP + k]!;
+    sum += dot * Math.fround(scales[tiledScale(inDim, GROUP_BYTES, o, g) / 4]! * xq.d[g]!);
   }
   return sum;
 }

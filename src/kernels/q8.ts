@@ -2,7 +2,8 @@
  * q8 weights: int8 values with one scale per group of 32 inputs per output, a weight being q * scale: GGUF
  * Q8_0's blocks, quantized as llama.cpp quantizes them (so its Q8_0 files and ours hold the same numbers).
  * Each layout keeps the scales beside the bytes its kernel reads with them:
- * - `Q8` (row-major [out, in], dense products): each row is its in int8 values, then its in / 32 f32 scales.
+ * - `Q8` (row-major [out, in], dense products): rows in tiles of four (see `tiledValue`), per group of 32 inputs
+ *   the tile's rows' int8 values, then their f32 scales.
  * - `Q8T` (input-major [in, out], column-sparse decode): per group of 32 input rows, the 32 rows of out int8
  *   values, then the group's out f32 scales; a dropped input skips its bytes, a wholly dropped group its scales.
  */
@@ -15,6 +16,27 @@ export const Q8_BYTES = 1 + 4 / Q8_GROUP;
 
 /** Bytes of one Q8 row of `inDim` values with its scales. */
 const rowBytes = (inDim: number) => inDim * Q8_BYTES;
+
+/**
+ * Row-major q8 and q4 tensors are stored in tiles of four rows, the last one padded with zero rows: per group of
+ * 32 inputs, the tile's four rows' values (`groupBytes` each: 32 for q8, 16 for q4), then their four f32 scales.
+ * A four-row product then reads one sequential stream, three times faster here than four rows apart.
+ */
+export const tiledBytes = (out: number, inDim: number, groupBytes: number) =>
+  Math.ceil(out / 4) * 4 * (inDim / Q8_GROUP) * (groupBytes + 4);
+
+/** Byte offset of row o's values of group g in a tiled tensor (see tiledBytes). */
+export const tiledValue = (inDim: number, groupBytes: number, o: number, g: number) =>
+  ((o >> 2) * (inDim / Q8_GROUP) + g) * 4 * (groupBytes + 4) + (o & 3) * groupBytes;
+
+/** Byte offset of row o's f32 scale of group g in a tiled tensor (see tiledBytes). */
+export const tiledScale = (inDim: number, groupBytes: number, o: number, g: number) =>
+  ((o >> 2) * (inDim / Q8_GROUP) + g) * 4 * (groupBytes + 4) + 4 * groupBytes + (o & 3) * 4;
+
+/** Zeroes the padding rows of a tiled tensor's last tile (allocations may hold old bytes). */
+export function zeroPadding(bytes: Uint8Array, out: number, inDim: number, groupBytes: number): void {
+  if (out % 4) bytes.fill(0, tiledValue(inDim, groupBytes, out & ~3, 0));
+}
 
 /**
  * One line naming the weight and what to do when its input size is not a multiple of the group size (32 for
@@ -61,22 +83,22 @@ export function quantizeQ8(
   rowAt: (o: number, dst: Float32Array) => void,
   alloc: (bytes: number) => Uint8Array,
 ): Tensor {
-  const bytes = alloc(out * rowBytes(inDim));
+  const bytes = alloc(tiledBytes(out, inDim, Q8_GROUP));
+  zeroPadding(bytes, out, inDim, Q8_GROUP);
   const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const scales = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const scales = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
   const row = new Float32Array(inDim);
   const f = Math.fround;
   for (let o = 0; o < out; o++) {
     rowAt(o, row);
-    const base = o * rowBytes(inDim);
     for (let g = 0; g < inDim / Q8_GROUP; g++) {
       let amax = 0;
       for (let j = 0; j < Q8_GROUP; j++) amax = Math.max(amax, Math.abs(row[g * Q8_GROUP + j]!));
       const d = f(amax / 127);
       const id = d ? f(1 / d) : 0;
-      scales[(base + inDim) / 4 + g] = roundToF16(d);
-      for (let j = 0; j < Q8_GROUP; j++)
-        q[base + g * Q8_GROUP + j] = roundAway(f(row[g * Q8_GROUP + j]! * id));
+      scales[tiledScale(inDim, Q8_GROUP, o, g) / 4] = roundToF16(d);
+      const at = tiledValue(inDim, Q8_GROUP, o, g);
+      for (let j = 0; j < Q8_GROUP; j++) q[at + j] = roundAway(f(row[g * Q8_GROUP + j]! * id));
     }
   }
   return { dtype: 'Q8', shape: [out, inDim], data: q };
@@ -86,19 +108,17 @@ export function quantizeQ8(
 export function q8InputMajor(w: Tensor, alloc: (bytes: number) => Uint8Array): Tensor {
   const [out, inDim] = w.shape as [number, number];
   const src = w.data as Int8Array;
-  const srcScales = new Float32Array(src.buffer, src.byteOffset, Math.floor(src.length / 4));
+  const srcScales = scalesOf(w);
   const bytes = alloc(out * rowBytes(inDim));
   const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const scales = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const scales = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
   const block = Q8_GROUP * out * Q8_BYTES; // one group of 32 input rows and their scales
   for (let o = 0; o < out; o++) {
-    const base = o * rowBytes(inDim);
-    for (let i = 0; i < inDim; i++) {
-      const g = Math.floor(i / Q8_GROUP);
-      q[g * block + (i % Q8_GROUP) * out + o] = src[base + i]!;
+    for (let g = 0; g < inDim / Q8_GROUP; g++) {
+      const at = tiledValue(inDim, Q8_GROUP, o, g);
+      for (let j = 0; j < Q8_GROUP; j++) q[g * block + j * out + o] = src[at + j]!;
+      scales[(g * block + Q8_GROUP * out) / 4 + o] = srcScales[tiledScale(inDim, Q8_GROUP, o, g) / 4]!;
     }
-    for (let g = 0; g < inDim / Q8_GROUP; g++)
-      scales[(g * block + Q8_GROUP * out) / 4 + o] = srcScales[(base + inDim) / 4 + g]!;
   }
   return { dtype: 'Q8T', shape: [inDim, out], data: q };
 }
@@ -111,7 +131,7 @@ export function storedShape(t: Tensor): [number, number] {
 
 export function scalesOf(t: Tensor): Float32Array {
   const d = t.data as Int8Array;
-  return new Float32Array(d.buffer, d.byteOffset, Math.floor(d.length / 4));
+  return new Float32Array(d.buffer, d.byteOffset, d.length >> 2);
 }
 
 /** Elements [start, start + out.length) of a `Q8` tensor [rows, cols] in row-major order, as F32. */
@@ -123,8 +143,8 @@ export function widenQ8(t: Tensor, start: number, out: Float32Array): void {
     const e = start + k;
     const r = Math.floor(e / cols);
     const c = e - r * cols;
-    const base = r * rowBytes(cols);
-    out[k] = q[base + c]! * scales[(base + cols) / 4 + Math.floor(c / Q8_GROUP)]!;
+    const g = c >> 5;
+    out[k] = q[tiledValue(cols, Q8_GROUP, r, g) + (c & 31)]! * scales[tiledScale(cols, Q8_GROUP, r, g) / 4]!;
   }
 }
 
@@ -157,9 +177,9 @@ export function q8HasNonFinite(t: Tensor): boolean {
 
 /**
  * How a q8 or q4 weight is saved (`wina quantize`): `NAME` as its row-major values (q8: I8 [out, in]; q4: U8
- * [out, in / 2], Q4_0's nibble order) and `NAME_scale` as F32 [out, in / 32]. Both formats store each row as its
- * values then its scales, `valueBytes` of values per row. Fills `values` / `scales` element by element from
- * `start` of the row-stacked `parts` (Phi-3's fused matrices are several).
+ * [out, in / 2], Q4_0's nibble order) and `NAME_scale` as F32 [out, in / 32], `valueBytes` of values per row; in
+ * memory both are tiled (see tiledBytes). Fills `values` / `scales` element by element from `start` of the
+ * row-stacked `parts` (Phi-3's fused matrices are several).
  */
 export function groupedSaved(
   parts: Tensor[],
@@ -170,7 +190,7 @@ export function groupedSaved(
 } {
   const inDim = parts[0]!.shape[1]!;
   const groups = inDim / Q8_GROUP;
-  const row = valueBytes + groups * 4;
+  const groupBytes = valueBytes / groups;
   const rowsOf = parts.map((p) => p.shape[0]!);
   const locate = (r0: number): [Tensor, number] => {
     let r = r0;
@@ -185,13 +205,14 @@ export function groupedSaved(
     values(start, out) {
       for (let k = 0; k < out.length; k++) {
         const [p, r] = locate(Math.floor((start + k) / valueBytes));
-        out[k] = bytesOf(p)[r * row + ((start + k) % valueBytes)]!;
+        const b = (start + k) % valueBytes;
+        out[k] = bytesOf(p)[tiledValue(inDim, groupBytes, r, Math.floor(b / groupBytes)) + (b % groupBytes)]!;
       }
     },
     scales(start, out) {
       for (let k = 0; k < out.length; k++) {
         const [p, r] = locate(Math.floor((start + k) / groups));
-        out[k] = scalesOf(p)[(r * row + valueBytes) / 4 + ((start + k) % groups)]!;
+        out[k] = scalesOf(p)[tiledScale(inDim, groupBytes, r, (start + k) % groups) / 4]!;
       }
     },
   };
@@ -208,13 +229,17 @@ export function groupedFromSaved(
 ): Tensor {
   const [out, inDim] = shape;
   const groups = inDim / Q8_GROUP;
-  const row = valueBytes + groups * 4;
-  const bytes = alloc(out * row);
+  const groupBytes = valueBytes / groups;
+  const bytes = alloc(tiledBytes(out, inDim, groupBytes));
+  zeroPadding(bytes, out, inDim, groupBytes);
   const s = new Float32Array(scales.buffer, scales.byteOffset, scales.byteLength / 4);
-  const dst = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const dst = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
   for (let o = 0; o < out; o++) {
-    bytes.set(values.subarray(o * valueBytes, (o + 1) * valueBytes), o * row);
-    dst.set(s.subarray(o * groups, (o + 1) * groups), (o * row + valueBytes) / 4);
+    for (let g = 0; g < groups; g++) {
+      const from = o * valueBytes + g * groupBytes;
+      bytes.set(values.subarray(from, from + groupBytes), tiledValue(inDim, groupBytes, o, g));
+      dst[tiledScale(inDim, groupBytes, o, g) / 4] = s[o * groups + g]!;
+    }
   }
   const data = dtype === 'Q8' ? new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
   return { dtype, shape, data };
@@ -263,12 +288,12 @@ export function q8RowDotQuantizedX(w: Tensor, o: number, xq: QuantizedX): number
   const inDim = w.shape[1]!;
   const q = w.data as Int8Array;
   const scales = scalesOf(w);
-  const base = o * rowBytes(inDim);
   let sum = 0;
   for (let g = 0; g < inDim / Q8_GROUP; g++) {
+    const at = tiledValue(inDim, Q8_GROUP, o, g);
     let dot = 0;
-    for (let j = 0; j < Q8_GROUP; j++) dot += q[base + g * Q8_GROUP + j]! * xq.q[g * Q8_GROUP + j]!;
-    sum += dot * Math.fround(scales[(base + inDim) / 4 + g]! * xq.d[g]!);
+    for (let j = 0; j < Q8_GROUP; j++) dot += q[at + j]! * xq.q[g * Q8_GROUP + j]!;
+    sum += dot * Math.fround(scales[tiledScale(inDim, Q8_GROUP, o, g) / 4]! * xq.d[g]!);
   }
   return sum;
 }

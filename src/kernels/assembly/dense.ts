@@ -563,7 +563,7 @@ function matmulHalf(
   outDim: i32,
   scratch: usize,
 ): void {
-  // A q8 row holds its scales after its values (see q8.ts).
+  // q8 / q4 rows are stored in tiles of four (see q8.ts, q4.ts): a block of four rows is one tile.
   const rowBytes =
     kind == Q8
       ? <usize>inDim + ((<usize>inDim) >> 3)
@@ -575,11 +575,10 @@ function matmulHalf(
   for (let o = begin; o < end; o += 4) {
     const rows = min(4, end - o);
     for (let r = 0; r < rows; r++) {
-      const src = w + <usize>(o + r) * rowBytes;
       const dst = rowsBuf + <usize>r * f32Bytes;
-      if (kind == Q8) q8Row(src, dst, inDim);
-      else if (kind == Q4) q4Row(src, dst, inDim);
-      else widenRow(kind, src, dst, inDim);
+      if (kind == Q8) q8Row(w + <usize>o * rowBytes, r, dst, inDim);
+      else if (kind == Q4) q4Row(w + <usize>o * rowBytes, r, dst, inDim);
+      else widenRow(kind, w + <usize>(o + r) * rowBytes, dst, inDim);
     }
     matmulRows(
       rowsBuf,

@@ -1,11 +1,15 @@
 // q4 weights (see src/kernels/q4.ts): 4-bit q in [0, 15], weight = (q - 8) * scale, one f32 scale per group of
-// 32 inputs per output. Q4 (row-major [out, in]): each row is in / 2 bytes (per group, byte j holds value j low
-// and j + 16 high), then its in / 32 scales. Q4T (input-major [in, out]): per group of 32 input rows, the rows
-// (outputs padded to blocks of 32; in a block, byte k holds output k low and k + 16 high), then the group's out
-// scales. One-token products take x quantized (xq.ts) and sum exact integers: q is the [0, 15] side of relaxed
-// SIMD's int8 dot product as it is, and the -8 is applied once per group through the sum of x's values.
-import { hsum4, madd } from './simd';
+// 32 inputs per output. Q4 (row-major [out, in]) is stored in tiles of four rows (the last one padded with zero
+// rows): per group of 32 inputs, the tile's four rows of 16 bytes (byte j holds value j low and j + 16 high), then
+// their four scales, 80 bytes, read as one stream. Q4T (input-major [in, out]): per group of 32 input rows, the
+// rows (outputs padded to blocks of 32; in a block, byte k holds output k low and k + 16 high), then the group's
+// out scales. One-token products take x quantized (xq.ts) and sum exact integers: q is the [0, 15] side of
+// relaxed SIMD's int8 dot product as it is, and the -8 is applied once per group through the sum of x's values.
+import { isum4, madd } from './simd';
 import { interleave4, PASS_BYTES, writePasses, xqGroup } from './xq';
+
+/** Bytes of one tile's group: four rows of 16 bytes, then four f32 scales. */
+export const Q4_TILE_GROUP: usize = 80;
 
 
 @inline
@@ -21,7 +25,8 @@ const LOW = i8x16.splat(15);
 function groupDot(p: usize, x0: v128, x1: v128, e0: v128, e1: v128, e2: v128, e3: v128): v128 {
   const b = v128.load(p);
   const lo = v128.and(b, LOW);
-  const hi = i8x16.shr_u(b, 4);
+  // Shifting 16-bit lanes and masking is cheaper than an 8-bit shift, which the engine emulates.
+  const hi = v128.and(i16x8.shr_u(b, 4), LOW);
   if (ASC_FEATURE_RELAXED_SIMD) {
     // Four products of at most 127 * 15 fit in int16.
     const s = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(x0, lo), i16x8.relaxed_dot_i8x16_i7x16_s(x1, hi));
@@ -33,21 +38,16 @@ function groupDot(p: usize, x0: v128, x1: v128, e0: v128, e1: v128, e2: v128, e3
   return i32x4.add(a, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), e3));
 }
 
-// Four Q4 rows times quantized x: lane r = sum over groups of scale[r, g] * d[g] * (sum (q - 8) * x).
+// The four rows of the Q4 tile at `tile` times quantized x: lane r = sum over groups of scale[r, g] * d[g] *
+// (sum (q - 8) * x), the integer sums exact, scaled once per group.
 @inline
-export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
-  let t0 = f32x4.splat(0);
-  let t1 = f32x4.splat(0);
-  let t2 = f32x4.splat(0);
-  let t3 = f32x4.splat(0);
-  const ss = (<usize>inDim) >> 1;
+export function dotTile(tile: usize, xq: usize, inDim: i32): v128 {
+  let t = f32x4.splat(0);
+  let p = tile;
   for (let g = 0; g < inDim >> 5; g++) {
     const gx = xqGroup(xq, g);
     const x0 = v128.load(gx);
     const x1 = v128.load(gx, 16);
-    const d = load<f32>(gx, 32);
-    // The -8 of every q, once per row: lanes are summed at the end.
-    const offset = i32x4.replace_lane(i32x4.splat(0), 0, -8 * load<i32>(gx, 36));
     // x as int16, for the build without relaxed SIMD only.
     let e0 = x0;
     let e1 = x0;
@@ -59,30 +59,22 @@ export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDi
       e2 = i16x8.extend_low_i8x16_s(x1);
       e3 = i16x8.extend_high_i8x16_s(x1);
     }
-    const wo = (<usize>g) << 4;
-    const so = ss + ((<usize>g) << 2);
-    t0 = madd(
-      f32x4.convert_i32x4_s(i32x4.add(groupDot(r0 + wo, x0, x1, e0, e1, e2, e3), offset)),
-      f32x4.splat(load<f32>(r0 + so) * d),
-      t0,
+    const sums = isum4(
+      groupDot(p, x0, x1, e0, e1, e2, e3),
+      groupDot(p + 16, x0, x1, e0, e1, e2, e3),
+      groupDot(p + 32, x0, x1, e0, e1, e2, e3),
+      groupDot(p + 48, x0, x1, e0, e1, e2, e3),
     );
-    t1 = madd(
-      f32x4.convert_i32x4_s(i32x4.add(groupDot(r1 + wo, x0, x1, e0, e1, e2, e3), offset)),
-      f32x4.splat(load<f32>(r1 + so) * d),
-      t1,
+    // The -8 of every q: minus 8 times the sum of x's values.
+    const offset = i32x4.splat(-8 * load<i32>(gx, 36));
+    t = madd(
+      f32x4.convert_i32x4_s(i32x4.add(sums, offset)),
+      f32x4.mul(v128.load(p, 64), v128.load32_splat(gx + 32)),
+      t,
     );
-    t2 = madd(
-      f32x4.convert_i32x4_s(i32x4.add(groupDot(r2 + wo, x0, x1, e0, e1, e2, e3), offset)),
-      f32x4.splat(load<f32>(r2 + so) * d),
-      t2,
-    );
-    t3 = madd(
-      f32x4.convert_i32x4_s(i32x4.add(groupDot(r3 + wo, x0, x1, e0, e1, e2, e3), offset)),
-      f32x4.splat(load<f32>(r3 + so) * d),
-      t3,
-    );
+    p += Q4_TILE_GROUP;
   }
-  return hsum4(t0, t1, t2, t3);
+  return t;
 }
 
 

@@ -1,10 +1,15 @@
 // q8 weights (see src/kernels/q8.ts): int8 values with one f32 scale per group of 32 inputs per output.
-// Q8 (row-major [out, in]): each row is in int8 values, then its in / 32 scales. Q8T (input-major [in, out]):
-// per group of 32 input rows, those rows' out int8 values, then the group's out scales. One-token products
-// (matvec, row-gather, column-sparse) take x quantized per 32 (xq.ts) and run exact integer dot products, so
-// every build computes the same sums; prefill widens int8 to f32. Each group is summed, then scaled once.
-import { hsum4, madd } from './simd';
+// Q8 (row-major [out, in]) is stored in tiles of four rows (the last one padded with zero rows): per group of 32
+// inputs, the tile's four rows of 32 values, then their four scales, 144 bytes, so that a four-row product reads
+// one sequential stream (three times faster here than four rows apart). Q8T (input-major [in, out]): per group
+// of 32 input rows, those rows' out int8 values, then the group's out scales. One-token products (matvec,
+// row-gather, column-sparse) take x quantized per 32 (xq.ts) and run exact integer dot products, so every build
+// computes the same sums; prefill widens int8 to f32. Each group is summed, then scaled once.
+import { isum4, madd } from './simd';
 import { interleave4, PASS_BYTES, writePasses, xqGroup } from './xq';
+
+/** Bytes of one tile's group: four rows of 32 values, then four f32 scales. */
+export const Q8_TILE_GROUP: usize = 144;
 
 
 @inline
@@ -33,76 +38,44 @@ function dot32Relaxed(p: usize, s0: v128, s1: v128, a0: v128, a1: v128): v128 {
   return i32x4.add(i32x4.extadd_pairwise_i16x8_s(p0), i32x4.extadd_pairwise_i16x8_s(p1));
 }
 
-// Four Q8 rows times quantized x: lane r = sum over groups g of scale[r, g] * d[g] * (integer dot of row r's
-// group g with x's). Integer products are exact; only the scaling rounds.
+// The four rows of the Q8 tile at `tile` times quantized x: lane r = sum over groups g of scale[r, g] * d[g] *
+// (integer dot of row r's group g with x's). Integer products and their sums are exact; only the scaling rounds.
 @inline
-export function dot4(r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
-  let t0 = f32x4.splat(0);
-  let t1 = f32x4.splat(0);
-  let t2 = f32x4.splat(0);
-  let t3 = f32x4.splat(0);
-  const groups = inDim >> 5;
-  const ws = <usize>inDim;
-  for (let g = 0; g < groups; g++) {
+export function dotTile(tile: usize, xq: usize, inDim: i32): v128 {
+  let t = f32x4.splat(0);
+  let p = tile;
+  for (let g = 0; g < inDim >> 5; g++) {
     const gx = xqGroup(xq, g);
     const x0 = v128.load(gx);
     const x1 = v128.load(gx, 16);
-    const d = load<f32>(gx, 32);
-    const wo = (<usize>g) << 5;
-    const so = ws + ((<usize>g) << 2);
+    let sums: v128;
     if (ASC_FEATURE_RELAXED_SIMD) {
-      const s0 = i8x16.shr_s(x0, 7);
-      const s1 = i8x16.shr_s(x1, 7);
+      const s0 = i8x16.lt_s(x0, i8x16.splat(0));
+      const s1 = i8x16.lt_s(x1, i8x16.splat(0));
       const a0 = i8x16.abs(x0);
       const a1 = i8x16.abs(x1);
-      t0 = madd(
-        f32x4.convert_i32x4_s(dot32Relaxed(r0 + wo, s0, s1, a0, a1)),
-        f32x4.splat(load<f32>(r0 + so) * d),
-        t0,
-      );
-      t1 = madd(
-        f32x4.convert_i32x4_s(dot32Relaxed(r1 + wo, s0, s1, a0, a1)),
-        f32x4.splat(load<f32>(r1 + so) * d),
-        t1,
-      );
-      t2 = madd(
-        f32x4.convert_i32x4_s(dot32Relaxed(r2 + wo, s0, s1, a0, a1)),
-        f32x4.splat(load<f32>(r2 + so) * d),
-        t2,
-      );
-      t3 = madd(
-        f32x4.convert_i32x4_s(dot32Relaxed(r3 + wo, s0, s1, a0, a1)),
-        f32x4.splat(load<f32>(r3 + so) * d),
-        t3,
+      sums = isum4(
+        dot32Relaxed(p, s0, s1, a0, a1),
+        dot32Relaxed(p + 32, s0, s1, a0, a1),
+        dot32Relaxed(p + 64, s0, s1, a0, a1),
+        dot32Relaxed(p + 96, s0, s1, a0, a1),
       );
     } else {
       const e0 = i16x8.extend_low_i8x16_s(x0);
       const e1 = i16x8.extend_high_i8x16_s(x0);
       const e2 = i16x8.extend_low_i8x16_s(x1);
       const e3 = i16x8.extend_high_i8x16_s(x1);
-      t0 = madd(
-        f32x4.convert_i32x4_s(dot32(r0 + wo, e0, e1, e2, e3)),
-        f32x4.splat(load<f32>(r0 + so) * d),
-        t0,
-      );
-      t1 = madd(
-        f32x4.convert_i32x4_s(dot32(r1 + wo, e0, e1, e2, e3)),
-        f32x4.splat(load<f32>(r1 + so) * d),
-        t1,
-      );
-      t2 = madd(
-        f32x4.convert_i32x4_s(dot32(r2 + wo, e0, e1, e2, e3)),
-        f32x4.splat(load<f32>(r2 + so) * d),
-        t2,
-      );
-      t3 = madd(
-        f32x4.convert_i32x4_s(dot32(r3 + wo, e0, e1, e2, e3)),
-        f32x4.splat(load<f32>(r3 + so) * d),
-        t3,
+      sums = isum4(
+        dot32(p, e0, e1, e2, e3),
+        dot32(p + 32, e0, e1, e2, e3),
+        dot32(p + 64, e0, e1, e2, e3),
+        dot32(p + 96, e0, e1, e2, e3),
       );
     }
+    t = madd(f32x4.convert_i32x4_s(sums), f32x4.mul(v128.load(p, 128), v128.load32_splat(gx + 32)), t);
+    p += Q8_TILE_GROUP;
   }
-  return hsum4(t0, t1, t2, t3);
+  return t;
 }
 
 // Byte offset in Q8T of input row i's values, and of group g's scales.

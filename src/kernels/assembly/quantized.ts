@@ -1,8 +1,8 @@
-// The one-token dense products of the quantized formats (q8.ts, q4.ts): four rows at a time, each format's dot4
-// on x quantized per 32 (xq.ts).
-import { dot4 as dot4Q4, rowBytes as rowBytesQ4 } from './q4';
-import { dot4 as dot4Q8, rowBytes as rowBytesQ8 } from './q8';
-import { listedRow, rowAt, store4, storeListed } from './simd';
+// The one-token dense products of the quantized formats (q8.ts, q4.ts): one tile of four rows at a time, each
+// format's dotTile on x quantized per 32 (xq.ts).
+import { dotTile as dotTileQ4, rowBytes as rowBytesQ4 } from './q4';
+import { dotTile as dotTileQ8, rowBytes as rowBytesQ8 } from './q8';
+import { lane, store4 } from './simd';
 
 const Q8: i32 = 0;
 const Q4: i32 = 1;
@@ -15,11 +15,12 @@ function rowBytes(kind: i32, inDim: i32): usize {
 
 
 @inline
-function dot4(kind: i32, r0: usize, r1: usize, r2: usize, r3: usize, xq: usize, inDim: i32): v128 {
-  return kind == Q8 ? dot4Q8(r0, r1, r2, r3, xq, inDim) : dot4Q4(r0, r1, r2, r3, xq, inDim);
+function dotTile(kind: i32, tile: usize, xq: usize, inDim: i32): v128 {
+  return kind == Q8 ? dotTileQ8(tile, xq, inDim) : dotTileQ4(tile, xq, inDim);
 }
 
-// T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end), in a multiple of 32.
+// T = 1: y[o] = dot(W[o, :], x) (+ bias) for rows [begin, end), begin a multiple of 4 (a tile starts there: the
+// tiles before it are whole, four rows each).
 @inline
 function matvec(
   kind: i32,
@@ -33,21 +34,12 @@ function matvec(
 ): void {
   const bytes = rowBytes(kind, inDim);
   for (let o = begin; o < end; o += 4) {
-    const n = min(4, end - o);
-    const s = dot4(
-      kind,
-      rowAt(w, bytes, o, 0, n),
-      rowAt(w, bytes, o, 1, n),
-      rowAt(w, bytes, o, 2, n),
-      rowAt(w, bytes, o, 3, n),
-      xq,
-      inDim,
-    );
-    store4(y, bias, o, n, s);
+    store4(y, bias, o, min(4, end - o), dotTile(kind, w + <usize>o * bytes, xq, inDim));
   }
 }
 
-// Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end).
+// Row-gather: y[rows[j]] = dot(W[rows[j], :], x) (+ bias) for j in [begin, end). A tile is read whole (reading one
+// row of it touches most of its cache lines anyway) and serves every listed row in it that follows.
 @inline
 function gather(
   kind: i32,
@@ -61,18 +53,18 @@ function gather(
   inDim: i32,
 ): void {
   const bytes = rowBytes(kind, inDim);
-  for (let j = begin; j < end; j += 4) {
-    const n = min(4, end - j);
-    const s = dot4(
-      kind,
-      listedRow(w, bytes, rows, j, 0, n),
-      listedRow(w, bytes, rows, j, 1, n),
-      listedRow(w, bytes, rows, j, 2, n),
-      listedRow(w, bytes, rows, j, 3, n),
-      xq,
-      inDim,
-    );
-    storeListed(y, bias, rows, j, n, s);
+  let j = begin;
+  while (j < end) {
+    const first = load<i32>(rows + ((<usize>j) << 2)) & ~3;
+    const s = dotTile(kind, w + <usize>first * bytes, xq, inDim);
+    while (j < end) {
+      const r = load<i32>(rows + ((<usize>j) << 2));
+      if ((r & ~3) != first) break;
+      let v = lane(s, r & 3);
+      if (bias) v += load<f32>(bias + ((<usize>r) << 2));
+      store<f32>(y + ((<usize>r) << 2), v);
+      j++;
+    }
   }
 }
 

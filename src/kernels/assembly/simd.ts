@@ -95,6 +95,14 @@ export function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
   return f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
 }
 
+// The same for i32 lanes (exact).
+@inline
+export function isum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = i32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const t1 = i32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
 // e^x for four lanes (Cephes expf polynomial, ~1 ulp). Inputs are clamped to [-87, 88] so 2^n stays a
 // normal float; softmax and SiLU only need exp of moderate arguments to full precision.
 @inline
@@ -143,13 +151,15 @@ export function i8to32x4(w: v128, quarter: i32): v128 {
   );
 }
 
-// A q8 row (inDim int8 values, then inDim / 32 f32 scales) -> F32 values q * scale at dst.
+// Row r (0-3) of a q8 tile (see q8.ts: per group, four rows of 32 int8 values, then four f32 scales) -> F32
+// values q * scale at dst.
 @inline
-export function q8Row(src: usize, dst: usize, inDim: i32): void {
+export function q8Row(tile: usize, r: i32, dst: usize, inDim: i32): void {
   for (let g = 0; g < inDim >> 5; g++) {
-    const s = f32x4.splat(load<f32>(src + <usize>inDim + ((<usize>g) << 2)));
+    const p = tile + <usize>g * 144;
+    const s = v128.load32_splat(p + 128 + ((<usize>r) << 2));
     for (let h: usize = 0; h < 32; h += 16) {
-      const w = v128.load(src + ((<usize>g) << 5) + h);
+      const w = v128.load(p + ((<usize>r) << 5) + h);
       const d = dst + ((((<usize>g) << 5) + h) << 2);
       v128.store(d, f32x4.mul(i8to32x4(w, 0), s));
       v128.store(d, f32x4.mul(i8to32x4(w, 1), s), 16);
@@ -159,12 +169,14 @@ export function q8Row(src: usize, dst: usize, inDim: i32): void {
   }
 }
 
-// A q4 row (in / 2 bytes, then in / 32 f32 scales; see q4.ts) -> F32 values (q - 8) * scale at dst.
+// Row r (0-3) of a q4 tile (see q4.ts: per group, four rows of 16 bytes, then four f32 scales) -> F32 values
+// (q - 8) * scale at dst.
 @inline
-export function q4Row(src: usize, dst: usize, inDim: i32): void {
+export function q4Row(tile: usize, r: i32, dst: usize, inDim: i32): void {
   for (let g = 0; g < inDim >> 5; g++) {
-    const s = f32x4.splat(load<f32>(src + ((<usize>inDim) >> 1) + ((<usize>g) << 2)));
-    const b = v128.load(src + ((<usize>g) << 4));
+    const p = tile + <usize>g * 80;
+    const s = v128.load32_splat(p + 64 + ((<usize>r) << 2));
+    const b = v128.load(p + ((<usize>r) << 4));
     const lo = i8x16.sub(v128.and(b, i8x16.splat(15)), i8x16.splat(8));
     const hi = i8x16.sub(i8x16.shr_u(b, 4), i8x16.splat(8));
     const d = dst + ((<usize>g) << 7);
